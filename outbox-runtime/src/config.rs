@@ -1,0 +1,145 @@
+//! Where the outbox lives and how it behaves: table and index names, shard count, cleanup.
+
+use std::time::Duration;
+
+use crate::attributes as attr;
+use crate::error::{Error, Result};
+use crate::schema::{IndexSchema, KeyAttribute, KeyKind, TableSchema};
+
+/// What happens to a message once it has been dispatched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cleanup {
+    /// Delete it (the cheapest: no storage, nothing left to read). A re-deposit of the same
+    /// message id after deletion is accepted as new.
+    Delete,
+    /// Keep it, marked dispatched, with a TTL counted from the dispatch (never from creation,
+    /// which would silently expire messages that were never sent). While kept, a re-deposit
+    /// of the same id is refused.
+    Keep {
+        /// How long a dispatched message stays before DynamoDB's TTL removes it.
+        retention: Duration,
+    },
+}
+
+/// The outbox table's configuration. The defaults suit most services: table `Outbox`, index
+/// `Outstanding`, 16 shards, dispatched messages kept for a day.
+///
+/// ```
+/// use outbox_runtime::{Cleanup, OutboxConfig};
+///
+/// let config = OutboxConfig::new("Orders-Outbox").with_shards(32).with_cleanup(Cleanup::Delete);
+/// assert_eq!(config.table_schema().name, "Orders-Outbox");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxConfig {
+    /// The outbox table.
+    pub table_name: String,
+    /// The sparse, sharded index of undispatched messages.
+    pub index_name: String,
+    /// How many shards the outstanding index is spread over (1 to [`MAX_SHARDS`]).
+    pub shard_count: u16,
+    /// What happens to dispatched messages.
+    pub cleanup: Cleanup,
+}
+
+/// The most shards an outbox may have. Each shard costs the sweeper one query per pass.
+pub const MAX_SHARDS: u16 = 1024;
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self {
+            table_name: "Outbox".to_owned(),
+            index_name: "Outstanding".to_owned(),
+            shard_count: 16,
+            cleanup: Cleanup::Keep {
+                retention: Duration::from_secs(24 * 60 * 60),
+            },
+        }
+    }
+}
+
+impl OutboxConfig {
+    /// The defaults with another table name.
+    pub fn new(table_name: impl Into<String>) -> Self {
+        Self {
+            table_name: table_name.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the number of shards of the outstanding index.
+    pub fn with_shards(mut self, shard_count: u16) -> Self {
+        self.shard_count = shard_count;
+        self
+    }
+
+    /// Sets the outstanding index's name.
+    pub fn with_index_name(mut self, index_name: impl Into<String>) -> Self {
+        self.index_name = index_name.into();
+        self
+    }
+
+    /// Sets what happens to dispatched messages.
+    pub fn with_cleanup(mut self, cleanup: Cleanup) -> Self {
+        self.cleanup = cleanup;
+        self
+    }
+
+    /// Checks the names and numbers against DynamoDB's rules before anything is sent.
+    ///
+    /// ```
+    /// let bad = outbox_runtime::OutboxConfig::new("no spaces allowed");
+    /// assert!(bad.validate().unwrap_err().to_string().contains("no spaces allowed"));
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming the bad value and the rule.
+    pub fn validate(&self) -> Result<()> {
+        validate_name("table", &self.table_name, 3)?;
+        validate_name("index", &self.index_name, 3)?;
+        if !(1..=MAX_SHARDS).contains(&self.shard_count) {
+            return Err(Error::InvalidConfig(format!(
+                "shard count {} is out of range; use 1 to {MAX_SHARDS}",
+                self.shard_count
+            )));
+        }
+        if let Cleanup::Keep { retention } = self.cleanup
+            && retention.is_zero()
+        {
+            return Err(Error::InvalidConfig(
+                "a retention of zero keeps nothing; use `Cleanup::Delete` instead".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The table definition: hash key `MessageId`; the sparse `Outstanding` index (hash
+    /// `Shard`, range `OutstandingSince`, keys only), holding only undispatched messages; TTL
+    /// on `ExpiresAt` (epoch seconds, set at dispatch).
+    pub fn table_schema(&self) -> TableSchema {
+        TableSchema::new(
+            &self.table_name,
+            KeyAttribute::new(attr::MESSAGE_ID, KeyKind::String),
+        )
+        .with_index(IndexSchema {
+            name: self.index_name.clone(),
+            hash_key: KeyAttribute::new(attr::SHARD, KeyKind::Number),
+            range_key: Some(KeyAttribute::new(attr::OUTSTANDING_SINCE, KeyKind::Number)),
+        })
+        .with_ttl(attr::EXPIRES_AT)
+    }
+}
+
+/// DynamoDB's naming rule for tables and indexes: 3 to 255 characters of `a-z A-Z 0-9 _ - .`.
+fn validate_name(what: &str, name: &str, min: usize) -> Result<()> {
+    let valid_chars = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if name.len() < min || name.len() > 255 || !valid_chars {
+        return Err(Error::InvalidConfig(format!(
+            "{what} name `{name}` is not valid in DynamoDB; use {min} to 255 characters of \
+             a-z, A-Z, 0-9, `_`, `-` and `.`"
+        )));
+    }
+    Ok(())
+}

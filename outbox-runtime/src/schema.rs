@@ -1,0 +1,404 @@
+//! Table definitions, written once and used both by `cargo xtask provision` and by
+//! [`TableSchema::ensure`] in a user's own account.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TableDescription, TableStatus, TimeToLiveSpecification,
+    TimeToLiveStatus,
+};
+
+use crate::connection::DynamoDb;
+use crate::error::{Error, Result};
+
+/// How long [`TableSchema::ensure`] waits for a new table to become `ACTIVE`.
+const ACTIVE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The scalar type of a key attribute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    /// `S`
+    String,
+    /// `N`
+    Number,
+    /// `B`
+    Binary,
+}
+
+impl KeyKind {
+    fn scalar(self) -> ScalarAttributeType {
+        match self {
+            KeyKind::String => ScalarAttributeType::S,
+            KeyKind::Number => ScalarAttributeType::N,
+            KeyKind::Binary => ScalarAttributeType::B,
+        }
+    }
+}
+
+/// One key attribute: its name and scalar type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyAttribute {
+    /// The attribute name.
+    pub name: String,
+    /// Its scalar type.
+    pub kind: KeyKind,
+}
+
+impl KeyAttribute {
+    /// A key attribute named `name` of type `kind`.
+    pub fn new(name: impl Into<String>, kind: KeyKind) -> Self {
+        Self {
+            name: name.into(),
+            kind,
+        }
+    }
+}
+
+/// A global secondary index. Indexes defined here project keys only: readers fetch the item
+/// itself from the base table, which is strongly consistent, where the index is not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexSchema {
+    /// The index name.
+    pub name: String,
+    /// Its hash key.
+    pub hash_key: KeyAttribute,
+    /// Its range key, if any.
+    pub range_key: Option<KeyAttribute>,
+}
+
+/// A table definition: keys, keys-only global secondary indexes, the TTL attribute. Tables are
+/// created on demand (`PAY_PER_REQUEST`).
+///
+/// ```
+/// use outbox_runtime::schema::{KeyAttribute, KeyKind, TableSchema};
+///
+/// let people = TableSchema::new("People", KeyAttribute::new("Name", KeyKind::String));
+/// assert_eq!(people.name, "People");
+/// assert!(people.indexes.is_empty());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableSchema {
+    /// The table name.
+    pub name: String,
+    /// The hash (partition) key.
+    pub hash_key: KeyAttribute,
+    /// The range (sort) key, if any.
+    pub range_key: Option<KeyAttribute>,
+    /// Global secondary indexes.
+    pub indexes: Vec<IndexSchema>,
+    /// The attribute DynamoDB's TTL reads (epoch seconds), if TTL is wanted.
+    pub ttl_attribute: Option<String>,
+}
+
+/// What [`TableSchema::ensure`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnsureOutcome {
+    /// The table did not exist and was created.
+    Created,
+    /// The table existed with the same schema; nothing was changed.
+    AlreadyExisted,
+}
+
+impl TableSchema {
+    /// A table with only a hash key.
+    pub fn new(name: impl Into<String>, hash_key: KeyAttribute) -> Self {
+        Self {
+            name: name.into(),
+            hash_key,
+            range_key: None,
+            indexes: Vec::new(),
+            ttl_attribute: None,
+        }
+    }
+
+    /// Adds a range key.
+    pub fn with_range_key(mut self, range_key: KeyAttribute) -> Self {
+        self.range_key = Some(range_key);
+        self
+    }
+
+    /// Adds a keys-only global secondary index.
+    pub fn with_index(mut self, index: IndexSchema) -> Self {
+        self.indexes.push(index);
+        self
+    }
+
+    /// Names the TTL attribute (epoch seconds) to enable TTL on.
+    pub fn with_ttl(mut self, attribute: impl Into<String>) -> Self {
+        self.ttl_attribute = Some(attribute.into());
+        self
+    }
+
+    /// Creates the table if it does not exist, waits until it and its indexes are `ACTIVE`, and
+    /// enables TTL when asked. An existing table with the same schema is left alone; one with
+    /// another schema is an error naming every difference.
+    ///
+    /// ```no_run
+    /// # async fn run() -> outbox_runtime::Result<()> {
+    /// use outbox_runtime::schema::{KeyAttribute, KeyKind, TableSchema};
+    /// let db = outbox_runtime::DynamoDb::from_env().await;
+    /// TableSchema::new("People", KeyAttribute::new("Name", KeyKind::String))
+    ///     .ensure(&db)
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::SchemaMismatch`], [`Error::TableNotActive`], or the request's own error.
+    pub async fn ensure(&self, db: &DynamoDb) -> Result<EnsureOutcome> {
+        let outcome = match self.describe(db).await? {
+            Some(existing) => {
+                let differences = self.differences(&existing);
+                if !differences.is_empty() {
+                    return Err(Error::SchemaMismatch {
+                        table: self.name.clone(),
+                        differences,
+                    });
+                }
+                EnsureOutcome::AlreadyExisted
+            }
+            None => {
+                self.create(db).await?;
+                EnsureOutcome::Created
+            }
+        };
+        self.wait_active(db).await?;
+        self.ensure_ttl(db).await?;
+        Ok(outcome)
+    }
+
+    /// Describes the table, or `None` when it does not exist.
+    async fn describe(&self, db: &DynamoDb) -> Result<Option<TableDescription>> {
+        match db
+            .client()
+            .describe_table()
+            .table_name(&self.name)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.table),
+            Err(err) => match Error::from_sdk("DescribeTable", db.endpoint(), &self.name, err) {
+                Error::TableNotFound { .. } => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn create(&self, db: &DynamoDb) -> Result<()> {
+        let mut request = db
+            .client()
+            .create_table()
+            .table_name(&self.name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .set_attribute_definitions(Some(self.attribute_definitions()))
+            .set_key_schema(Some(key_schema(&self.hash_key, self.range_key.as_ref())));
+        for index in &self.indexes {
+            request = request.global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(&index.name)
+                    .set_key_schema(Some(key_schema(&index.hash_key, index.range_key.as_ref())))
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::KeysOnly)
+                            .build(),
+                    )
+                    .build()
+                    .map_err(|err| Error::InvalidConfig(err.to_string()))?,
+            );
+        }
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(err) => match Error::from_sdk("CreateTable", db.endpoint(), &self.name, err) {
+                // Another process created it between our describe and create: compare then.
+                Error::DynamoDb { source, .. }
+                    if matches!(*source, aws_sdk_dynamodb::Error::ResourceInUseException(_)) =>
+                {
+                    Ok(())
+                }
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Every attribute that appears in a key of the table or an index, once.
+    fn attribute_definitions(&self) -> Vec<AttributeDefinition> {
+        let mut keys: Vec<&KeyAttribute> = vec![&self.hash_key];
+        keys.extend(self.range_key.as_ref());
+        for index in &self.indexes {
+            keys.push(&index.hash_key);
+            keys.extend(index.range_key.as_ref());
+        }
+        let mut seen = Vec::new();
+        keys.into_iter()
+            .filter(|key| {
+                let new = !seen.contains(&key.name);
+                seen.push(key.name.clone());
+                new
+            })
+            .map(|key| {
+                AttributeDefinition::builder()
+                    .attribute_name(&key.name)
+                    .attribute_type(key.kind.scalar())
+                    .build()
+                    .expect("attribute name and type are set")
+            })
+            .collect()
+    }
+
+    async fn wait_active(&self, db: &DynamoDb) -> Result<()> {
+        let started = Instant::now();
+        loop {
+            let description = self
+                .describe(db)
+                .await?
+                .ok_or_else(|| Error::TableNotFound {
+                    table: self.name.clone(),
+                })?;
+            let table_active = description.table_status() == Some(&TableStatus::Active);
+            let indexes_active = description.global_secondary_indexes().iter().all(|index| {
+                index.index_status() == Some(&aws_sdk_dynamodb::types::IndexStatus::Active)
+            });
+            if table_active && indexes_active {
+                return Ok(());
+            }
+            if started.elapsed() > ACTIVE_TIMEOUT {
+                return Err(Error::TableNotActive {
+                    table: self.name.clone(),
+                    status: description
+                        .table_status()
+                        .map_or("UNKNOWN", |status| status.as_str())
+                        .to_owned(),
+                    waited_secs: ACTIVE_TIMEOUT.as_secs(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    async fn ensure_ttl(&self, db: &DynamoDb) -> Result<()> {
+        let Some(wanted) = &self.ttl_attribute else {
+            return Ok(());
+        };
+        let current = db
+            .client()
+            .describe_time_to_live()
+            .table_name(&self.name)
+            .send()
+            .await
+            .map_err(|err| Error::from_sdk("DescribeTimeToLive", db.endpoint(), &self.name, err))?;
+        let description = current.time_to_live_description();
+        let status = description.and_then(|d| d.time_to_live_status());
+        let attribute = description.and_then(|d| d.attribute_name());
+        match status {
+            Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+                if attribute == Some(wanted.as_str()) =>
+            {
+                Ok(())
+            }
+            Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling) => {
+                Err(Error::SchemaMismatch {
+                    table: self.name.clone(),
+                    differences: vec![format!(
+                        "TTL attribute: expected `{wanted}`, found `{}`",
+                        attribute.unwrap_or("?")
+                    )],
+                })
+            }
+            _ => db
+                .client()
+                .update_time_to_live()
+                .table_name(&self.name)
+                .time_to_live_specification(
+                    TimeToLiveSpecification::builder()
+                        .enabled(true)
+                        .attribute_name(wanted)
+                        .build()
+                        .expect("enabled and attribute name are set"),
+                )
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|err| Error::from_sdk("UpdateTimeToLive", db.endpoint(), &self.name, err)),
+        }
+    }
+
+    /// Every way an existing table differs from this schema, in words.
+    pub fn differences(&self, existing: &TableDescription) -> Vec<String> {
+        let mut differences = Vec::new();
+        let types = existing.attribute_definitions();
+        let wanted_keys = describe_keys(&self.hash_key, self.range_key.as_ref());
+        let found_keys = describe_found_keys(existing.key_schema(), types);
+        if wanted_keys != found_keys {
+            differences.push(format!(
+                "key schema: expected {wanted_keys}, found {found_keys}"
+            ));
+        }
+        for index in &self.indexes {
+            let found = existing
+                .global_secondary_indexes()
+                .iter()
+                .find(|found| found.index_name() == Some(index.name.as_str()));
+            let Some(found) = found else {
+                differences.push(format!("index `{}`: missing", index.name));
+                continue;
+            };
+            let wanted_keys = describe_keys(&index.hash_key, index.range_key.as_ref());
+            let found_keys = describe_found_keys(found.key_schema(), types);
+            if wanted_keys != found_keys {
+                differences.push(format!(
+                    "index `{}` key schema: expected {wanted_keys}, found {found_keys}",
+                    index.name
+                ));
+            }
+            let projection = found.projection().and_then(|p| p.projection_type());
+            if projection != Some(&ProjectionType::KeysOnly) {
+                differences.push(format!(
+                    "index `{}` projection: expected KEYS_ONLY, found {}",
+                    index.name,
+                    projection.map_or("none", |p| p.as_str())
+                ));
+            }
+        }
+        differences
+    }
+}
+
+fn key_schema(hash: &KeyAttribute, range: Option<&KeyAttribute>) -> Vec<KeySchemaElement> {
+    let element = |key: &KeyAttribute, key_type| {
+        KeySchemaElement::builder()
+            .attribute_name(&key.name)
+            .key_type(key_type)
+            .build()
+            .expect("attribute name and key type are set")
+    };
+    let mut schema = vec![element(hash, KeyType::Hash)];
+    schema.extend(range.map(|range| element(range, KeyType::Range)));
+    schema
+}
+
+fn describe_keys(hash: &KeyAttribute, range: Option<&KeyAttribute>) -> String {
+    let one = |key: &KeyAttribute| format!("{} ({})", key.name, key.kind.scalar().as_str());
+    match range {
+        Some(range) => format!("hash {} + range {}", one(hash), one(range)),
+        None => format!("hash {}", one(hash)),
+    }
+}
+
+fn describe_found_keys(schema: &[KeySchemaElement], types: &[AttributeDefinition]) -> String {
+    let one = |element: &KeySchemaElement| {
+        let name = element.attribute_name();
+        let kind = types
+            .iter()
+            .find(|definition| definition.attribute_name() == name)
+            .map_or("?", |definition| definition.attribute_type().as_str());
+        format!("{name} ({kind})")
+    };
+    let hash = schema.iter().find(|e| e.key_type() == &KeyType::Hash);
+    let range = schema.iter().find(|e| e.key_type() == &KeyType::Range);
+    match (hash, range) {
+        (Some(hash), Some(range)) => format!("hash {} + range {}", one(hash), one(range)),
+        (Some(hash), None) => format!("hash {}", one(hash)),
+        _ => "no key schema".to_owned(),
+    }
+}

@@ -1,0 +1,66 @@
+//! Project automation, run as `cargo xtask <command>`: the local DynamoDB, table provisioning,
+//! the test suite and the demo. Every command is built from argument lists, never shell strings.
+
+mod demo;
+mod dynamodb_local;
+mod paths;
+mod provision;
+mod services;
+mod suite;
+
+use std::process::ExitCode;
+
+/// Errors are shown to a person: each says what failed and what to do next.
+type Result<T, E = Box<dyn std::error::Error>> = std::result::Result<T, E>;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  demo                          run the greetings demo against a local DynamoDB
+  test                          start local services, provision tables, run every test, stop
+  provision                     create every table the tests and the demo need (idempotent)
+  dynamodb start [--port N]     start DynamoDB Local on a loopback port (reused if running)
+  dynamodb stop                 stop the DynamoDB Local that `start` started
+  dynamodb status               say what is running where
+
+environment:
+  DYNAMODB_ENDPOINT             use this endpoint and start nothing (a container, real AWS)";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let outcome = match args.as_slice() {
+        ["demo"] => demo::run(),
+        ["test", rest @ ..] => suite::run(rest),
+        ["provision"] => provision::run().map(|()| ExitCode::SUCCESS),
+        ["dynamodb", "start"] => dynamodb_local::start_command(None),
+        ["dynamodb", "start", "--port", port] => match port.parse() {
+            Ok(port) => dynamodb_local::start_command(Some(port)),
+            Err(_) => Err(format!("`--port {port}` is not a port number (1-65535)").into()),
+        },
+        ["dynamodb", "stop"] => dynamodb_local::stop_command(),
+        ["dynamodb", "status"] => dynamodb_local::status_command(),
+        [] | ["help" | "--help" | "-h"] => {
+            println!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => Err(format!("unknown command `{}`\n\n{USAGE}", args.join(" ")).into()),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A current-thread runtime for the few async SDK calls xtask makes.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread tokio runtime builds")
+        .block_on(future)
+}

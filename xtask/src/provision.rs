@@ -1,0 +1,51 @@
+//! `cargo xtask provision`: every table the tests and the demo need, from the schemas defined in
+//! the runtime and the examples (no second copy here).
+
+use outbox_examples::people;
+use outbox_runtime::schema::{EnsureOutcome, TableSchema};
+use outbox_runtime::{DynamoDb, OutboxConfig};
+
+use crate::dynamodb_local::{external_endpoint, read_state};
+use crate::{Result, block_on};
+
+/// Every table xtask provisions.
+fn schemas() -> Vec<TableSchema> {
+    vec![
+        OutboxConfig::default().table_schema(),
+        people::table_schema(people::PEOPLE_TABLE),
+    ]
+}
+
+/// `cargo xtask provision` on its own: against `DYNAMODB_ENDPOINT` or the running local server.
+pub(crate) fn run() -> Result<()> {
+    let endpoint = match (external_endpoint(), read_state()?) {
+        (Some(endpoint), _) => endpoint,
+        (None, Some(server)) => server.endpoint(),
+        (None, None) => {
+            return Err(
+                "no DynamoDB to provision: start one with `cargo xtask dynamodb start`, \
+                        or set DYNAMODB_ENDPOINT"
+                    .into(),
+            );
+        }
+    };
+    provision(&endpoint)
+}
+
+/// Ensures every table exists with its schema, is ACTIVE and has TTL where asked.
+pub(crate) fn provision(endpoint: &str) -> Result<()> {
+    let db = DynamoDb::local(endpoint);
+    block_on(async {
+        db.check_reachable().await?;
+        for schema in schemas() {
+            let outcome = schema.ensure(&db).await?;
+            let what = match outcome {
+                EnsureOutcome::Created => "created",
+                EnsureOutcome::AlreadyExisted => "already exists with the same schema",
+            };
+            println!("table `{}`: {what}", schema.name);
+        }
+        Ok::<_, outbox_runtime::Error>(())
+    })?;
+    Ok(())
+}

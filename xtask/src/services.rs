@@ -1,0 +1,107 @@
+//! The local services a run needs, started together and stopped together: only what this run
+//! started is stopped, also when the run fails or is interrupted.
+
+use std::process::{Command, ExitStatus};
+
+use outbox_runtime::connection::ENDPOINT_ENV;
+
+use crate::dynamodb_local::{self, Started};
+use crate::{Result, block_on};
+
+/// Services held for the length of one `test` or `demo` run.
+pub(crate) struct LocalServices {
+    dynamodb: Option<Started>,
+}
+
+impl LocalServices {
+    /// Starts (or reuses, or takes from the environment) every service.
+    pub(crate) fn start() -> Result<Self> {
+        step("starting local services");
+        let dynamodb = dynamodb_local::start(None)?;
+        Ok(Self {
+            dynamodb: Some(dynamodb),
+        })
+    }
+
+    /// The environment a child process needs to reach the services.
+    pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
+        let mut env = Vec::new();
+        if let Some(dynamodb) = &self.dynamodb {
+            env.push((ENDPOINT_ENV, dynamodb.endpoint()));
+        }
+        env
+    }
+
+    /// The DynamoDB endpoint.
+    pub(crate) fn dynamodb_endpoint(&self) -> String {
+        self.dynamodb
+            .as_ref()
+            .map(Started::endpoint)
+            .expect("services are running until stopped")
+    }
+
+    /// Runs a child (cargo) with the services' environment. A Ctrl-C or SIGTERM is passed on to
+    /// the child and waited out, so that the services are still stopped afterwards.
+    pub(crate) fn run_child(&self, mut command: Command) -> Result<ExitStatus> {
+        command.envs(self.env());
+        let shown = format!("{command:?}");
+        block_on(async move {
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut child = tokio::process::Command::from(command)
+                .spawn()
+                .map_err(|err| format!("cannot run {shown}: {err}"))?;
+            let mut interrupt = signal(SignalKind::interrupt())?;
+            let mut terminate = signal(SignalKind::terminate())?;
+            loop {
+                tokio::select! {
+                    status = child.wait() => return Ok(status?),
+                    _ = interrupt.recv() => forward(&child, "-INT"),
+                    _ = terminate.recv() => forward(&child, "-TERM"),
+                }
+            }
+        })
+    }
+
+    /// Stops what this run started.
+    pub(crate) fn stop(mut self) -> Result<()> {
+        self.stop_started()
+    }
+
+    fn stop_started(&mut self) -> Result<()> {
+        if let Some(Started::New(server)) = self.dynamodb.take() {
+            step("stopping local services");
+            dynamodb_local::stop(server)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for LocalServices {
+    fn drop(&mut self) {
+        // Reached on an early `?` or a panic: never leave a server of ours behind.
+        if let Err(err) = self.stop_started() {
+            eprintln!("warning: could not stop local services: {err}");
+        }
+    }
+}
+
+fn forward(child: &tokio::process::Child, signal: &str) {
+    if let Some(pid) = child.id() {
+        let _ = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status();
+    }
+}
+
+/// A progress line for a step of a long run.
+pub(crate) fn step(what: &str) {
+    println!("==> {what}");
+}
+
+/// The cargo that runs xtask, so children use the same toolchain.
+pub(crate) fn cargo() -> Command {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command.current_dir(crate::paths::workspace_root());
+    command
+}
