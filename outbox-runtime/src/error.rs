@@ -3,6 +3,10 @@
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::SdkError;
 
+use crate::limits::LimitError;
+use crate::message::MessageId;
+use crate::transaction::ActionFailure;
+
 /// A boxed error source, kept so callers can walk the chain with [`std::error::Error::source`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -71,6 +75,107 @@ pub enum Error {
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
 
+    /// A message, or an item read as one, is not valid.
+    #[error("invalid message{}: {reason}", message_id.as_ref().map(|id| format!(" {id}")).unwrap_or_default())]
+    InvalidMessage {
+        /// The message concerned, when known.
+        message_id: Option<MessageId>,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+
+    /// An item in the outbox table lacks an attribute or holds one of the wrong type.
+    #[error(
+        "outbox item {message_id} in table `{table}`: attribute `{attribute}` {problem}; the \
+         item was not written by this library or was edited by hand"
+    )]
+    CorruptItem {
+        /// The table the item was read from.
+        table: String,
+        /// The item's `MessageId`, or `?` when that is what is missing.
+        message_id: String,
+        /// The attribute at fault.
+        attribute: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+
+    /// A message body could not be encoded or decoded.
+    #[error("cannot {action} the body of `{type_name}` on topic `{topic}`: {source}")]
+    Serialization {
+        /// `encode` or `decode`.
+        action: &'static str,
+        /// The Rust type.
+        type_name: &'static str,
+        /// The topic.
+        topic: String,
+        /// What serde reported.
+        #[source]
+        source: BoxError,
+    },
+
+    /// A message of another topic or type was decoded as this type.
+    #[error(
+        "message {message_id} cannot be decoded as `{type_name}`: expected {expected}, found {found}"
+    )]
+    WrongMessage {
+        /// The Rust type asked for.
+        type_name: &'static str,
+        /// The topic and type it accepts.
+        expected: String,
+        /// The topic and type the message has.
+        found: String,
+        /// The message.
+        message_id: MessageId,
+    },
+
+    /// A continuation token that this library did not make, or that was cut short.
+    #[error(
+        "continuation token `{token}` is not valid: {reason}; pass back a token exactly as a \
+         page returned it, or none to start from the beginning"
+    )]
+    InvalidContinuationToken {
+        /// The token given.
+        token: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A transaction would break one of DynamoDB's limits; nothing was sent.
+    #[error("{0}")]
+    Limit(#[from] LimitError),
+
+    /// The same message id is already in the outbox; nothing was overwritten.
+    #[error(
+        "message {message_id} is already in the outbox table `{table}`; a message id is used \
+         once (let the id default to a fresh UUID, or check for the earlier message)"
+    )]
+    DuplicateMessage {
+        /// The outbox table.
+        table: String,
+        /// The id that exists.
+        message_id: MessageId,
+    },
+
+    /// DynamoDB cancelled the transaction; every action's reason is kept.
+    #[error("{}", describe_cancellation(reasons))]
+    TransactionCancelled {
+        /// One entry per action, in the order they were added.
+        reasons: Vec<ActionFailure>,
+    },
+
+    /// The commit's outcome is unknown after the SDK's own retries (a timeout, a dropped
+    /// connection). Committing the same transaction again is safe: its client request token
+    /// makes DynamoDB apply it at most once.
+    #[error("the commit of {actions} actions may or may not have been applied: {source}")]
+    CommitUncertain {
+        /// How many actions the transaction had.
+        actions: usize,
+        /// What went wrong.
+        #[source]
+        source: Box<Error>,
+    },
+
     /// Any other error DynamoDB returned, with the operation and table it came from.
     #[error("DynamoDB {operation} on table `{table}` failed: {source}")]
     DynamoDb {
@@ -85,6 +190,32 @@ pub enum Error {
 }
 
 impl Error {
+    /// True when the error is a transaction cancelled only because another transaction touched
+    /// the same items at the same time: running the whole unit of work again may succeed.
+    ///
+    /// ```
+    /// use outbox_runtime::Error;
+    /// assert!(!Error::TableNotFound { table: "Outbox".into() }.is_conflict());
+    /// ```
+    pub fn is_conflict(&self) -> bool {
+        match self {
+            Error::TransactionCancelled { reasons } => {
+                reasons
+                    .iter()
+                    .any(|reason| reason.code == "TransactionConflict")
+                    && reasons.iter().all(|reason| {
+                        matches!(reason.code.as_str(), "TransactionConflict" | "None")
+                    })
+            }
+            Error::DynamoDb { source, .. } => matches!(
+                **source,
+                aws_sdk_dynamodb::Error::TransactionConflictException(_)
+                    | aws_sdk_dynamodb::Error::TransactionInProgressException(_)
+            ),
+            _ => false,
+        }
+    }
+
     /// Classifies an SDK error: transport failures name the endpoint, a missing table names the
     /// table, everything else keeps the SDK error as its source.
     pub(crate) fn from_sdk<E>(
@@ -136,4 +267,21 @@ fn innermost_cause(failure: &(dyn std::error::Error + 'static), timeout: bool) -
         cause = err.source();
     }
     reason
+}
+
+fn describe_cancellation(reasons: &[ActionFailure]) -> String {
+    let failed: Vec<String> = reasons
+        .iter()
+        .filter(|reason| reason.code != "None")
+        .map(ToString::to_string)
+        .collect();
+    format!(
+        "DynamoDB cancelled the transaction of {} actions, nothing was written: {}",
+        reasons.len(),
+        if failed.is_empty() {
+            "no reason given".to_owned()
+        } else {
+            failed.join("; ")
+        }
+    )
 }

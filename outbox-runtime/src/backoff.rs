@@ -1,0 +1,56 @@
+//! Exponential backoff with full jitter, for retrying unprocessed batch items and transaction
+//! conflicts.
+
+use std::time::Duration;
+
+/// Delays growing from `base` by doubling up to `max`, each drawn at random from zero to the
+/// current ceiling ("full jitter"), so that many clients retrying at once spread out.
+#[derive(Clone, Debug)]
+pub struct Backoff {
+    base: Duration,
+    max: Duration,
+    attempt: u32,
+}
+
+impl Backoff {
+    /// A backoff starting at `base`, capped at `max`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let mut backoff = outbox_runtime::backoff::Backoff::new(
+    ///     Duration::from_millis(10),
+    ///     Duration::from_millis(80),
+    /// );
+    /// for _ in 0..10 {
+    ///     assert!(backoff.next_delay() <= Duration::from_millis(80));
+    /// }
+    /// ```
+    pub fn new(base: Duration, max: Duration) -> Self {
+        Self {
+            base,
+            max,
+            attempt: 0,
+        }
+    }
+
+    /// The delay before the next attempt.
+    pub fn next_delay(&mut self) -> Duration {
+        let ceiling = self
+            .base
+            .saturating_mul(1_u32 << self.attempt.min(20))
+            .min(self.max);
+        self.attempt = self.attempt.saturating_add(1);
+        let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
+        Duration::from_nanos(fastrand::u64(0..=nanos))
+    }
+
+    /// Sleeps for the next delay.
+    pub async fn wait(&mut self) {
+        tokio::time::sleep(self.next_delay()).await;
+    }
+
+    /// How many delays were handed out.
+    pub fn attempts(&self) -> u32 {
+        self.attempt
+    }
+}

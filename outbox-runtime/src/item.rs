@@ -1,0 +1,266 @@
+//! The mapping between a [`Message`] and an outbox table item. Every header field round-trips
+//! exactly; the body is a binary (`B`) or a native map (`M`); times are epoch milliseconds, the
+//! TTL epoch seconds.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::attributes as attr;
+use crate::error::{Error, Result};
+use crate::message::{Body, Header, Item, Message, MessageId, MessageType, from_millis, to_millis};
+
+/// A message as stored, with its delivery state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredMessage {
+    /// The message.
+    pub message: Message,
+    /// The shard of the outstanding index it is (or was) on.
+    pub shard: u16,
+    /// When it was dispatched; `None` while outstanding.
+    pub dispatched_at: Option<SystemTime>,
+    /// When DynamoDB's TTL may delete it (epoch seconds); set at dispatch only.
+    pub expires_at: Option<u64>,
+}
+
+impl StoredMessage {
+    /// True until the message has been dispatched.
+    pub fn is_outstanding(&self) -> bool {
+        self.dispatched_at.is_none()
+    }
+}
+
+/// The item for a new, outstanding message on `shard`.
+pub(crate) fn to_item(message: &Message, shard: u16) -> Item {
+    let header = &message.header;
+    let mut item = Item::new();
+    let mut put_s = |name: &str, value: &str| {
+        item.insert(name.to_owned(), AttributeValue::S(value.to_owned()));
+    };
+    put_s(attr::MESSAGE_ID, header.id.as_str());
+    put_s(attr::TOPIC, &header.topic);
+    put_s(attr::MESSAGE_TYPE, header.message_type.as_str());
+    put_s(attr::CONTENT_TYPE, &header.content_type);
+    let optional = [
+        (attr::CORRELATION_ID, &header.correlation_id),
+        (attr::CAUSATION_ID, &header.causation_id),
+        (attr::REPLY_TO, &header.reply_to),
+        (attr::PARTITION_KEY, &header.partition_key),
+        (attr::TRACE_PARENT, &header.trace_parent),
+        (attr::TRACE_STATE, &header.trace_state),
+    ];
+    for (name, value) in optional {
+        if let Some(value) = value {
+            put_s(name, value);
+        }
+    }
+    let created = to_millis(header.created_at);
+    item.insert(attr::CREATED_AT.to_owned(), number(created));
+    if !header.headers.is_empty() {
+        let map = header
+            .headers
+            .iter()
+            .map(|(name, value)| (name.clone(), AttributeValue::S(value.clone())))
+            .collect();
+        item.insert(attr::HEADERS.to_owned(), AttributeValue::M(map));
+    }
+    let body = match &message.body {
+        Body::Bytes(bytes) => AttributeValue::B(Blob::new(bytes.clone())),
+        Body::Item(map) => AttributeValue::M(map.clone()),
+    };
+    item.insert(attr::BODY.to_owned(), body);
+    item.insert(attr::SHARD.to_owned(), number(shard));
+    item.insert(attr::OUTSTANDING_SINCE.to_owned(), number(created));
+    item
+}
+
+/// A number attribute.
+pub(crate) fn number(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+/// Reads a stored item back. A missing or mistyped attribute is [`Error::CorruptItem`] naming
+/// the item and the attribute; this never panics, whatever the item holds.
+pub(crate) fn from_item(table: &str, item: &Item) -> Result<StoredMessage> {
+    let id = match item.get(attr::MESSAGE_ID) {
+        Some(AttributeValue::S(id)) => id.clone(),
+        _ => {
+            return Err(Error::CorruptItem {
+                table: table.to_owned(),
+                message_id: "?".to_owned(),
+                attribute: attr::MESSAGE_ID,
+                problem: "is missing or not a string".to_owned(),
+            });
+        }
+    };
+    let reader = Reader {
+        table,
+        id: &id,
+        item,
+    };
+    let message_type = reader.string(attr::MESSAGE_TYPE)?;
+    let message_type = message_type
+        .parse::<MessageType>()
+        .map_err(|err| reader.corrupt(attr::MESSAGE_TYPE, err.to_string()))?;
+    let headers = match item.get(attr::HEADERS) {
+        None => BTreeMap::new(),
+        Some(AttributeValue::M(map)) => map
+            .iter()
+            .map(|(name, value)| match value {
+                AttributeValue::S(value) => Ok((name.clone(), value.clone())),
+                _ => Err(reader.corrupt(attr::HEADERS, format!("entry `{name}` is not a string"))),
+            })
+            .collect::<Result<_>>()?,
+        Some(_) => return Err(reader.corrupt(attr::HEADERS, "is not a map".to_owned())),
+    };
+    let body = match item.get(attr::BODY) {
+        Some(AttributeValue::B(bytes)) => Body::Bytes(bytes.clone().into_inner()),
+        Some(AttributeValue::M(map)) => Body::Item(map.clone()),
+        Some(_) => return Err(reader.corrupt(attr::BODY, "is neither binary nor a map".to_owned())),
+        None => return Err(reader.corrupt(attr::BODY, "is missing".to_owned())),
+    };
+    let header = Header {
+        id: MessageId::from(id.clone()),
+        topic: reader.string(attr::TOPIC)?,
+        message_type,
+        created_at: from_millis(reader.number(attr::CREATED_AT)?),
+        correlation_id: reader.optional_string(attr::CORRELATION_ID)?,
+        causation_id: reader.optional_string(attr::CAUSATION_ID)?,
+        reply_to: reader.optional_string(attr::REPLY_TO)?,
+        content_type: reader.string(attr::CONTENT_TYPE)?,
+        partition_key: reader.optional_string(attr::PARTITION_KEY)?,
+        trace_parent: reader.optional_string(attr::TRACE_PARENT)?,
+        trace_state: reader.optional_string(attr::TRACE_STATE)?,
+        headers,
+    };
+    let shard = reader.number(attr::SHARD)?;
+    Ok(StoredMessage {
+        message: Message { header, body },
+        shard: u16::try_from(shard)
+            .map_err(|_| reader.corrupt(attr::SHARD, format!("{shard} is not a shard number")))?,
+        dispatched_at: reader
+            .optional_number(attr::DISPATCHED_AT)?
+            .map(from_millis),
+        expires_at: reader.optional_number(attr::EXPIRES_AT)?,
+    })
+}
+
+struct Reader<'a> {
+    table: &'a str,
+    id: &'a str,
+    item: &'a Item,
+}
+
+impl Reader<'_> {
+    fn corrupt(&self, attribute: &'static str, problem: String) -> Error {
+        Error::CorruptItem {
+            table: self.table.to_owned(),
+            message_id: self.id.to_owned(),
+            attribute,
+            problem,
+        }
+    }
+
+    fn optional_string(&self, name: &'static str) -> Result<Option<String>> {
+        match self.item.get(name) {
+            None => Ok(None),
+            Some(AttributeValue::S(value)) => Ok(Some(value.clone())),
+            Some(_) => Err(self.corrupt(name, "is not a string".to_owned())),
+        }
+    }
+
+    fn string(&self, name: &'static str) -> Result<String> {
+        self.optional_string(name)?
+            .ok_or_else(|| self.corrupt(name, "is missing".to_owned()))
+    }
+
+    fn optional_number(&self, name: &'static str) -> Result<Option<u64>> {
+        match self.item.get(name) {
+            None => Ok(None),
+            Some(AttributeValue::N(value)) => value
+                .parse()
+                .map(Some)
+                .map_err(|_| self.corrupt(name, format!("`{value}` is not a whole number"))),
+            Some(_) => Err(self.corrupt(name, "is not a number".to_owned())),
+        }
+    }
+
+    fn number(&self, name: &'static str) -> Result<u64> {
+        self.optional_number(name)?
+            .ok_or_else(|| self.corrupt(name, "is missing".to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn full_message() -> Message {
+        let mut message = Message::new("orders.placed", vec![0, 255, 128, 10])
+            .with_message_type(MessageType::Command)
+            .with_partition_key("customer-7")
+            .with_correlation_id("corr-1")
+            .with_content_type("application/octet-stream")
+            .with_header("tenant", "north")
+            .with_header("empty", "");
+        message.header.causation_id = Some("cause-1".into());
+        message.header.reply_to = Some("replies".into());
+        message.header.trace_parent =
+            Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into());
+        message.header.trace_state = Some("congo=t61rcWkgMzE".into());
+        message
+    }
+
+    #[test]
+    fn every_field_round_trips() {
+        let message = full_message();
+        let stored = from_item("Outbox", &to_item(&message, 5)).unwrap();
+        assert_eq!(stored.message, message);
+        assert_eq!(stored.shard, 5);
+        assert!(stored.is_outstanding());
+        assert_eq!(stored.expires_at, None);
+    }
+
+    #[test]
+    fn a_new_item_has_no_ttl_and_is_outstanding() {
+        let item = to_item(&full_message(), 0);
+        assert!(!item.contains_key(attr::EXPIRES_AT));
+        assert!(!item.contains_key(attr::DISPATCHED_AT));
+        assert!(item.contains_key(attr::OUTSTANDING_SINCE));
+    }
+
+    #[test]
+    fn every_missing_required_attribute_is_named() {
+        let full = to_item(&full_message(), 1);
+        for name in [
+            attr::MESSAGE_ID,
+            attr::TOPIC,
+            attr::MESSAGE_TYPE,
+            attr::CONTENT_TYPE,
+            attr::CREATED_AT,
+            attr::BODY,
+            attr::SHARD,
+        ] {
+            let mut item = full.clone();
+            item.remove(name);
+            let err = from_item("Outbox", &item).unwrap_err();
+            assert!(err.to_string().contains(name), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn mistyped_attributes_are_errors_not_panics() {
+        let full = to_item(&full_message(), 1);
+        for name in full
+            .keys()
+            .filter(|name| name.as_str() != attr::OUTSTANDING_SINCE)
+        {
+            let mut item = full.clone();
+            item.insert(name.clone(), AttributeValue::Bool(true));
+            let err = from_item("Outbox", &item).unwrap_err();
+            assert!(err.to_string().contains(name.as_str()), "{name}: {err}");
+        }
+    }
+}

@@ -1,0 +1,690 @@
+//! The outbox table: adding, reading, marking, paging and deleting messages.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_dynamodb::types::{
+    AttributeValue, DeleteRequest, KeysAndAttributes, ReturnValuesOnConditionCheckFailure, Select,
+    WriteRequest,
+};
+
+use crate::attributes as attr;
+use crate::backoff::Backoff;
+use crate::config::{Cleanup, OutboxConfig};
+use crate::connection::DynamoDb;
+use crate::error::{Error, Result};
+use crate::item::{self, StoredMessage, number};
+use crate::message::{Item, Message, MessageId, now_millis, to_millis};
+use crate::schema::EnsureOutcome;
+use crate::shard;
+use crate::transaction::{Transaction, validate_message};
+
+/// Items per `BatchGetItem` call (DynamoDB's limit).
+const BATCH_GET_LIMIT: usize = 100;
+/// Items per `BatchWriteItem` call (DynamoDB's limit).
+const BATCH_WRITE_LIMIT: usize = 25;
+/// Concurrent `UpdateItem` calls when marking many messages dispatched.
+const MARK_CONCURRENCY: usize = 16;
+/// How often unprocessed batch items are retried before giving up.
+const UNPROCESSED_RETRIES: u32 = 8;
+
+/// The outbox table and the operations on it. Cheap to clone.
+///
+/// ```no_run
+/// # async fn run() -> outbox_runtime::Result<()> {
+/// use outbox_runtime::{DynamoDb, Message, Outbox, OutboxConfig};
+///
+/// let outbox = Outbox::new(DynamoDb::from_env().await, OutboxConfig::default())?;
+/// outbox.ensure_table().await?;
+/// let message = Message::new("greeting.made", b"{}".to_vec());
+/// outbox.add(&message).await?;
+/// assert!(outbox.get(message.id()).await?.unwrap().is_outstanding());
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Outbox {
+    db: DynamoDb,
+    config: Arc<OutboxConfig>,
+}
+
+/// A position in a listing, to be passed back for the next page. It holds no server state: a
+/// token from one `Outbox` (or process) works in any other over the same table.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ContinuationToken(String);
+
+impl ContinuationToken {
+    /// The token as text, to hand to a client or store.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A token from its text form.
+    pub fn parse(text: impl Into<String>) -> Self {
+        Self(text.into())
+    }
+}
+
+impl std::fmt::Display for ContinuationToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One page of messages and where the next page starts (`None` after the last).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Page {
+    /// The messages of this page, read consistently from the base table.
+    pub messages: Vec<StoredMessage>,
+    /// Pass back to get the next page.
+    pub next: Option<ContinuationToken>,
+}
+
+/// A count that stops at a cap, because DynamoDB bills a count as a read of every item counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BoundedCount {
+    /// The count, at most the cap.
+    pub count: usize,
+    /// True when counting stopped at the cap: there are at least `count`, maybe more.
+    pub capped: bool,
+}
+
+/// What [`Outbox::add`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddOutcome {
+    /// The message was stored.
+    Added,
+    /// The very same message (id, header and body) was already stored: nothing was written.
+    AlreadyPresent,
+}
+
+impl Outbox {
+    /// An outbox over `config`'s table, after checking the configuration.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming the bad setting.
+    pub fn new(db: DynamoDb, config: OutboxConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Self {
+            db,
+            config: Arc::new(config),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &OutboxConfig {
+        &self.config
+    }
+
+    /// The client.
+    pub fn db(&self) -> &DynamoDb {
+        &self.db
+    }
+
+    /// Creates the table (and index, and TTL) if it does not exist; see
+    /// [`TableSchema::ensure`](crate::schema::TableSchema::ensure).
+    ///
+    /// # Errors
+    /// As `TableSchema::ensure`.
+    pub async fn ensure_table(&self) -> Result<EnsureOutcome> {
+        self.config.table_schema().ensure(&self.db).await
+    }
+
+    /// Begins a transaction whose deposits go to this outbox.
+    pub fn begin(&self) -> Transaction {
+        Transaction::new(self.db.clone(), Arc::clone(&self.config))
+    }
+
+    fn table(&self) -> &str {
+        &self.config.table_name
+    }
+
+    fn sdk_error<E>(
+        &self,
+        operation: &'static str,
+        err: aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+    ) -> Error
+    where
+        aws_sdk_dynamodb::Error: From<
+            aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+        >,
+    {
+        Error::from_sdk(operation, self.db.endpoint(), self.table(), err)
+    }
+
+    /// Adds a message outside any transaction, with a conditional put: an id already present
+    /// is never overwritten. Adding the very same message again is an idempotent no-op; another
+    /// message under that id is [`Error::DuplicateMessage`].
+    ///
+    /// # Errors
+    /// [`Error::DuplicateMessage`], [`Error::InvalidMessage`], or the request's error.
+    pub async fn add(&self, message: &Message) -> Result<AddOutcome> {
+        validate_message(message)?;
+        let item = item::to_item(message, shard::shard_of(message, self.config.shard_count));
+        let result = self
+            .db
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#id)")
+            .expression_attribute_names("#id", attr::MESSAGE_ID)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(AddOutcome::Added),
+            Err(err) => {
+                if let Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(failed)) = err.as_service_error() {
+                    let same = failed
+                        .item()
+                        .and_then(|existing| item::from_item(self.table(), existing).ok())
+                        .is_some_and(|existing| existing.message == *message);
+                    return if same {
+                        Ok(AddOutcome::AlreadyPresent)
+                    } else {
+                        Err(Error::DuplicateMessage {
+                            table: self.table().to_owned(),
+                            message_id: message.header.id.clone(),
+                        })
+                    };
+                }
+                Err(self.sdk_error("PutItem", err))
+            }
+        }
+    }
+
+    /// Reads one message, consistently. `None` when there is no such id.
+    ///
+    /// # Errors
+    /// [`Error::CorruptItem`] for an item this library cannot read; the request's error.
+    pub async fn get(&self, id: &MessageId) -> Result<Option<StoredMessage>> {
+        let output = self
+            .db
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .key(attr::MESSAGE_ID, AttributeValue::S(id.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|err| self.sdk_error("GetItem", err))?;
+        output
+            .item()
+            .map(|item| item::from_item(self.table(), item))
+            .transpose()
+    }
+
+    /// Reads many messages consistently with `BatchGetItem` (100 per call, unprocessed keys
+    /// retried with backoff). Returns the ones that exist, in the order asked for.
+    ///
+    /// # Errors
+    /// [`Error::CorruptItem`]; the request's error; an error naming the keys still unprocessed
+    /// after the retries.
+    pub async fn get_many(&self, ids: &[MessageId]) -> Result<Vec<StoredMessage>> {
+        let mut found: HashMap<String, StoredMessage> = HashMap::new();
+        let mut unique: Vec<&MessageId> = Vec::new();
+        for id in ids {
+            if !unique.contains(&id) {
+                unique.push(id);
+            }
+        }
+        for chunk in unique.chunks(BATCH_GET_LIMIT) {
+            let mut keys: Vec<Item> = chunk.iter().map(|id| key(id)).collect();
+            let mut backoff = Backoff::new(Duration::from_millis(25), Duration::from_secs(2));
+            while !keys.is_empty() {
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|err| Error::InvalidConfig(err.to_string()))?;
+                let output = self
+                    .db
+                    .client()
+                    .batch_get_item()
+                    .request_items(self.table(), request)
+                    .send()
+                    .await
+                    .map_err(|err| self.sdk_error("BatchGetItem", err))?;
+                for item in output
+                    .responses()
+                    .and_then(|tables| tables.get(self.table()))
+                    .into_iter()
+                    .flatten()
+                {
+                    let stored = item::from_item(self.table(), item)?;
+                    found.insert(stored.message.header.id.to_string(), stored);
+                }
+                keys = output
+                    .unprocessed_keys()
+                    .and_then(|tables| tables.get(self.table()))
+                    .map(|rest| rest.keys().to_vec())
+                    .unwrap_or_default();
+                if !keys.is_empty() {
+                    if backoff.attempts() >= UNPROCESSED_RETRIES {
+                        return Err(Error::InvalidConfig(format!(
+                            "BatchGetItem left {} keys of table `{}` unprocessed after {} \
+                             retries; the table is throttled: raise its capacity or read fewer \
+                             at once",
+                            keys.len(),
+                            self.table(),
+                            UNPROCESSED_RETRIES
+                        )));
+                    }
+                    backoff.wait().await;
+                }
+            }
+        }
+        Ok(ids
+            .iter()
+            .filter_map(|id| found.remove(id.as_str()))
+            .collect())
+    }
+
+    /// Marks messages dispatched. With [`Cleanup::Delete`] they are deleted in batches of 25;
+    /// with [`Cleanup::Keep`] each gets `DispatchedAt` and a TTL counted from now, and leaves
+    /// the outstanding index. Idempotent: ids already dispatched or absent are left alone.
+    ///
+    /// # Errors
+    /// The first request error; ids already handled stay marked.
+    pub async fn mark_dispatched(&self, ids: &[MessageId]) -> Result<()> {
+        match self.config.cleanup {
+            Cleanup::Delete => self.delete(ids).await,
+            Cleanup::Keep { retention } => {
+                let now = SystemTime::now();
+                let expires = now
+                    .checked_add(retention)
+                    .map_or(u64::MAX, |at| to_millis(at) / 1000);
+                let dispatched = to_millis(now);
+                for chunk in ids.chunks(MARK_CONCURRENCY) {
+                    let calls = chunk
+                        .iter()
+                        .map(|id| self.mark_one(id, dispatched, expires));
+                    for result in futures_util::future::join_all(calls).await {
+                        result?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn mark_one(&self, id: &MessageId, dispatched_ms: u64, expires_s: u64) -> Result<()> {
+        let result = self
+            .db
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .key(attr::MESSAGE_ID, AttributeValue::S(id.to_string()))
+            .update_expression("SET #dispatched = :dispatched, #expires = :expires REMOVE #since")
+            .condition_expression("attribute_exists(#since)")
+            .expression_attribute_names("#dispatched", attr::DISPATCHED_AT)
+            .expression_attribute_names("#expires", attr::EXPIRES_AT)
+            .expression_attribute_names("#since", attr::OUTSTANDING_SINCE)
+            .expression_attribute_values(":dispatched", number(dispatched_ms))
+            .expression_attribute_values(":expires", number(expires_s))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                // Already dispatched, or gone: marking is idempotent.
+                Ok(())
+            }
+            Err(err) => Err(self.sdk_error("UpdateItem", err)),
+        }
+    }
+
+    /// Outstanding messages created at least `min_age` ago, across every shard, shard by shard
+    /// and oldest first within a shard, at most `limit` per page.
+    ///
+    /// ```no_run
+    /// # async fn run(outbox: outbox_runtime::Outbox) -> outbox_runtime::Result<()> {
+    /// use std::time::Duration;
+    /// let mut token = None;
+    /// loop {
+    ///     let page = outbox.outstanding(Duration::from_secs(30), 100, token.as_ref()).await?;
+    ///     for stored in &page.messages { println!("{}", stored.message.id()); }
+    ///     match page.next { Some(next) => token = Some(next), None => break }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidContinuationToken`]; the request's error.
+    pub async fn outstanding(
+        &self,
+        min_age: Duration,
+        limit: usize,
+        token: Option<&ContinuationToken>,
+    ) -> Result<Page> {
+        let (mut shard, mut start) = match token {
+            Some(token) => self.parse_outstanding_token(token)?,
+            None => (0, None),
+        };
+        let cutoff = to_millis(
+            now_millis()
+                .checked_sub(min_age)
+                .unwrap_or(SystemTime::UNIX_EPOCH),
+        );
+        let mut ids = Vec::new();
+        let limit = limit.max(1);
+        let next = loop {
+            let (page_ids, last) = self
+                .query_shard(shard, cutoff, limit - ids.len(), start.take())
+                .await?;
+            ids.extend(page_ids);
+            match last {
+                Some(last) if ids.len() >= limit => {
+                    break Some(self.outstanding_token(shard, Some(&last))?);
+                }
+                Some(last) => start = Some(last),
+                None if shard + 1 >= self.config.shard_count => break None,
+                None => {
+                    shard += 1;
+                    if ids.len() >= limit {
+                        break Some(self.outstanding_token(shard, None)?);
+                    }
+                }
+            }
+        };
+        let messages = self
+            .get_many(&ids)
+            .await?
+            .into_iter()
+            // The index lags the table: keep only what is still outstanding now.
+            .filter(StoredMessage::is_outstanding)
+            .collect();
+        Ok(Page { messages, next })
+    }
+
+    /// Outstanding message ids of one shard (keys only), oldest first, at most `limit`; and the
+    /// index key to continue from.
+    async fn query_shard(
+        &self,
+        shard: u16,
+        cutoff_ms: u64,
+        limit: usize,
+        start: Option<Item>,
+    ) -> Result<(Vec<MessageId>, Option<Item>)> {
+        let output = self
+            .db
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(&self.config.index_name)
+            .key_condition_expression("#shard = :shard AND #since <= :cutoff")
+            .expression_attribute_names("#shard", attr::SHARD)
+            .expression_attribute_names("#since", attr::OUTSTANDING_SINCE)
+            .expression_attribute_values(":shard", number(shard))
+            .expression_attribute_values(":cutoff", number(cutoff_ms))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|err| self.sdk_error("Query", err))?;
+        let ids = output
+            .items()
+            .iter()
+            .filter_map(|item| match item.get(attr::MESSAGE_ID) {
+                Some(AttributeValue::S(id)) => Some(MessageId::from(id.as_str())),
+                _ => None,
+            })
+            .collect();
+        Ok((ids, output.last_evaluated_key().cloned()))
+    }
+
+    /// `o1.<shard>` or `o1.<shard>.<since>.<message id>`.
+    fn outstanding_token(&self, shard: u16, last: Option<&Item>) -> Result<ContinuationToken> {
+        let Some(last) = last else {
+            return Ok(ContinuationToken(format!("o1.{shard}")));
+        };
+        let since = match last.get(attr::OUTSTANDING_SINCE) {
+            Some(AttributeValue::N(since)) => since.clone(),
+            _ => {
+                return Err(Error::InvalidConfig(
+                    "index page without its range key".into(),
+                ));
+            }
+        };
+        let id = match last.get(attr::MESSAGE_ID) {
+            Some(AttributeValue::S(id)) => id.clone(),
+            _ => {
+                return Err(Error::InvalidConfig(
+                    "index page without the message id".into(),
+                ));
+            }
+        };
+        Ok(ContinuationToken(format!("o1.{shard}.{since}.{id}")))
+    }
+
+    fn parse_outstanding_token(&self, token: &ContinuationToken) -> Result<(u16, Option<Item>)> {
+        let invalid = |reason: &str| Error::InvalidContinuationToken {
+            token: token.0.clone(),
+            reason: reason.to_owned(),
+        };
+        let mut parts = token.0.splitn(4, '.');
+        if parts.next() != Some("o1") {
+            return Err(invalid("it is not a token of `outstanding`"));
+        }
+        let shard: u16 = parts
+            .next()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| invalid("the shard is missing"))?;
+        if shard >= self.config.shard_count {
+            return Err(invalid(&format!(
+                "shard {shard} does not exist in an outbox of {} shards",
+                self.config.shard_count
+            )));
+        }
+        match (parts.next(), parts.next()) {
+            (None, None) => Ok((shard, None)),
+            (Some(since), Some(id)) if since.parse::<u64>().is_ok() && !id.is_empty() => {
+                let start = Item::from([
+                    (attr::SHARD.to_owned(), number(shard)),
+                    (
+                        attr::OUTSTANDING_SINCE.to_owned(),
+                        AttributeValue::N(since.to_owned()),
+                    ),
+                    (
+                        attr::MESSAGE_ID.to_owned(),
+                        AttributeValue::S(id.to_owned()),
+                    ),
+                ]);
+                Ok((shard, Some(start)))
+            }
+            _ => Err(invalid("the position is cut short")),
+        }
+    }
+
+    /// Dispatched messages kept by [`Cleanup::Keep`] that were dispatched at least `min_age`
+    /// ago. This scans the table (dispatched messages are deliberately not indexed, so the
+    /// sweeper never pays for them): use it for audits and repair, not on a hot path.
+    ///
+    /// # Errors
+    /// [`Error::InvalidContinuationToken`]; the request's error.
+    pub async fn dispatched(
+        &self,
+        min_age: Duration,
+        limit: usize,
+        token: Option<&ContinuationToken>,
+    ) -> Result<Page> {
+        let mut start = match token {
+            None => None,
+            Some(token) => match token.0.strip_prefix("d1.") {
+                Some(id) if !id.is_empty() => Some(key(&MessageId::from(id))),
+                _ => {
+                    return Err(Error::InvalidContinuationToken {
+                        token: token.0.clone(),
+                        reason: "it is not a token of `dispatched`".to_owned(),
+                    });
+                }
+            },
+        };
+        let cutoff = to_millis(
+            now_millis()
+                .checked_sub(min_age)
+                .unwrap_or(SystemTime::UNIX_EPOCH),
+        );
+        let limit = limit.max(1);
+        let mut messages = Vec::new();
+        loop {
+            let output = self
+                .db
+                .client()
+                .scan()
+                .table_name(self.table())
+                .filter_expression("#dispatched <= :cutoff")
+                .expression_attribute_names("#dispatched", attr::DISPATCHED_AT)
+                .expression_attribute_values(":cutoff", number(cutoff))
+                .consistent_read(true)
+                .limit(i32::try_from(limit - messages.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|err| self.sdk_error("Scan", err))?;
+            for item in output.items() {
+                messages.push(item::from_item(self.table(), item)?);
+            }
+            match output.last_evaluated_key() {
+                None => {
+                    return Ok(Page {
+                        messages,
+                        next: None,
+                    });
+                }
+                Some(last) if messages.len() >= limit => {
+                    let id = match last.get(attr::MESSAGE_ID) {
+                        Some(AttributeValue::S(id)) => id.clone(),
+                        _ => return Err(Error::InvalidConfig("scan page without its key".into())),
+                    };
+                    return Ok(Page {
+                        messages,
+                        next: Some(ContinuationToken(format!("d1.{id}"))),
+                    });
+                }
+                Some(last) => start = Some(last.clone()),
+            }
+        }
+    }
+
+    /// Deletes messages with `BatchWriteItem`, 25 per call; unprocessed items are retried with
+    /// backoff. Deleting an absent id is not an error.
+    ///
+    /// # Errors
+    /// The request's error, or an error naming every id still unprocessed after the retries.
+    pub async fn delete(&self, ids: &[MessageId]) -> Result<()> {
+        let mut unique: Vec<&MessageId> = Vec::new();
+        for id in ids {
+            if !unique.contains(&id) {
+                unique.push(id);
+            }
+        }
+        for chunk in unique.chunks(BATCH_WRITE_LIMIT) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|id| {
+                    WriteRequest::builder()
+                        .delete_request(
+                            DeleteRequest::builder()
+                                .set_key(Some(key(id)))
+                                .build()
+                                .expect("the key is set"),
+                        )
+                        .build()
+                })
+                .collect();
+            let mut backoff = Backoff::new(Duration::from_millis(25), Duration::from_secs(2));
+            while !requests.is_empty() {
+                let output = self
+                    .db
+                    .client()
+                    .batch_write_item()
+                    .request_items(self.table(), requests)
+                    .send()
+                    .await
+                    .map_err(|err| self.sdk_error("BatchWriteItem", err))?;
+                requests = output
+                    .unprocessed_items()
+                    .and_then(|tables| tables.get(self.table()))
+                    .cloned()
+                    .unwrap_or_default();
+                if !requests.is_empty() {
+                    if backoff.attempts() >= UNPROCESSED_RETRIES {
+                        let left: Vec<String> = requests
+                            .iter()
+                            .filter_map(|r| r.delete_request()?.key().get(attr::MESSAGE_ID))
+                            .filter_map(|v| v.as_s().ok().cloned())
+                            .collect();
+                        return Err(Error::InvalidConfig(format!(
+                            "BatchWriteItem left {} deletes in table `{}` unprocessed after {} \
+                             retries (the table is throttled); still present: {}",
+                            left.len(),
+                            self.table(),
+                            UNPROCESSED_RETRIES,
+                            left.join(", ")
+                        )));
+                    }
+                    backoff.wait().await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts outstanding messages (of any age), stopping at `cap`. A count reads every item
+    /// it counts, so keep the cap small on a hot path.
+    ///
+    /// # Errors
+    /// The request's error.
+    pub async fn outstanding_count(&self, cap: usize) -> Result<BoundedCount> {
+        let mut count = 0;
+        for shard in 0..self.config.shard_count {
+            let mut start = None;
+            loop {
+                if count >= cap {
+                    // At the cap: there may be more, and finding out would cost more reads.
+                    return Ok(BoundedCount {
+                        count: cap,
+                        capped: true,
+                    });
+                }
+                let output = self
+                    .db
+                    .client()
+                    .query()
+                    .table_name(self.table())
+                    .index_name(&self.config.index_name)
+                    .key_condition_expression("#shard = :shard")
+                    .expression_attribute_names("#shard", attr::SHARD)
+                    .expression_attribute_values(":shard", number(shard))
+                    .select(Select::Count)
+                    .limit(i32::try_from(cap - count).unwrap_or(i32::MAX))
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(|err| self.sdk_error("Query", err))?;
+                count += usize::try_from(output.count()).unwrap_or(0);
+                match output.last_evaluated_key() {
+                    Some(last) => start = Some(last.clone()),
+                    None => break,
+                }
+            }
+        }
+        Ok(BoundedCount {
+            count,
+            capped: false,
+        })
+    }
+}
+
+fn key(id: &MessageId) -> Item {
+    Item::from([(
+        attr::MESSAGE_ID.to_owned(),
+        AttributeValue::S(id.to_string()),
+    )])
+}

@@ -1,0 +1,759 @@
+//! The unit of work: entity writes and deposited messages, committed together in one
+//! `TransactWriteItems`.
+//!
+//! The contract follows sqlx: [`Transaction::commit`] and [`Transaction::rollback`] consume the
+//! transaction, and dropping it while open discards it. Nothing is sent before the commit, so
+//! there is never anything to undo.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, Put, ReturnConsumedCapacity, TransactWriteItem, Update,
+};
+use serde::Serialize;
+
+use crate::attributes as attr;
+use crate::config::OutboxConfig;
+use crate::connection::DynamoDb;
+use crate::error::{Error, Result};
+use crate::limits::{self, LimitError, MAX_ACTIONS, MAX_ITEM_BYTES, MAX_REQUEST_BYTES};
+use crate::message::{Item, Message, MessageId, OutboxMessage};
+use crate::schema::TableSchema;
+use crate::{item, shard};
+
+/// An expression with its placeholders: a condition, or an update.
+///
+/// ```
+/// use aws_sdk_dynamodb::types::AttributeValue;
+/// use outbox_runtime::Expr;
+///
+/// let condition = Expr::new("#v = :v")
+///     .name("#v", "Version")
+///     .value(":v", AttributeValue::N("3".into()));
+/// assert_eq!(condition.text(), "#v = :v");
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Expr {
+    text: String,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Expr {
+    /// An expression; name its placeholders with [`Expr::name`] and [`Expr::value`].
+    pub fn new(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Binds a name placeholder (`#name`) to an attribute name.
+    pub fn name(mut self, placeholder: impl Into<String>, attribute: impl Into<String>) -> Self {
+        self.names.insert(placeholder.into(), attribute.into());
+        self
+    }
+
+    /// Binds a value placeholder (`:value`) to a value.
+    pub fn value(mut self, placeholder: impl Into<String>, value: AttributeValue) -> Self {
+        self.values.insert(placeholder.into(), value);
+        self
+    }
+
+    /// The expression text.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    fn size(&self) -> usize {
+        self.text.len()
+            + self
+                .names
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>()
+            + self
+                .values
+                .iter()
+                .map(|(k, v)| k.len() + limits::value_size(v))
+                .sum::<usize>()
+    }
+}
+
+/// Merges the placeholders of several expressions into the maps a request takes; `None` when
+/// there are none (DynamoDB refuses empty maps).
+#[allow(clippy::type_complexity)]
+fn placeholders(
+    exprs: &[&Expr],
+) -> (
+    Option<HashMap<String, String>>,
+    Option<HashMap<String, AttributeValue>>,
+) {
+    let mut names = HashMap::new();
+    let mut values = HashMap::new();
+    for expr in exprs {
+        names.extend(expr.names.clone());
+        values.extend(expr.values.clone());
+    }
+    (
+        (!names.is_empty()).then_some(names),
+        (!values.is_empty()).then_some(values),
+    )
+}
+
+/// What a transaction knows about one of its actions, to name it in errors.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ActionInfo {
+    /// `put`, `update`, `delete`, `condition check`, `deposit`, `raw action`.
+    kind: &'static str,
+    table: String,
+    /// The key, as `Name="Tyrion"`, when known.
+    key: Option<String>,
+    /// The deposited message, for deposits.
+    message_id: Option<MessageId>,
+}
+
+impl fmt::Display for ActionInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} to table `{}`", self.kind, self.table)?;
+        if let Some(key) = &self.key {
+            write!(f, ", key {key}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why DynamoDB refused one action of a cancelled transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActionFailure {
+    /// The action's number, from 1, in the order it was added.
+    pub index: usize,
+    /// The action, as `put to table T, key K`.
+    pub action: String,
+    /// The table.
+    pub table: String,
+    /// The key, when known.
+    pub key: Option<String>,
+    /// DynamoDB's code: `None` for an innocent action, `ConditionalCheckFailed`,
+    /// `TransactionConflict`, `ValidationError`, ...
+    pub code: String,
+    /// DynamoDB's message, if any.
+    pub message: Option<String>,
+}
+
+impl fmt::Display for ActionFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "action {} ({}) failed with {}",
+            self.index, self.action, self.code
+        )?;
+        if let Some(message) = &self.message {
+            write!(f, ": {message}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The result of a successful commit: the messages it made durable, to be sent at once.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Committed {
+    /// The deposited messages, in deposit order.
+    pub messages: Vec<Message>,
+    /// Write capacity units the commit consumed (table and indexes), when DynamoDB reported it.
+    pub capacity_units: Option<f64>,
+}
+
+/// A unit of work over `TransactWriteItems`: entity writes and outgoing messages, committed
+/// together or not at all. Limits are checked as each action is added.
+///
+/// ```no_run
+/// # async fn run(outbox: outbox_runtime::Outbox) -> outbox_runtime::Result<()> {
+/// use outbox_runtime::schema::{KeyAttribute, KeyKind, TableSchema};
+/// use outbox_runtime::Message;
+///
+/// #[derive(serde::Serialize)]
+/// struct Person { #[serde(rename = "Name")] name: String }
+///
+/// let people = TableSchema::new("People", KeyAttribute::new("Name", KeyKind::String));
+/// let mut tx = outbox.begin();
+/// tx.put(&people, &Person { name: "Tyrion".into() })?;
+/// tx.deposit_message(Message::new("person.added", b"{\"name\":\"Tyrion\"}".to_vec()))?;
+/// let committed = tx.commit().await?;
+/// assert_eq!(committed.messages.len(), 1);
+/// # Ok(()) }
+/// ```
+#[must_use = "a transaction does nothing until it is committed"]
+pub struct Transaction {
+    db: DynamoDb,
+    outbox: Arc<OutboxConfig>,
+    actions: Vec<TransactWriteItem>,
+    infos: Vec<ActionInfo>,
+    /// Item identity (`table` + key) to the number of the action on it.
+    items: HashMap<String, usize>,
+    bytes: usize,
+    messages: Vec<Message>,
+}
+
+impl fmt::Debug for Transaction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transaction")
+            .field("outbox_table", &self.outbox.table_name)
+            .field("actions", &self.infos.len())
+            .field("messages", &self.messages.len())
+            .field("bytes", &self.bytes)
+            .finish()
+    }
+}
+
+impl Transaction {
+    pub(crate) fn new(db: DynamoDb, outbox: Arc<OutboxConfig>) -> Self {
+        Self {
+            db,
+            outbox,
+            actions: Vec::new(),
+            infos: Vec::new(),
+            items: HashMap::new(),
+            bytes: 0,
+            messages: Vec::new(),
+        }
+    }
+
+    /// How many actions the transaction holds.
+    pub fn len(&self) -> usize {
+        self.actions.len()
+    }
+
+    /// True when nothing was added.
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+
+    /// The messages deposited so far.
+    pub fn messages(&self) -> &[Message] {
+        &self.messages
+    }
+
+    /// Puts an entity, mapped to an item by serde_dynamo, into `table`.
+    ///
+    /// # Errors
+    /// [`Error::Serialization`] when the entity does not map to an item; [`Error::Limit`].
+    pub fn put<T: Serialize>(&mut self, table: &TableSchema, entity: &T) -> Result<&mut Self> {
+        let item = to_entity_item(table, entity)?;
+        self.put_item(table, item, None)
+    }
+
+    /// Puts an entity only if `condition` holds; a failed condition cancels the whole
+    /// transaction (messages included) with an error naming this action.
+    ///
+    /// # Errors
+    /// As [`Transaction::put`].
+    pub fn put_if<T: Serialize>(
+        &mut self,
+        table: &TableSchema,
+        entity: &T,
+        condition: Expr,
+    ) -> Result<&mut Self> {
+        let item = to_entity_item(table, entity)?;
+        self.put_item(table, item, Some(condition))
+    }
+
+    /// Puts a raw item, optionally under a condition.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] when the item lacks the table's key; [`Error::Limit`].
+    pub fn put_item(
+        &mut self,
+        table: &TableSchema,
+        item: Item,
+        condition: Option<Expr>,
+    ) -> Result<&mut Self> {
+        let key = key_of(table, &item)?;
+        let (names, values) = placeholders(&condition.iter().collect::<Vec<_>>());
+        let size = limits::item_size(&item);
+        let info = ActionInfo {
+            kind: "put",
+            table: table.name.clone(),
+            key: Some(describe_key(&key)),
+            message_id: None,
+        };
+        check_item_size(size, &info)?;
+        let put = Put::builder()
+            .table_name(&table.name)
+            .set_item(Some(item))
+            .set_condition_expression(condition.as_ref().map(|c| c.text.clone()))
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .build()
+            .map_err(|err| Error::InvalidConfig(err.to_string()))?;
+        let extra = condition.as_ref().map_or(0, Expr::size);
+        self.push(
+            TransactWriteItem::builder().put(put).build(),
+            info,
+            Some(identity(&table.name, &key)),
+            size + extra,
+        )
+    }
+
+    /// Updates the item at `key` with an update expression, optionally under a condition.
+    ///
+    /// ```no_run
+    /// # fn run(tx: &mut outbox_runtime::Transaction, people: &outbox_runtime::schema::TableSchema)
+    /// # -> outbox_runtime::Result<()> {
+    /// use std::collections::HashMap;
+    /// use aws_sdk_dynamodb::types::AttributeValue;
+    /// use outbox_runtime::Expr;
+    ///
+    /// let key = HashMap::from([("Name".to_owned(), AttributeValue::S("Tyrion".into()))]);
+    /// tx.update(
+    ///     people,
+    ///     key,
+    ///     Expr::new("SET #g = list_append(#g, :g)")
+    ///         .name("#g", "Greetings")
+    ///         .value(":g", AttributeValue::L(vec![AttributeValue::S("Hello".into())])),
+    ///     Some(Expr::new("attribute_exists(#n)").name("#n", "Name")),
+    /// )?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] when `key` is not the table's key; [`Error::Limit`].
+    pub fn update(
+        &mut self,
+        table: &TableSchema,
+        key: Item,
+        update: Expr,
+        condition: Option<Expr>,
+    ) -> Result<&mut Self> {
+        let key = key_of(table, &key)?;
+        let mut exprs = vec![&update];
+        exprs.extend(condition.as_ref());
+        let (names, values) = placeholders(&exprs);
+        let size = limits::item_size(&key) + exprs.iter().map(|e| e.size()).sum::<usize>();
+        let info = ActionInfo {
+            kind: "update",
+            table: table.name.clone(),
+            key: Some(describe_key(&key)),
+            message_id: None,
+        };
+        let action = Update::builder()
+            .table_name(&table.name)
+            .set_key(Some(key.clone()))
+            .update_expression(update.text.clone())
+            .set_condition_expression(condition.as_ref().map(|c| c.text.clone()))
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .build()
+            .map_err(|err| Error::InvalidConfig(err.to_string()))?;
+        self.push(
+            TransactWriteItem::builder().update(action).build(),
+            info,
+            Some(identity(&table.name, &key)),
+            size,
+        )
+    }
+
+    /// Deletes the item at `key`, optionally under a condition.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] when `key` is not the table's key; [`Error::Limit`].
+    pub fn delete(
+        &mut self,
+        table: &TableSchema,
+        key: Item,
+        condition: Option<Expr>,
+    ) -> Result<&mut Self> {
+        let key = key_of(table, &key)?;
+        let (names, values) = placeholders(&condition.iter().collect::<Vec<_>>());
+        let size = limits::item_size(&key) + condition.as_ref().map_or(0, Expr::size);
+        let info = ActionInfo {
+            kind: "delete",
+            table: table.name.clone(),
+            key: Some(describe_key(&key)),
+            message_id: None,
+        };
+        let action = Delete::builder()
+            .table_name(&table.name)
+            .set_key(Some(key.clone()))
+            .set_condition_expression(condition.as_ref().map(|c| c.text.clone()))
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .build()
+            .map_err(|err| Error::InvalidConfig(err.to_string()))?;
+        self.push(
+            TransactWriteItem::builder().delete(action).build(),
+            info,
+            Some(identity(&table.name, &key)),
+            size,
+        )
+    }
+
+    /// Requires `condition` to hold on the item at `key` without writing it; when it does not,
+    /// nothing in the transaction is written.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] when `key` is not the table's key; [`Error::Limit`].
+    pub fn condition_check(
+        &mut self,
+        table: &TableSchema,
+        key: Item,
+        condition: Expr,
+    ) -> Result<&mut Self> {
+        let key = key_of(table, &key)?;
+        let (names, values) = placeholders(&[&condition]);
+        let size = limits::item_size(&key) + condition.size();
+        let info = ActionInfo {
+            kind: "condition check",
+            table: table.name.clone(),
+            key: Some(describe_key(&key)),
+            message_id: None,
+        };
+        let action = ConditionCheck::builder()
+            .table_name(&table.name)
+            .set_key(Some(key.clone()))
+            .condition_expression(condition.text.clone())
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .build()
+            .map_err(|err| Error::InvalidConfig(err.to_string()))?;
+        self.push(
+            TransactWriteItem::builder().condition_check(action).build(),
+            info,
+            Some(identity(&table.name, &key)),
+            size,
+        )
+    }
+
+    /// Adds a `TransactWriteItem` built by hand. Its size and the action count are checked; a
+    /// second action on the same item is only caught here for updates, deletes and condition
+    /// checks (a raw put's key attributes are not known).
+    ///
+    /// # Errors
+    /// [`Error::Limit`]; [`Error::InvalidConfig`] for an item with no action set.
+    pub fn raw(&mut self, action: TransactWriteItem) -> Result<&mut Self> {
+        let (table, key, size) = if let Some(put) = action.put() {
+            (put.table_name(), None, limits::item_size(put.item()))
+        } else if let Some(update) = action.update() {
+            (
+                update.table_name(),
+                Some(update.key().clone()),
+                limits::item_size(update.key()),
+            )
+        } else if let Some(delete) = action.delete() {
+            (
+                delete.table_name(),
+                Some(delete.key().clone()),
+                limits::item_size(delete.key()),
+            )
+        } else if let Some(check) = action.condition_check() {
+            (
+                check.table_name(),
+                Some(check.key().clone()),
+                limits::item_size(check.key()),
+            )
+        } else {
+            return Err(Error::InvalidConfig(
+                "a raw TransactWriteItem must set one of put, update, delete or condition_check"
+                    .to_owned(),
+            ));
+        };
+        let info = ActionInfo {
+            kind: "raw action",
+            table: table.to_owned(),
+            key: key.as_ref().map(describe_key),
+            message_id: None,
+        };
+        check_item_size(size, &info)?;
+        let identity = key.as_ref().map(|key| identity(table, key));
+        self.push(action, info, identity, size)
+    }
+
+    /// Deposits a message of a derived type: it is stored with the entity writes, and sent
+    /// right after the commit.
+    ///
+    /// # Errors
+    /// As [`OutboxMessage::to_message`] and [`Transaction::deposit_message`].
+    pub fn deposit<M: OutboxMessage>(&mut self, message: &M) -> Result<MessageId> {
+        self.deposit_message(message.to_message()?)
+    }
+
+    /// Deposits a message. Its put is conditional: an id already in the outbox cancels the
+    /// commit with [`Error::DuplicateMessage`] and never overwrites the stored message.
+    ///
+    /// # Errors
+    /// [`Error::InvalidMessage`] for an empty topic or id; [`Error::Limit`].
+    pub fn deposit_message(&mut self, message: Message) -> Result<MessageId> {
+        validate_message(&message)?;
+        let shard = shard::shard_of(&message, self.outbox.shard_count);
+        let item = item::to_item(&message, shard);
+        let size = limits::item_size(&item);
+        let id = message.header.id.clone();
+        let info = ActionInfo {
+            kind: "deposit",
+            table: self.outbox.table_name.clone(),
+            key: Some(format!("{}={:?}", attr::MESSAGE_ID, id.as_str())),
+            message_id: Some(id.clone()),
+        };
+        check_item_size(size, &info)?;
+        let put = Put::builder()
+            .table_name(&self.outbox.table_name)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#id)")
+            .expression_attribute_names("#id", attr::MESSAGE_ID)
+            .build()
+            .map_err(|err| Error::InvalidConfig(err.to_string()))?;
+        let identity = format!("{}\u{0}{}", self.outbox.table_name, id);
+        self.push(
+            TransactWriteItem::builder().put(put).build(),
+            info,
+            Some(identity),
+            size,
+        )?;
+        self.messages.push(message);
+        Ok(id)
+    }
+
+    /// Checks the limits for one more action and adds it.
+    fn push(
+        &mut self,
+        action: TransactWriteItem,
+        info: ActionInfo,
+        identity: Option<String>,
+        size: usize,
+    ) -> Result<&mut Self> {
+        let count = self.actions.len() + 1;
+        if count > MAX_ACTIONS {
+            return Err(LimitError::TooManyActions {
+                limit: MAX_ACTIONS,
+                count,
+                action: info.to_string(),
+            }
+            .into());
+        }
+        if self.bytes + size > MAX_REQUEST_BYTES {
+            return Err(LimitError::RequestTooLarge {
+                limit: MAX_REQUEST_BYTES,
+                size: self.bytes + size,
+                action: info.to_string(),
+            }
+            .into());
+        }
+        if let Some(identity) = &identity
+            && let Some(first) = self.items.get(identity)
+        {
+            return Err(LimitError::DuplicateItem {
+                first: *first,
+                action: format!("action {count} ({info})"),
+            }
+            .into());
+        }
+        if let Some(identity) = identity {
+            self.items.insert(identity, count);
+        }
+        self.bytes += size;
+        self.actions.push(action);
+        self.infos.push(info);
+        Ok(self)
+    }
+
+    /// Commits every action in one `TransactWriteItems` with a client request token, so the
+    /// SDK's retries of an ambiguous failure never apply it twice. An empty transaction commits
+    /// without a request.
+    ///
+    /// # Errors
+    /// [`Error::TransactionCancelled`] with every action's reason (see [`Error::is_conflict`]);
+    /// [`Error::DuplicateMessage`] when only deposits of existing ids failed;
+    /// [`Error::CommitUncertain`] when the outcome is unknown.
+    pub async fn commit(self) -> Result<Committed> {
+        if self.actions.is_empty() {
+            return Ok(Committed::default());
+        }
+        let token = uuid::Uuid::now_v7().to_string();
+        let count = self.actions.len();
+        let span = tracing::debug_span!(
+            "outbox.commit",
+            actions = count,
+            messages = self.messages.len(),
+            token = %token
+        );
+        let _enter = span.enter();
+        let result = self
+            .db
+            .client()
+            .transact_write_items()
+            .set_transact_items(Some(self.actions))
+            .client_request_token(&token)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(Committed {
+                messages: self.messages,
+                capacity_units: Some(
+                    output
+                        .consumed_capacity()
+                        .iter()
+                        .filter_map(|c| c.capacity_units())
+                        .sum(),
+                ),
+            }),
+            Err(err) => {
+                let cancellation = err
+                    .as_service_error()
+                    .and_then(|service| match service {
+                        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                            Some(cancelled.cancellation_reasons().to_vec())
+                        }
+                        _ => None,
+                    });
+                if let Some(reasons) = cancellation {
+                    return Err(cancellation_error(&self.infos, &reasons));
+                }
+                let tables = distinct_tables(&self.infos);
+                match Error::from_sdk("TransactWriteItems", self.db.endpoint(), &tables, err) {
+                    err @ Error::Unreachable { .. } => Err(Error::CommitUncertain {
+                        actions: count,
+                        source: Box::new(err),
+                    }),
+                    other => Err(other),
+                }
+            }
+        }
+    }
+
+    /// Discards the transaction. Nothing was sent, so nothing is undone; this is the same as
+    /// dropping it, spelled out.
+    pub fn rollback(self) {
+        tracing::debug!(
+            actions = self.actions.len(),
+            "outbox transaction rolled back"
+        );
+    }
+}
+
+/// Maps DynamoDB's reasons (one per action, in order) onto the actions they belong to.
+fn cancellation_error(
+    infos: &[ActionInfo],
+    reasons: &[aws_sdk_dynamodb::types::CancellationReason],
+) -> Error {
+    let failures: Vec<ActionFailure> = infos
+        .iter()
+        .enumerate()
+        .map(|(index, info)| {
+            let reason = reasons.get(index);
+            ActionFailure {
+                index: index + 1,
+                action: info.to_string(),
+                table: info.table.clone(),
+                key: info.key.clone(),
+                code: reason.and_then(|r| r.code()).unwrap_or("None").to_owned(),
+                message: reason.and_then(|r| r.message()).map(str::to_owned),
+            }
+        })
+        .collect();
+    let failed: Vec<(&ActionFailure, &ActionInfo)> = failures
+        .iter()
+        .zip(infos)
+        .filter(|(failure, _)| failure.code != "None")
+        .collect();
+    let only_duplicate_deposits = !failed.is_empty()
+        && failed.iter().all(|(failure, info)| {
+            info.message_id.is_some() && failure.code == "ConditionalCheckFailed"
+        });
+    if only_duplicate_deposits {
+        let (_, info) = failed[0];
+        return Error::DuplicateMessage {
+            table: info.table.clone(),
+            message_id: info.message_id.clone().expect("a deposit has a message id"),
+        };
+    }
+    Error::TransactionCancelled { reasons: failures }
+}
+
+fn distinct_tables(infos: &[ActionInfo]) -> String {
+    let mut tables: Vec<&str> = infos.iter().map(|info| info.table.as_str()).collect();
+    tables.sort_unstable();
+    tables.dedup();
+    tables.join(", ")
+}
+
+fn check_item_size(size: usize, info: &ActionInfo) -> Result<()> {
+    if size > MAX_ITEM_BYTES {
+        return Err(LimitError::ItemTooLarge {
+            limit: MAX_ITEM_BYTES,
+            size,
+            action: info.to_string(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+pub(crate) fn validate_message(message: &Message) -> Result<()> {
+    let problem = if message.header.topic.trim().is_empty() {
+        Some("the topic is empty; every message needs a topic to be routed by")
+    } else if message.header.id.as_str().is_empty() {
+        Some("the message id is empty; leave it to default to a fresh UUID")
+    } else if message.header.content_type.trim().is_empty() {
+        Some("the content type is empty; use for example `application/json`")
+    } else {
+        None
+    };
+    match problem {
+        Some(reason) => Err(Error::InvalidMessage {
+            message_id: Some(message.header.id.clone()),
+            reason: reason.to_owned(),
+        }),
+        None => Ok(()),
+    }
+}
+
+fn to_entity_item<T: Serialize>(table: &TableSchema, entity: &T) -> Result<Item> {
+    serde_dynamo::to_item(entity).map_err(|err| Error::Serialization {
+        action: "encode",
+        type_name: std::any::type_name::<T>(),
+        topic: format!("(entity for table `{}`)", table.name),
+        source: Box::new(err),
+    })
+}
+
+/// The key attributes of `item` under `table`'s key schema.
+fn key_of(table: &TableSchema, item: &Item) -> Result<Item> {
+    let mut key = Item::new();
+    for name in
+        std::iter::once(&table.hash_key.name).chain(table.range_key.as_ref().map(|k| &k.name))
+    {
+        let value = item.get(name).ok_or_else(|| {
+            Error::InvalidConfig(format!(
+                "the item for table `{}` has no key attribute `{name}`; every item needs the \
+                 table's key (check the field's name and serde renames)",
+                table.name
+            ))
+        })?;
+        key.insert(name.clone(), value.clone());
+    }
+    Ok(key)
+}
+
+/// A stable identity for an item: table and key, with the key attributes in name order.
+fn identity(table: &str, key: &Item) -> String {
+    format!("{table}\u{0}{}", describe_key(key))
+}
+
+/// `Name="Tyrion"`, attributes in name order.
+fn describe_key(key: &Item) -> String {
+    let mut parts: Vec<(&String, &AttributeValue)> = key.iter().collect();
+    parts.sort_by(|a, b| a.0.cmp(b.0));
+    parts
+        .into_iter()
+        .map(|(name, value)| match value {
+            AttributeValue::S(text) => format!("{name}={text:?}"),
+            AttributeValue::N(number) => format!("{name}={number}"),
+            AttributeValue::B(bytes) => format!("{name}=<{} bytes>", bytes.as_ref().len()),
+            other => format!("{name}={other:?}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
