@@ -1,1 +1,207 @@
-//! Macros for outbox-runtime.
+//! The macros of `outbox-runtime`: `#[derive(OutboxMessage)]` and `#[transactional_handler]`.
+//!
+//! Depend on `outbox-runtime`, which re-exports both; this crate only parses and emits calls
+//! into `::outbox_runtime::__private`. Each entry point below converts to `proc_macro2` and
+//! calls one function of `expand`, so that everything can be unit-tested.
+//!
+//! The phases, one file each: `attr` reads `#[outbox(...)]` and the handler's arguments (its
+//! keys are constants in `symbol`), `ast` is the typed model of the input, `valid` makes the
+//! checks no single attribute can, `expand` generates the code and `fallback` what is emitted
+//! next to the errors when the input is wrong. Diagnostics are collected in `ctxt`.
+
+mod ast;
+mod attr;
+mod ctxt;
+mod expand;
+mod fallback;
+mod symbol;
+mod valid;
+
+#[cfg(test)]
+mod tests;
+
+use proc_macro::TokenStream;
+
+/// Implements `outbox_runtime::OutboxMessage`: a type that travels as outbox messages.
+///
+/// The type implements serde's `Serialize` and `Deserialize` itself (derive them); the message
+/// body is its serde form.
+///
+/// # Attributes
+///
+/// On the struct or enum, `#[outbox(...)]` takes:
+///
+/// | key | value | default |
+/// | --- | --- | --- |
+/// | `topic` | a string literal: where the message goes | required on a struct; on an enum, on the enum or on every variant |
+/// | `message_type` | `"event"`, `"command"` or `"document"` | `"event"` |
+/// | `content_type` | a string literal, the body's MIME type | `"application/json"` |
+/// | `body` | `"json"` (bytes, through serde_json) or `"dynamo"` (a native DynamoDB map, readable in the console, through serde_dynamo) | `"json"` |
+///
+/// A variant of an enum may set its own `topic` and `message_type`; the body is the serde form
+/// of the whole enum, so `body` and `content_type` go on the enum.
+///
+/// On a field, at most one of each per struct or variant, converted with `ToString` (a field
+/// written `Option<T>` sets the header only when it is `Some`):
+///
+/// | key | fills |
+/// | --- | --- |
+/// | `partition_key` | the ordering key: messages with the same key are sent in order |
+/// | `id` | the message id (otherwise a fresh UUID v7 per message) |
+/// | `correlation_id` | the correlation id |
+///
+/// # What it generates
+///
+/// `OutboxMessage` (`TOPICS`, `topic`, `message_type`, `to_message`, `from_message`) and, for a
+/// type with one topic, an inherent `TOPIC` constant with the type's visibility, for
+/// consumers and routing code. Decoding a message of another topic or type is an error that
+/// names both; a body that fails to encode or decode is an error naming the type and topic.
+///
+/// # Examples
+///
+/// ```
+/// use outbox_runtime::{MessageType, OutboxMessage};
+///
+/// #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize, OutboxMessage)]
+/// #[outbox(topic = "greeting.made")]
+/// pub struct GreetingMade {
+///     #[outbox(partition_key)]
+///     pub name: String,
+///     pub greeting: String,
+/// }
+///
+/// let made = GreetingMade { name: "Tyrion".into(), greeting: "Hello".into() };
+/// let message = made.to_message()?;
+/// assert_eq!(message.topic(), GreetingMade::TOPIC);
+/// assert_eq!(message.header.partition_key.as_deref(), Some("Tyrion"));
+/// assert_eq!(message.header.message_type, MessageType::Event);
+/// assert_eq!(GreetingMade::from_message(&message)?, made);
+/// # Ok::<(), outbox_runtime::Error>(())
+/// ```
+///
+/// An enum whose variants go to different topics, with a body stored as a DynamoDB map:
+///
+/// ```
+/// use outbox_runtime::{Body, MessageType, OutboxMessage};
+///
+/// #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize, OutboxMessage)]
+/// #[outbox(message_type = "command", body = "dynamo")]
+/// enum Account {
+///     #[outbox(topic = "account.open")]
+///     Open { #[outbox(partition_key)] owner: String },
+///     #[outbox(topic = "account.close")]
+///     Close { #[outbox(partition_key)] owner: String, #[outbox(correlation_id)] request: Option<u64> },
+/// }
+///
+/// assert_eq!(Account::TOPICS, ["account.open", "account.close"]);
+/// let close = Account::Close { owner: "Sansa".into(), request: Some(7) };
+/// let message = close.to_message()?;
+/// assert_eq!(message.topic(), "account.close");
+/// assert_eq!(message.header.message_type, MessageType::Command);
+/// assert_eq!(message.header.correlation_id.as_deref(), Some("7"));
+/// assert!(matches!(message.body, Body::Item(_)));
+/// assert_eq!(Account::from_message(&message)?, close);
+/// # Ok::<(), outbox_runtime::Error>(())
+/// ```
+#[proc_macro_derive(OutboxMessage, attributes(outbox))]
+pub fn derive_outbox_message(input: TokenStream) -> TokenStream {
+    expand::derive_outbox_message(input.into()).into()
+}
+
+/// Runs an `async fn` as one unit of work over DynamoDB: its entity writes and deposited
+/// messages commit together, then the messages are sent.
+///
+/// ```text
+/// #[transactional_handler(postbox = <expr>, tx = <parameter>, retries = <n>, clear = "<mode>")]
+/// ```
+///
+/// | argument | meaning | default |
+/// | --- | --- | --- |
+/// | `postbox` | an expression giving a `&Postbox` (or something that derefs to one), evaluated once per call: `self.postbox`, `&state.postbox`, a parameter | required |
+/// | `tx` | the parameter of type `&mut Transaction` the body writes to; it is removed from the signature callers see | required |
+/// | `retries` | how many more times the body runs after a transaction conflict, with backoff; `0` never runs it twice | `3` |
+/// | `clear` | `"immediate"`: send the messages right after the commit; `"sweeper"`: leave them to the sweeper | `"immediate"` |
+///
+/// The function must be `async` and return `Result<T, E>` with `E: From<outbox_runtime::Error>`.
+///
+/// # What happens
+///
+/// - A transaction is begun, and the body runs with the `tx` parameter bound to it.
+/// - `Ok`: the transaction commits (one `TransactWriteItems`), the deposited messages are sent
+///   from memory (a failed send is logged and left to the sweeper; it does not fail the call),
+///   and the value is returned.
+/// - `Err` (by `?` or by `return`): the transaction is dropped and the error returned unchanged.
+///   Nothing was sent to DynamoDB, so nothing is undone.
+/// - A panic, or the call's future dropped before it finishes: the transaction is dropped;
+///   nothing is written or sent.
+/// - A commit cancelled by a transaction conflict: the body runs again with a fresh
+///   transaction, up to `retries` more times; then the runtime's error is returned, with every
+///   cancellation reason. Any other commit error is returned at once.
+///
+/// Because the body may run more than once, parameters taken by value are cloned for each run
+/// (they must be `Clone`, or taken by reference, or `retries = 0`).
+///
+/// # Examples
+///
+/// ```no_run
+/// use outbox_runtime::{OutboxMessage, Postbox, Transaction, transactional_handler};
+/// use outbox_runtime::schema::{KeyAttribute, KeyKind, TableSchema};
+///
+/// #[derive(serde::Serialize, serde::Deserialize, OutboxMessage)]
+/// #[outbox(topic = "greeting.made")]
+/// struct GreetingMade {
+///     #[outbox(partition_key)]
+///     name: String,
+///     greeting: String,
+/// }
+///
+/// #[derive(Clone)]
+/// struct AddGreeting {
+///     name: String,
+///     greeting: String,
+/// }
+///
+/// #[derive(serde::Serialize)]
+/// struct Person {
+///     #[serde(rename = "Name")]
+///     name: String,
+///     greetings: Vec<String>,
+/// }
+///
+/// #[derive(Debug)]
+/// enum AppError {
+///     Outbox(outbox_runtime::Error),
+/// }
+///
+/// impl From<outbox_runtime::Error> for AppError {
+///     fn from(err: outbox_runtime::Error) -> Self {
+///         AppError::Outbox(err)
+///     }
+/// }
+///
+/// struct AddGreetingHandler {
+///     postbox: Postbox,
+///     people: TableSchema,
+/// }
+///
+/// impl AddGreetingHandler {
+///     #[transactional_handler(postbox = self.postbox, tx = tx)]
+///     async fn handle(&self, tx: &mut Transaction, cmd: AddGreeting) -> Result<(), AppError> {
+///         let person = Person { name: cmd.name.clone(), greetings: vec![cmd.greeting.clone()] };
+///         tx.put(&self.people, &person)?;
+///         tx.deposit(&GreetingMade { name: cmd.name, greeting: cmd.greeting })?;
+///         Ok(())
+///     }
+/// }
+///
+/// # async fn run(handler: AddGreetingHandler) -> Result<(), AppError> {
+/// // Callers do not pass a transaction.
+/// handler
+///     .handle(AddGreeting { name: "Tyrion".into(), greeting: "Hello".into() })
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[proc_macro_attribute]
+pub fn transactional_handler(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::transactional_handler(args.into(), item.into()).into()
+}

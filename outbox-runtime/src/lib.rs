@@ -22,11 +22,16 @@ pub mod schema;
 pub mod shard;
 pub mod transaction;
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
 pub use config::{Cleanup, OutboxConfig};
 pub use connection::DynamoDb;
 pub use error::{Error, Result};
 pub use item::StoredMessage;
 pub use message::{Body, Header, Message, MessageId, MessageType, OutboxMessage};
 pub use outbox::{AddOutcome, BoundedCount, ContinuationToken, Outbox, Page};
+pub use outbox_derive::{OutboxMessage, transactional_handler};
 pub use postbox::{ClearMode, ClearReport, Postbox};
 pub use transaction::{ActionFailure, Committed, Expr, Transaction};

@@ -1,0 +1,479 @@
+//! Code generation. Each macro's entry point parses, checks, and either expands or falls back;
+//! the generated code is glue that calls `::outbox_runtime::__private`, nothing more.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{
+    DeriveInput, FnArg, GenericArgument, Member, Pat, PatIdent, PathArguments, Type, parse_quote,
+};
+
+use crate::ast::{HandlerFn, Input};
+use crate::attr::{self, BodyFormat, Clear};
+use crate::ctxt::Ctxt;
+use crate::fallback;
+use crate::valid::{self, Handler, Kind, Message, Role};
+
+/// The path every generated name goes through.
+fn private() -> TokenStream {
+    quote!(::outbox_runtime::__private)
+}
+
+/// `#[derive(OutboxMessage)]`.
+pub(crate) fn derive_outbox_message(input: TokenStream) -> TokenStream {
+    let input: DeriveInput = match syn::parse2(input) {
+        Ok(input) => input,
+        Err(err) => return err.into_compile_error(),
+    };
+    let cx = Ctxt::new();
+    let expanded = Input::from_syn(&cx, &input).and_then(|model| {
+        let message = valid::message(&cx, &model)?;
+        Some(expand_message(&message))
+    });
+    match (expanded, cx.check()) {
+        (Some(expanded), Ok(())) => expanded,
+        (_, result) => {
+            let errors = result.err().map(syn::Error::into_compile_error);
+            let stub = fallback::derive(&input);
+            quote!(#errors #stub)
+        }
+    }
+}
+
+/// `#[transactional_handler(...)]`.
+pub(crate) fn transactional_handler(args: TokenStream, item: TokenStream) -> TokenStream {
+    let func: HandlerFn = match syn::parse2(item.clone()) {
+        Ok(func) => func,
+        Err(_) => {
+            let first = item.clone().into_iter().next();
+            let err = syn::Error::new(
+                first.map_or_else(Span::call_site, |token| token.span()),
+                "`#[transactional_handler]` goes on an `async fn` with a body",
+            )
+            .into_compile_error();
+            return quote!(#err #item);
+        }
+    };
+    let cx = Ctxt::new();
+    let args = attr::handler_args(&cx, args);
+    let checked = valid::handler(&cx, &func, &args);
+    match (checked.handler, cx.check()) {
+        (Some(handler), Ok(())) => expand_handler(&handler),
+        (_, result) => {
+            let errors = result.err().map(syn::Error::into_compile_error);
+            let stub = fallback::handler(&func, checked.tx);
+            quote!(#errors #stub)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// #[derive(OutboxMessage)]
+// ---------------------------------------------------------------------------------------------
+
+fn expand_message(message: &Message<'_>) -> TokenStream {
+    let private = private();
+    let original = message.input.original;
+    let ident = &original.ident;
+    let vis = &original.vis;
+    let (impl_generics, ty_generics, where_clause) = original.generics.split_for_impl();
+    let mut bounded = where_clause.cloned();
+    if original.generics.type_params().next().is_some() {
+        // A generic message is a message only where it can be encoded and decoded.
+        bounded
+            .get_or_insert_with(|| parse_quote!(where))
+            .predicates
+            .push(parse_quote!(
+                Self: #private::serde::Serialize + #private::serde::de::DeserializeOwned
+            ));
+    }
+
+    let mut topics: Vec<&syn::LitStr> = Vec::new();
+    let mut accepted: Vec<(&syn::LitStr, attr::MessageKind)> = Vec::new();
+    for kind in &message.kinds {
+        if !topics.iter().any(|t| t.value() == kind.topic.value()) {
+            topics.push(kind.topic);
+        }
+        if !accepted
+            .iter()
+            .any(|(t, m)| t.value() == kind.topic.value() && *m == kind.message_type)
+        {
+            accepted.push((kind.topic, kind.message_type));
+        }
+    }
+    let accepted = accepted.iter().map(|(topic, kind)| {
+        let variant = kind.variant();
+        quote!((#topic, #private::MessageType::#variant))
+    });
+
+    let topic_body = per_variant(message, |kind| kind.topic.to_token_stream());
+    let type_body = per_variant(message, |kind| {
+        let variant = kind.message_type.variant();
+        quote!(#private::MessageType::#variant)
+    });
+
+    let trait_path = quote!(<Self as #private::OutboxMessage>);
+    let encode = match message.body {
+        BodyFormat::Json => {
+            let content_type = message.content_type.map_or_else(
+                || quote!(#private::JSON_CONTENT_TYPE),
+                ToTokens::to_token_stream,
+            );
+            quote_spanned! {ident.span()=>
+                #private::encode_json(
+                    self,
+                    #trait_path::topic(self),
+                    #trait_path::message_type(self),
+                    #content_type,
+                )
+            }
+        }
+        BodyFormat::Dynamo => quote_spanned! {ident.span()=>
+            #private::encode_dynamo(
+                self,
+                #trait_path::topic(self),
+                #trait_path::message_type(self),
+            )
+        },
+    };
+    let headers = header_statements(message);
+    let binding = if headers.is_empty() {
+        quote!(__outbox_message)
+    } else {
+        quote!(mut __outbox_message)
+    };
+    let decode = quote_spanned! {ident.span()=>
+        #private::decode::<Self>(__outbox_message, &[#(#accepted),*])
+    };
+
+    let topic_const = (topics.len() == 1).then(|| {
+        let topic = topics[0];
+        let doc = format!(
+            " The topic every `{ident}` is sent on: `{}`.",
+            topic.value()
+        );
+        quote! {
+            #[automatically_derived]
+            impl #impl_generics #ident #ty_generics #where_clause {
+                #[doc = #doc]
+                #vis const TOPIC: &'static str = #topic;
+            }
+        }
+    });
+
+    quote! {
+        #[automatically_derived]
+        impl #impl_generics #private::OutboxMessage for #ident #ty_generics #bounded {
+            const TOPICS: &'static [&'static str] = &[#(#topics),*];
+
+            fn topic(&self) -> &'static str {
+                #topic_body
+            }
+
+            fn message_type(&self) -> #private::MessageType {
+                #type_body
+            }
+
+            fn to_message(&self) -> #private::Result<#private::Message, #private::Error> {
+                let #binding = #encode?;
+                #headers
+                #private::Ok(__outbox_message)
+            }
+
+            fn from_message(
+                __outbox_message: &#private::Message,
+            ) -> #private::Result<Self, #private::Error> {
+                #decode
+            }
+        }
+        #topic_const
+    }
+}
+
+/// One value for the whole type when every variant agrees, a `match` otherwise.
+fn per_variant(message: &Message<'_>, value: impl Fn(&Kind<'_>) -> TokenStream) -> TokenStream {
+    let values: Vec<TokenStream> = message.kinds.iter().map(&value).collect();
+    let first = values[0].to_string();
+    if !message.is_enum || values.iter().all(|v| v.to_string() == first) {
+        return values.into_iter().next().expect("at least one kind");
+    }
+    let arms = message.kinds.iter().zip(values).map(|(kind, value)| {
+        let variant = kind.variant.expect("an enum's kinds are variants");
+        quote!(Self::#variant { .. } => #value,)
+    });
+    quote!(match self { #(#arms)* })
+}
+
+/// The statements that copy header fields into `__outbox_message`.
+fn header_statements(message: &Message<'_>) -> TokenStream {
+    if !message.is_enum {
+        let kind = &message.kinds[0];
+        let statements = kind.headers.iter().flat_map(|header| {
+            let member = &header.field.member;
+            let value = quote!(&self.#member);
+            header
+                .roles
+                .iter()
+                .map(move |role| set_header(*role, header.field.ty, &value))
+                .collect::<Vec<_>>()
+        });
+        return quote!(#(#statements)*);
+    }
+
+    let mut arms = Vec::new();
+    for kind in message.kinds.iter().filter(|kind| !kind.headers.is_empty()) {
+        let variant = kind.variant.expect("an enum's kinds are variants");
+        let mut bindings = Vec::new();
+        let mut statements = Vec::new();
+        for header in &kind.headers {
+            let member = &header.field.member;
+            let binding = match member {
+                Member::Named(name) => format_ident!("__outbox_field_{}", name),
+                Member::Unnamed(index) => format_ident!("__outbox_field_{}", index.index),
+            };
+            bindings.push(quote!(#member: #binding));
+            for role in &header.roles {
+                statements.push(set_header(
+                    *role,
+                    header.field.ty,
+                    &binding.to_token_stream(),
+                ));
+            }
+        }
+        arms.push(quote! {
+            Self::#variant { #(#bindings,)* .. } => { #(#statements)* }
+        });
+    }
+    if arms.is_empty() {
+        return TokenStream::new();
+    }
+    let rest = (arms.len() < message.kinds.len()).then(|| quote!(_ => {}));
+    quote! {
+        match self {
+            #(#arms)*
+            #rest
+        }
+    }
+}
+
+/// `set_partition_key(&mut __outbox_message, header(&self.key));`, the header call spanned on
+/// the field's type so that a type without `Display` is reported there.
+fn set_header(role: Role, ty: &Type, value: &TokenStream) -> TokenStream {
+    let private = private();
+    let setter = match role {
+        Role::PartitionKey => quote!(set_partition_key),
+        Role::Id => quote!(set_id),
+        Role::CorrelationId => quote!(set_correlation_id),
+    };
+    let read = if is_option(ty) {
+        quote_spanned!(ty.span()=> #private::optional_header(#value))
+    } else {
+        quote_spanned!(ty.span()=> #private::header(#value))
+    };
+    quote!(#private::#setter(&mut __outbox_message, #read);)
+}
+
+/// True for a type written `Option<T>` (also `std::option::Option<T>`): its header is set only
+/// when the value is `Some`.
+fn is_option(ty: &Type) -> bool {
+    let Type::Path(path) = ty else {
+        return false;
+    };
+    if path.qself.is_some() {
+        return false;
+    }
+    let Some(last) = path.path.segments.last() else {
+        return false;
+    };
+    last.ident == "Option"
+        && matches!(
+            &last.arguments,
+            PathArguments::AngleBracketed(args)
+                if args.args.len() == 1 && matches!(args.args[0], GenericArgument::Type(_))
+        )
+}
+
+// ---------------------------------------------------------------------------------------------
+// #[transactional_handler]
+// ---------------------------------------------------------------------------------------------
+
+/// A by-value parameter of a handler that may run more than once.
+struct Reused {
+    /// The pattern the body sees, bound afresh for every run.
+    pat: Pat,
+    /// What the signature binds and each run copies from.
+    source: TokenStream,
+    /// Where a "not `Clone`" error is reported: the parameter's type.
+    span: Span,
+}
+
+fn expand_handler(handler: &Handler<'_>) -> TokenStream {
+    let private = private();
+    let func = handler.func;
+    let attrs = &func.attrs;
+    let vis = &func.vis;
+    let inner_attrs = &func.inner_attrs;
+    let body = &func.body;
+    let output = handler.output;
+    let output_span = output.span();
+
+    // The signature callers see: without the transaction; by-value parameters that are copied
+    // for each run are bound without `mut` (each run binds its own copy, `mut` if asked).
+    let mut sig = func.sig.clone();
+    let mut reused = Vec::new();
+    let inputs = std::mem::take(&mut sig.inputs);
+    for (index, mut input) in inputs.into_iter().enumerate() {
+        if index == handler.tx.index {
+            continue;
+        }
+        if handler.retries > 0
+            && let FnArg::Typed(typed) = &mut input
+            && !matches!(*typed.ty, Type::Reference(_))
+            && !matches!(*typed.pat, Pat::Wild(_))
+        {
+            let span = typed.ty.span();
+            match &mut *typed.pat {
+                Pat::Ident(PatIdent {
+                    by_ref: None,
+                    subpat: None,
+                    mutability,
+                    ident,
+                    ..
+                }) => {
+                    let pat = Pat::Ident(PatIdent {
+                        attrs: Vec::new(),
+                        by_ref: None,
+                        mutability: mutability.take(),
+                        ident: ident.clone(),
+                        subpat: None,
+                    });
+                    reused.push(Reused {
+                        pat,
+                        source: ident.to_token_stream(),
+                        span,
+                    });
+                }
+                other => {
+                    let source = format_ident!("__outbox_arg{}", index);
+                    let pat = std::mem::replace(other, parse_quote!(#source));
+                    reused.push(Reused {
+                        pat,
+                        source: source.to_token_stream(),
+                        span,
+                    });
+                }
+            }
+        }
+        sig.inputs.push(input);
+    }
+
+    let tx_pat = handler.tx.pat;
+    let tx_elem = handler.tx.elem.expect("checked: `&mut T`");
+    let tx_binding = quote_spanned! {tx_elem.span()=>
+        let #tx_pat: &mut #tx_elem = &mut __outbox_tx;
+    };
+    let copies = reused.iter().map(|Reused { pat, source, span }| {
+        quote_spanned!(*span=> let #pat = #private::reuse(&#source);)
+    });
+
+    // The "fake return edge" (as in tracing-attributes): it gives the body's async block the
+    // handler's return type, so `?`, `return` and type errors are checked against what the
+    // user wrote, and reported on their own tokens.
+    let fake_return = quote_spanned! {output_span=>
+        #[allow(
+            unknown_lints,
+            unreachable_code,
+            clippy::diverging_sub_expression,
+            clippy::empty_loop,
+            clippy::let_unit_value,
+            clippy::let_with_type_underscore,
+            clippy::needless_return,
+            clippy::unreachable
+        )]
+        if false {
+            let __outbox_fake_return: #output = loop {};
+            return __outbox_fake_return;
+        }
+    };
+    let run_body = quote! {
+        async {
+            #fake_return
+            { #body }
+        }
+        .await
+    };
+    // Checked where the return type is written: a `Result` whose error holds the runtime's.
+    let check_output = quote_spanned! {output_span=>
+        #private::check_output::<#output>();
+    };
+    let into_result = quote_spanned! {output_span=>
+        #private::into_result(__outbox_output)
+    };
+    let outbox_error = quote_spanned! {output_span=>
+        #private::outbox_error(__outbox_err)
+    };
+    let postbox = handler.postbox;
+    let postbox_binding = quote_spanned! {postbox.span()=>
+        let __outbox_postbox: &#private::Postbox = &(#postbox);
+    };
+    let clear = match handler.clear {
+        Clear::Immediate => quote!(#private::ClearMode::Immediate),
+        Clear::Sweeper => quote!(#private::ClearMode::Sweeper),
+    };
+    let commit = quote! {
+        #private::Postbox::commit(__outbox_postbox, __outbox_tx, #clear).await
+    };
+
+    let block = if handler.retries == 0 {
+        quote! {
+            #check_output
+            #postbox_binding
+            let mut __outbox_tx = #private::Postbox::begin(__outbox_postbox);
+            let __outbox_output = {
+                #tx_binding
+                #run_body
+            };
+            match #into_result {
+                #private::Ok(__outbox_value) => match #commit {
+                    #private::Ok(_) => #private::Ok(__outbox_value),
+                    #private::Err(__outbox_err) => #private::Err(#outbox_error),
+                },
+                #private::Err(__outbox_err) => #private::Err(__outbox_err),
+            }
+        }
+    } else {
+        let retries = handler.retries;
+        quote! {
+            #check_output
+            #postbox_binding
+            let mut __outbox_retry = #private::ConflictRetry::new(#retries);
+            loop {
+                let mut __outbox_tx = #private::Postbox::begin(__outbox_postbox);
+                let __outbox_output = {
+                    #(#copies)*
+                    #tx_binding
+                    #run_body
+                };
+                match #into_result {
+                    #private::Ok(__outbox_value) => match #commit {
+                        #private::Ok(_) => return #private::Ok(__outbox_value),
+                        #private::Err(__outbox_err) => {
+                            if !__outbox_retry.should_retry(&__outbox_err).await {
+                                return #private::Err(#outbox_error);
+                            }
+                        }
+                    },
+                    #private::Err(__outbox_err) => return #private::Err(__outbox_err),
+                }
+            }
+        }
+    };
+
+    quote! {
+        #(#attrs)*
+        #vis #sig {
+            #(#inner_attrs)*
+            #block
+        }
+    }
+}
