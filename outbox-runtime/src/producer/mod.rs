@@ -1,4 +1,15 @@
 //! Producers: what sends a message to its transport.
+//!
+//! [`InMemoryProducer`] keeps what it is sent, for tests; [`SqsProducer`] and [`SnsProducer`]
+//! send to Amazon SQS queues and SNS topics, routed by topic. How a message looks on SQS and SNS
+//! (body, attributes, FIFO ids, batches) is described in [`wire`].
+
+pub mod sns;
+pub mod sqs;
+pub mod wire;
+
+pub use sns::SnsProducer;
+pub use sqs::SqsProducer;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,7 +42,34 @@ impl ProducerError {
             source: None,
         }
     }
+
+    /// Keeps `source` as the error's source (the transport's own error).
+    ///
+    /// ```
+    /// use outbox_runtime::{Message, producer::ProducerError};
+    ///
+    /// let message = Message::new("t", b"{}".to_vec());
+    /// let io = std::io::Error::other("connection reset");
+    /// let err = ProducerError::new(&message, "the queue did not answer").with_source(io);
+    /// assert!(std::error::Error::source(&err).is_some());
+    /// ```
+    pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
 }
+
+/// The environment variable that names a local endpoint speaking both SQS and SNS (the server
+/// `cargo xtask moto start` runs), read by [`sqs::client_from_env`] and [`sns::client_from_env`].
+///
+/// ```
+/// use outbox_runtime::producer::{ENDPOINT_ENV, sqs};
+///
+/// let endpoint = std::env::var(ENDPOINT_ENV).unwrap_or_else(|_| "http://127.0.0.1:5000".into());
+/// let client = sqs::local_client(endpoint);
+/// # let _ = client;
+/// ```
+pub const ENDPOINT_ENV: &str = "SQS_SNS_ENDPOINT";
 
 /// Sends messages to a transport (SQS, SNS, ...).
 ///

@@ -1,0 +1,766 @@
+//! How a message travels on SQS and SNS: the rules both producers share, and what a receiver
+//! needs to read a message back.
+//!
+//! # Body
+//!
+//! SQS and SNS carry a body as text. The bytes of [`Body::to_bytes`](crate::Body::to_bytes) are
+//! sent as they are when they are UTF-8 made only of the characters SQS accepts (tab, line feed,
+//! carriage return, and everything from U+0020 up except U+FFFE and U+FFFF). Any other body is
+//! sent base64-encoded (standard alphabet, padded) and flagged with the attribute
+//! [`BODY_ENCODING`] = [`BASE64`]. [`decode_body`] undoes either, byte for byte. An empty body
+//! cannot be sent (both services reject it); the producer reports it as a [`ProducerError`].
+//!
+//! # Message attributes
+//!
+//! SQS takes at most 10 message attributes per message, and SNS passes at most 10 on to an SQS
+//! subscription. A message therefore travels with at most 9, whatever its headers:
+//!
+//! | attribute | type | value | present |
+//! | --- | --- | --- | --- |
+//! | [`MESSAGE_ID`] | `String` | the message id | always |
+//! | [`TOPIC`] | `String` | the topic | always |
+//! | [`MESSAGE_TYPE`] | `String` | `event`, `command` or `document` | always |
+//! | [`CONTENT_TYPE`] | `String` | the body's MIME type | when not empty |
+//! | [`CREATED_AT`] | `Number` | creation time, epoch milliseconds | always |
+//! | [`CORRELATION_ID`] | `String` | the correlation id | when set and not empty |
+//! | [`PARTITION_KEY`] | `String` | the ordering key | when set and not empty |
+//! | [`BODY_ENCODING`] | `String` | [`BASE64`] | when the body had to be encoded |
+//! | [`HEADER`] | `String` | a JSON object, see below | when it would not be `{}` |
+//!
+//! [`HEADER`] holds the rest of the header, so that no number of user headers can break the
+//! limit: `{"causation-id": ..., "reply-to": ..., "traceparent": ..., "tracestate": ...,
+//! "headers": {"name": "value", ...}}`, each key left out when the header has no value for it.
+//! User headers travel only there, never as attributes of their own.
+//!
+//! # FIFO
+//!
+//! A queue URL or topic ARN that ends in `.fifo` is a FIFO destination. Its messages get the
+//! partition key as `MessageGroupId` (the message id when there is no key: such messages are
+//! not ordered with each other) and the message id as `MessageDeduplicationId`. Both must be 1
+//! to 128 ASCII letters, digits or punctuation (no spaces); a key that is not is reported as a
+//! [`ProducerError`] before anything is sent.
+//!
+//! # Batches
+//!
+//! A batch call carries at most [`MAX_BATCH_ENTRIES`] messages and at most [`MAX_BATCH_BYTES`]
+//! of bodies and attributes (names, types and values), the SNS limit and the older SQS one; a
+//! message larger than that on its own is sent alone, and the service judges it. Messages for
+//! different destinations are sent concurrently; the calls for one destination are made one
+//! after the other, in the order of the messages, so order per partition key holds.
+//!
+//! # Reading a message back
+//!
+//! ```no_run
+//! # async fn run(client: aws_sdk_sqs::Client, queue_url: &str) -> Result<(), Box<dyn std::error::Error>> {
+//! use outbox_runtime::producer::wire;
+//!
+//! let received = client
+//!     .receive_message()
+//!     .queue_url(queue_url)
+//!     .message_attribute_names("All")
+//!     .send()
+//!     .await?;
+//! for message in received.messages() {
+//!     let attributes = message.message_attributes().cloned().unwrap_or_default();
+//!     let text = |name: &str| attributes.get(name).and_then(|value| value.string_value());
+//!     let body = wire::decode_body(message.body().unwrap_or_default(), text(wire::BODY_ENCODING))?;
+//!     let headers: serde_json::Value = match text(wire::HEADER) {
+//!         Some(json) => serde_json::from_str(json)?,
+//!         None => serde_json::json!({}),
+//!     };
+//!     println!(
+//!         "{} on {}: {} bytes, tenant {}",
+//!         text(wire::MESSAGE_ID).unwrap_or("?"),
+//!         text(wire::TOPIC).unwrap_or("?"),
+//!         body.len(),
+//!         headers["headers"]["tenant"],
+//!     );
+//! }
+//! # Ok(()) }
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_sqs::config::retry::RetryConfig;
+use aws_sdk_sqs::config::timeout::TimeoutConfig;
+use base64::Engine as _;
+use futures_util::future::{BoxFuture, join_all};
+
+use crate::message::{Message, to_millis};
+use crate::producer::ProducerError;
+
+/// The attribute holding the message id.
+pub const MESSAGE_ID: &str = "outbox-message-id";
+/// The attribute holding the topic.
+pub const TOPIC: &str = "outbox-topic";
+/// The attribute holding the message type (`event`, `command` or `document`).
+pub const MESSAGE_TYPE: &str = "outbox-message-type";
+/// The attribute holding the body's content type.
+pub const CONTENT_TYPE: &str = "outbox-content-type";
+/// The attribute holding the creation time in epoch milliseconds (type `Number`).
+pub const CREATED_AT: &str = "outbox-created-at";
+/// The attribute holding the correlation id.
+pub const CORRELATION_ID: &str = "outbox-correlation-id";
+/// The attribute holding the partition key.
+pub const PARTITION_KEY: &str = "outbox-partition-key";
+/// The attribute that says how the body is encoded; absent for a plain text body.
+pub const BODY_ENCODING: &str = "outbox-body-encoding";
+/// The attribute holding the rest of the header as a JSON object.
+pub const HEADER: &str = "outbox-header";
+/// The value of [`BODY_ENCODING`] for a base64-encoded body.
+pub const BASE64: &str = "base64";
+
+/// The most messages one `SendMessageBatch` or `PublishBatch` call takes.
+pub const MAX_BATCH_ENTRIES: usize = 10;
+/// The most bytes of bodies and attributes one batch call carries.
+pub const MAX_BATCH_BYTES: usize = 256 * 1024;
+
+/// Why a body could not be decoded.
+///
+/// ```
+/// use outbox_runtime::producer::wire::{DecodeError, decode_body};
+///
+/// let err = decode_body("not base64!", Some("base64")).unwrap_err();
+/// assert!(matches!(err, DecodeError::Base64(_)));
+/// ```
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// The body was flagged as base64 but is not.
+    #[error("the body is flagged `{BODY_ENCODING}: {BASE64}` but is not valid base64: {0}")]
+    Base64(#[source] base64::DecodeError),
+    /// The encoding attribute holds a value this version does not know.
+    #[error("unknown body encoding `{0}` in attribute `{BODY_ENCODING}`; expected `{BASE64}`")]
+    UnknownEncoding(String),
+}
+
+/// The bytes of a received body: `body` is the SQS body (or the SNS `Message`), `encoding` the
+/// value of the [`BODY_ENCODING`] attribute, if the message has one.
+///
+/// ```
+/// use outbox_runtime::producer::wire::{BASE64, decode_body};
+///
+/// assert_eq!(decode_body("{\"a\":1}", None)?, b"{\"a\":1}");
+/// assert_eq!(decode_body("AP8=", Some(BASE64))?, [0x00, 0xff]);
+/// assert!(decode_body("AP8=", Some("gzip")).is_err());
+/// # Ok::<(), outbox_runtime::producer::wire::DecodeError>(())
+/// ```
+///
+/// # Errors
+/// [`DecodeError`] when the flag is unknown or the text is not base64.
+pub fn decode_body(body: &str, encoding: Option<&str>) -> Result<Vec<u8>, DecodeError> {
+    match encoding {
+        None => Ok(body.as_bytes().to_vec()),
+        Some(BASE64) => base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .map_err(DecodeError::Base64),
+        Some(other) => Err(DecodeError::UnknownEncoding(other.to_owned())),
+    }
+}
+
+/// One message attribute, before it becomes an SDK type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Attribute {
+    pub(crate) name: &'static str,
+    /// `String` or `Number`.
+    pub(crate) data_type: &'static str,
+    pub(crate) value: String,
+}
+
+impl Attribute {
+    fn string(name: &'static str, value: impl Into<String>) -> Self {
+        Self {
+            name,
+            data_type: "String",
+            value: value.into(),
+        }
+    }
+
+    /// What the attribute adds to the message size, as SQS counts it.
+    fn size(&self) -> usize {
+        self.name.len() + self.data_type.len() + self.value.len()
+    }
+}
+
+/// FIFO ids of a message bound for a `.fifo` destination.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Fifo {
+    pub(crate) group_id: String,
+    pub(crate) deduplication_id: String,
+}
+
+/// A message routed and encoded, ready to be put on the wire.
+#[derive(Debug)]
+pub(crate) struct Prepared<'a> {
+    /// Its position in the messages given to `send_batch`.
+    pub(crate) index: usize,
+    pub(crate) message: &'a Message,
+    pub(crate) destination: &'a str,
+    pub(crate) body: String,
+    pub(crate) attributes: Vec<Attribute>,
+    pub(crate) fifo: Option<Fifo>,
+}
+
+impl Prepared<'_> {
+    /// Body plus attributes, in bytes.
+    fn size(&self) -> usize {
+        self.body.len() + self.attributes.iter().map(Attribute::size).sum::<usize>()
+    }
+}
+
+/// Topic to destination (queue URL or topic ARN), as the user gave it.
+#[derive(Clone, Debug)]
+pub(crate) struct Routes {
+    /// What a destination is called in messages: "queue URL", "topic ARN".
+    destination: &'static str,
+    /// How the user adds a route, for the message about a producer with none.
+    how_to_add: &'static str,
+    table: BTreeMap<String, String>,
+}
+
+impl Routes {
+    pub(crate) fn new(destination: &'static str, how_to_add: &'static str) -> Self {
+        Self {
+            destination,
+            how_to_add,
+            table: BTreeMap::new(),
+        }
+    }
+
+    pub(crate) fn insert(&mut self, topic: String, destination: String) {
+        self.table.insert(topic, destination);
+    }
+
+    pub(crate) fn get(&self, topic: &str) -> Option<&str> {
+        self.table.get(topic).map(String::as_str)
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.table
+            .iter()
+            .map(|(topic, destination)| (topic.as_str(), destination.as_str()))
+    }
+
+    /// The destination of `message`, or an error naming its topic and the routed ones.
+    fn destination(&self, message: &Message) -> Result<&str, ProducerError> {
+        if let Some(destination) = self.get(message.topic()) {
+            return Ok(destination);
+        }
+        let reason = if self.table.is_empty() {
+            format!(
+                "no {} is routed for topic `{}`: the producer has no routes; add one with `{}`",
+                self.destination,
+                message.topic(),
+                self.how_to_add
+            )
+        } else {
+            let known: Vec<String> = self
+                .table
+                .keys()
+                .map(|topic| format!("`{topic}`"))
+                .collect();
+            format!(
+                "no {} is routed for topic `{}`; routed topics: {}",
+                self.destination,
+                message.topic(),
+                known.join(", ")
+            )
+        };
+        Err(ProducerError::new(message, reason))
+    }
+}
+
+/// Routes and encodes one message.
+pub(crate) fn prepare<'a>(
+    index: usize,
+    message: &'a Message,
+    routes: &'a Routes,
+) -> Result<Prepared<'a>, ProducerError> {
+    let destination = routes.destination(message)?;
+    let bytes = message.body.to_bytes().map_err(|err| {
+        ProducerError::new(message, format!("the body cannot be encoded: {err}")).with_source(err)
+    })?;
+    if bytes.is_empty() {
+        return Err(ProducerError::new(
+            message,
+            "the body is empty, and SQS and SNS do not accept an empty message",
+        ));
+    }
+    let (body, encoded) = encode_body(bytes);
+    let fifo = if destination.ends_with(".fifo") {
+        Some(fifo_ids(message, destination)?)
+    } else {
+        None
+    };
+    Ok(Prepared {
+        index,
+        message,
+        destination,
+        body,
+        attributes: attributes(message, encoded),
+        fifo,
+    })
+}
+
+/// The body as SQS text, and whether it had to be base64-encoded.
+fn encode_body(bytes: Vec<u8>) -> (String, bool) {
+    match String::from_utf8(bytes) {
+        Ok(text) if text.chars().all(sqs_accepts) => (text, false),
+        Ok(text) => (
+            base64::engine::general_purpose::STANDARD.encode(text.as_bytes()),
+            true,
+        ),
+        Err(err) => (
+            base64::engine::general_purpose::STANDARD.encode(err.as_bytes()),
+            true,
+        ),
+    }
+}
+
+/// The characters SQS allows in a body and in attribute values.
+fn sqs_accepts(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// The attributes of a message, at most 9 (see the module documentation).
+pub(crate) fn attributes(message: &Message, base64_body: bool) -> Vec<Attribute> {
+    let header = &message.header;
+    let mut attributes = vec![
+        Attribute::string(MESSAGE_ID, header.id.as_str()),
+        Attribute::string(TOPIC, header.topic.as_str()),
+        Attribute::string(MESSAGE_TYPE, header.message_type.as_str()),
+    ];
+    if !header.content_type.is_empty() {
+        attributes.push(Attribute::string(
+            CONTENT_TYPE,
+            header.content_type.as_str(),
+        ));
+    }
+    attributes.push(Attribute {
+        name: CREATED_AT,
+        data_type: "Number",
+        value: to_millis(header.created_at).to_string(),
+    });
+    let set = |value: &Option<String>| value.clone().filter(|value| !value.is_empty());
+    if let Some(correlation_id) = set(&header.correlation_id) {
+        attributes.push(Attribute::string(CORRELATION_ID, correlation_id));
+    }
+    if let Some(partition_key) = set(&header.partition_key) {
+        attributes.push(Attribute::string(PARTITION_KEY, partition_key));
+    }
+    if base64_body {
+        attributes.push(Attribute::string(BODY_ENCODING, BASE64));
+    }
+    let mut rest = serde_json::Map::new();
+    for (key, value) in [
+        ("causation-id", &header.causation_id),
+        ("reply-to", &header.reply_to),
+        ("traceparent", &header.trace_parent),
+        ("tracestate", &header.trace_state),
+    ] {
+        if let Some(value) = value {
+            rest.insert(key.to_owned(), value.clone().into());
+        }
+    }
+    if !header.headers.is_empty() {
+        let headers = header
+            .headers
+            .iter()
+            .map(|(name, value)| (name.clone(), value.clone().into()))
+            .collect();
+        rest.insert("headers".to_owned(), serde_json::Value::Object(headers));
+    }
+    if !rest.is_empty() {
+        attributes.push(Attribute::string(
+            HEADER,
+            serde_json::Value::Object(rest).to_string(),
+        ));
+    }
+    attributes
+}
+
+/// Group and deduplication ids for a FIFO destination.
+fn fifo_ids(message: &Message, destination: &str) -> Result<Fifo, ProducerError> {
+    let valid =
+        |id: &str| (1..=128).contains(&id.len()) && id.chars().all(|c| c.is_ascii_graphic());
+    let deduplication_id = message.id().to_string();
+    if !valid(&deduplication_id) {
+        return Err(ProducerError::new(
+            message,
+            format!(
+                "the message id cannot be the MessageDeduplicationId of FIFO destination \
+                 `{destination}`: it must be 1 to 128 ASCII letters, digits or punctuation"
+            ),
+        ));
+    }
+    let group_id = match message.header.partition_key.as_deref() {
+        Some(key) if !key.is_empty() => {
+            if !valid(key) {
+                return Err(ProducerError::new(
+                    message,
+                    format!(
+                        "partition key `{key}` cannot be the MessageGroupId of FIFO destination \
+                         `{destination}`: it must be 1 to 128 ASCII letters, digits or \
+                         punctuation (no spaces)"
+                    ),
+                ));
+            }
+            key.to_owned()
+        }
+        _ => deduplication_id.clone(),
+    };
+    Ok(Fifo {
+        group_id,
+        deduplication_id,
+    })
+}
+
+/// Splits entries of the given sizes into batch calls: consecutive runs of at most
+/// [`MAX_BATCH_ENTRIES`] entries and [`MAX_BATCH_BYTES`] bytes (an entry larger than that goes
+/// alone).
+pub(crate) fn batches(sizes: impl IntoIterator<Item = usize>) -> Vec<Range<usize>> {
+    let mut batches = Vec::new();
+    let (mut start, mut end, mut bytes) = (0, 0, 0);
+    for size in sizes {
+        let count = end - start;
+        if count > 0 && (count == MAX_BATCH_ENTRIES || bytes + size > MAX_BATCH_BYTES) {
+            batches.push(start..end);
+            start = end;
+            bytes = 0;
+        }
+        bytes += size;
+        end += 1;
+    }
+    if end > start {
+        batches.push(start..end);
+    }
+    batches
+}
+
+/// A transport with a batch call: SQS `SendMessageBatch`, SNS `PublishBatch`.
+pub(crate) trait BatchTransport: Sync {
+    /// Sends one batch (at most [`MAX_BATCH_ENTRIES`] entries, all for `destination`), one
+    /// result per entry in order. Entry ids on the wire are the positions in `entries`.
+    fn send_batch_call<'b>(
+        &'b self,
+        destination: &'b str,
+        entries: &'b [Prepared<'b>],
+    ) -> BoxFuture<'b, Vec<Result<(), ProducerError>>>;
+}
+
+/// `send_batch` for either transport: route and encode, group by destination, cut into batch
+/// calls, send, and map every outcome back to its message.
+pub(crate) async fn send_batch<T: BatchTransport>(
+    transport: &T,
+    routes: &Routes,
+    messages: &[Message],
+) -> Vec<Result<(), ProducerError>> {
+    let mut results: Vec<Option<Result<(), ProducerError>>> =
+        messages.iter().map(|_| None).collect();
+    // Destinations in the order they first appear; messages in their order within each.
+    let mut groups: Vec<(&str, Vec<Prepared<'_>>)> = Vec::new();
+    for (index, message) in messages.iter().enumerate() {
+        match prepare(index, message, routes) {
+            Err(err) => results[index] = Some(Err(err)),
+            Ok(prepared) => match groups
+                .iter_mut()
+                .find(|(destination, _)| *destination == prepared.destination)
+            {
+                Some((_, entries)) => entries.push(prepared),
+                None => groups.push((prepared.destination, vec![prepared])),
+            },
+        }
+    }
+    let sent = join_all(groups.iter().map(|(destination, entries)| async move {
+        let mut outcomes = Vec::with_capacity(entries.len());
+        for range in batches(entries.iter().map(Prepared::size)) {
+            let batch = &entries[range];
+            let answers = transport.send_batch_call(destination, batch).await;
+            outcomes.extend(batch.iter().map(|entry| entry.index).zip(answers));
+        }
+        outcomes
+    }))
+    .await;
+    for (index, outcome) in sent.into_iter().flatten() {
+        results[index] = Some(outcome);
+    }
+    results
+        .into_iter()
+        .zip(messages)
+        .map(|(result, message)| {
+            result.unwrap_or_else(|| {
+                Err(ProducerError::new(
+                    message,
+                    "the batch call returned no result for this message",
+                ))
+            })
+        })
+        .collect()
+}
+
+/// One entry a batch call reports as failed.
+pub(crate) struct EntryFailure<'s> {
+    pub(crate) id: &'s str,
+    pub(crate) code: &'s str,
+    pub(crate) message: Option<&'s str>,
+    pub(crate) sender_fault: bool,
+}
+
+/// Maps a batch answer to one result per entry: `call` names the call for messages
+/// ("SendMessageBatch to queue `...`"), `succeeded` and `failed` are the answer's entry lists.
+pub(crate) fn entry_results<'s>(
+    call: &str,
+    entries: &[Prepared<'_>],
+    succeeded: impl IntoIterator<Item = &'s str>,
+    failed: impl IntoIterator<Item = EntryFailure<'s>>,
+) -> Vec<Result<(), ProducerError>> {
+    let succeeded: Vec<&str> = succeeded.into_iter().collect();
+    let failed: HashMap<&str, EntryFailure<'_>> =
+        failed.into_iter().map(|entry| (entry.id, entry)).collect();
+    entries
+        .iter()
+        .enumerate()
+        .map(|(position, entry)| {
+            let id = position.to_string();
+            if let Some(failure) = failed.get(id.as_str()) {
+                let blame = if failure.sender_fault {
+                    "the request was at fault"
+                } else {
+                    "a service fault; retrying may succeed"
+                };
+                Err(ProducerError::new(
+                    entry.message,
+                    format!(
+                        "{call} rejected this entry: {}: {} ({blame})",
+                        failure.code,
+                        failure.message.unwrap_or("no details given")
+                    ),
+                ))
+            } else if succeeded.contains(&id.as_str()) {
+                Ok(())
+            } else {
+                Err(ProducerError::new(
+                    entry.message,
+                    format!("{call} reported neither success nor failure for this entry"),
+                ))
+            }
+        })
+        .collect()
+}
+
+/// The same error for every entry of a call that failed as a whole; each keeps the SDK error
+/// as its source.
+pub(crate) fn call_failed<E>(
+    call: &str,
+    entries: &[Prepared<'_>],
+    err: E,
+) -> Vec<Result<(), ProducerError>>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let reason = format!(
+        "{call} failed: {}",
+        aws_sdk_sqs::error::DisplayErrorContext(&err)
+    );
+    let shared = SharedError(Arc::new(err));
+    entries
+        .iter()
+        .map(|entry| {
+            Err(ProducerError::new(entry.message, reason.clone()).with_source(shared.clone()))
+        })
+        .collect()
+}
+
+/// An error that several messages share as their source.
+#[derive(Clone)]
+struct SharedError(Arc<dyn std::error::Error + Send + Sync>);
+
+impl fmt::Debug for SharedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for SharedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for SharedError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+/// Short timeouts and few retries for local clients, so a dead endpoint is reported within
+/// seconds instead of hanging.
+pub(crate) fn local_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(10))
+        .build()
+}
+
+/// Few retries for local clients.
+pub(crate) fn local_retries() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(3)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::Body;
+
+    fn routes() -> Routes {
+        let mut routes = Routes::new("queue URL", "SqsProducer::with_route");
+        routes.insert("a".into(), "http://q/a".into());
+        routes.insert("f".into(), "http://q/f.fifo".into());
+        routes
+    }
+
+    fn value<'a>(attributes: &'a [Attribute], name: &str) -> Option<&'a str> {
+        attributes
+            .iter()
+            .find(|attribute| attribute.name == name)
+            .map(|attribute| attribute.value.as_str())
+    }
+
+    #[test]
+    fn twenty_five_small_entries_make_three_calls() {
+        assert_eq!(batches([10; 25]), vec![0..10, 10..20, 20..25]);
+        assert!(batches([]).is_empty());
+    }
+
+    #[test]
+    fn batches_respect_the_byte_limit() {
+        let third = MAX_BATCH_BYTES / 3;
+        assert_eq!(batches([third; 4]), vec![0..3, 3..4]);
+        assert_eq!(batches([third + 1; 4]), vec![0..2, 2..4]);
+        // Too large alone: sent alone, the service judges.
+        assert_eq!(
+            batches([10, MAX_BATCH_BYTES + 1, 10]),
+            vec![0..1, 1..2, 2..3]
+        );
+    }
+
+    #[test]
+    fn text_bodies_stay_text_and_others_become_base64() {
+        assert_eq!(
+            encode_body(b"{\"a\":\"\xc3\xa9\"}".to_vec()),
+            ("{\"a\":\"é\"}".into(), false)
+        );
+        assert_eq!(encode_body(vec![0xff, 0x00]), ("/wA=".into(), true));
+        // Valid UTF-8 that SQS refuses (a NUL).
+        assert_eq!(encode_body(b"a\0b".to_vec()), ("YQBi".into(), true));
+        assert_eq!(decode_body("YQBi", Some(BASE64)).unwrap(), b"a\0b");
+    }
+
+    #[test]
+    fn attributes_never_exceed_nine_whatever_the_headers() {
+        let mut message = Message::new("a", b"{}".to_vec())
+            .with_correlation_id("c")
+            .with_partition_key("k");
+        message.header.causation_id = Some("cause".into());
+        message.header.reply_to = Some("replies".into());
+        message.header.trace_parent = Some("00-1-2-01".into());
+        for n in 0..50 {
+            message = message.with_header(format!("h{n}"), n.to_string());
+        }
+        let attributes = attributes(&message, true);
+        assert_eq!(attributes.len(), 9);
+        let rest: serde_json::Value =
+            serde_json::from_str(value(&attributes, HEADER).unwrap()).unwrap();
+        assert_eq!(rest["causation-id"], "cause");
+        assert_eq!(rest["reply-to"], "replies");
+        assert_eq!(rest["traceparent"], "00-1-2-01");
+        assert!(rest.get("tracestate").is_none());
+        assert_eq!(rest["headers"]["h49"], "49");
+    }
+
+    #[test]
+    fn a_bare_message_has_no_optional_attributes() {
+        let message = Message::new("a", b"{}".to_vec()).with_correlation_id("");
+        let names: Vec<&str> = attributes(&message, false)
+            .iter()
+            .map(|attribute| attribute.name)
+            .collect();
+        assert_eq!(
+            names,
+            [MESSAGE_ID, TOPIC, MESSAGE_TYPE, CONTENT_TYPE, CREATED_AT]
+        );
+    }
+
+    #[test]
+    fn unknown_topics_name_the_routed_ones() {
+        let message = Message::new("b", b"{}".to_vec());
+        let err = prepare(0, &message, &routes()).unwrap_err();
+        assert_eq!(err.topic, "b");
+        assert!(err.reason.contains("topic `b`"), "{err}");
+        assert!(err.reason.contains("`a`, `f`"), "{err}");
+        let none = Routes::new("queue URL", "SqsProducer::with_route");
+        let err = prepare(0, &message, &none).unwrap_err();
+        assert!(err.reason.contains("has no routes"), "{err}");
+    }
+
+    #[test]
+    fn fifo_destinations_get_group_and_deduplication_ids() {
+        let routes = routes();
+        let keyed = Message::new("f", b"{}".to_vec()).with_partition_key("Tyrion");
+        let prepared = prepare(0, &keyed, &routes).unwrap();
+        let fifo = prepared.fifo.unwrap();
+        assert_eq!(fifo.group_id, "Tyrion");
+        assert_eq!(fifo.deduplication_id, keyed.id().as_str());
+
+        let unkeyed = Message::new("f", b"{}".to_vec());
+        let fifo = prepare(0, &unkeyed, &routes).unwrap().fifo.unwrap();
+        assert_eq!(fifo.group_id, unkeyed.id().as_str());
+
+        let spaced = Message::new("f", b"{}".to_vec()).with_partition_key("Tyrion Lannister");
+        let err = prepare(0, &spaced, &routes).unwrap_err();
+        assert!(err.reason.contains("MessageGroupId"), "{err}");
+        // A standard queue takes any key.
+        let standard = Message::new("a", b"{}".to_vec()).with_partition_key("Tyrion Lannister");
+        assert!(prepare(0, &standard, &routes).unwrap().fifo.is_none());
+    }
+
+    #[test]
+    fn empty_bodies_are_refused() {
+        let message = Message::new("a", Vec::new()).with_body(Body::Bytes(Vec::new()));
+        let err = prepare(0, &message, &routes()).unwrap_err();
+        assert!(err.reason.contains("empty"), "{err}");
+    }
+
+    #[test]
+    fn entry_results_map_ids_back_and_report_missing_ones() {
+        let routes = routes();
+        let messages: Vec<Message> = (0..3).map(|_| Message::new("a", b"{}".to_vec())).collect();
+        let entries: Vec<Prepared<'_>> = messages
+            .iter()
+            .enumerate()
+            .map(|(index, message)| prepare(index, message, &routes).unwrap())
+            .collect();
+        let results = entry_results(
+            "SendMessageBatch to queue `q`",
+            &entries,
+            ["0"],
+            [EntryFailure {
+                id: "1",
+                code: "InvalidParameterValue",
+                message: Some("bad"),
+                sender_fault: true,
+            }],
+        );
+        assert!(results[0].is_ok());
+        let failed = results[1].as_ref().unwrap_err();
+        assert_eq!(failed.message_id, messages[1].id().as_str());
+        assert!(
+            failed.reason.contains("InvalidParameterValue: bad"),
+            "{failed}"
+        );
+        assert!(results[2].as_ref().unwrap_err().reason.contains("neither"));
+    }
+}
