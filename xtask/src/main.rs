@@ -1,14 +1,20 @@
-//! Project automation, run as `cargo xtask <command>`: the local DynamoDB, table provisioning,
-//! the test suite and the demo. Every command is built from argument lists, never shell strings.
+//! Project automation, run as `cargo xtask <command>`: the local DynamoDB and SQS/SNS servers,
+//! table provisioning, the test suite and the demo. Every command is built from argument lists, never shell strings.
 
 mod demo;
 mod dynamodb_local;
+mod local_server;
+mod moto;
 mod paths;
 mod provision;
 mod services;
 mod suite;
 
 use std::process::ExitCode;
+
+use dynamodb_local::DynamoDbLocal;
+use local_server::LocalServer;
+use moto::Moto;
 
 /// Errors are shown to a person: each says what failed and what to do next.
 type Result<T, E = Box<dyn std::error::Error>> = std::result::Result<T, E>;
@@ -23,9 +29,14 @@ commands:
   dynamodb start [--port N]     start DynamoDB Local on a loopback port (reused if running)
   dynamodb stop                 stop the DynamoDB Local that `start` started
   dynamodb status               say what is running where
+  moto start [--port N]         start the local SQS and SNS server (moto, installed once into
+                                target/moto/venv) on a loopback port (reused if running)
+  moto stop                     stop the moto server that `start` started
+  moto status                   say what is running where
 
 environment:
-  DYNAMODB_ENDPOINT             use this endpoint and start nothing (a container, real AWS)";
+  DYNAMODB_ENDPOINT             use this endpoint and start nothing (a container, real AWS)
+  SQS_SNS_ENDPOINT              use this SQS and SNS endpoint and start no moto";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -34,13 +45,8 @@ fn main() -> ExitCode {
         ["demo"] => demo::run(),
         ["test", rest @ ..] => suite::run(rest),
         ["provision"] => provision::run().map(|()| ExitCode::SUCCESS),
-        ["dynamodb", "start"] => dynamodb_local::start_command(None),
-        ["dynamodb", "start", "--port", port] => match port.parse() {
-            Ok(port) => dynamodb_local::start_command(Some(port)),
-            Err(_) => Err(format!("`--port {port}` is not a port number (1-65535)").into()),
-        },
-        ["dynamodb", "stop"] => dynamodb_local::stop_command(),
-        ["dynamodb", "status"] => dynamodb_local::status_command(),
+        ["dynamodb", rest @ ..] => server_command::<DynamoDbLocal>(rest, &args),
+        ["moto", rest @ ..] => server_command::<Moto>(rest, &args),
         [] | ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)
@@ -53,6 +59,20 @@ fn main() -> ExitCode {
             eprintln!("error: {err}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `start [--port N] | stop | status` of a local server.
+fn server_command<S: LocalServer>(rest: &[&str], args: &[&str]) -> Result<ExitCode> {
+    match rest {
+        ["start"] => S::start_command(None),
+        ["start", "--port", port] => match port.parse() {
+            Ok(port) => S::start_command(Some(port)),
+            Err(_) => Err(format!("`--port {port}` is not a port number (1-65535)").into()),
+        },
+        ["stop"] => S::stop_command(),
+        ["status"] => S::status_command(),
+        _ => Err(format!("unknown command `{}`\n\n{USAGE}", args.join(" ")).into()),
     }
 }
 

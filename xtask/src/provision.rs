@@ -5,7 +5,8 @@ use outbox_examples::people;
 use outbox_runtime::schema::{EnsureOutcome, TableSchema};
 use outbox_runtime::{DynamoDb, OutboxConfig};
 
-use crate::dynamodb_local::{external_endpoint, read_state};
+use crate::dynamodb_local::DynamoDbLocal;
+use crate::local_server::LocalServer;
 use crate::{Result, block_on};
 
 /// Every table xtask provisions.
@@ -18,7 +19,10 @@ fn schemas() -> Vec<TableSchema> {
 
 /// `cargo xtask provision` on its own: against `DYNAMODB_ENDPOINT` or the running local server.
 pub(crate) fn run() -> Result<()> {
-    let endpoint = match (external_endpoint(), read_state()?) {
+    let endpoint = match (
+        DynamoDbLocal::external_endpoint(),
+        DynamoDbLocal::read_state()?,
+    ) {
         (Some(endpoint), _) => endpoint,
         (None, Some(server)) => server.endpoint(),
         (None, None) => {

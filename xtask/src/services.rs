@@ -3,31 +3,41 @@
 
 use std::process::{Command, ExitStatus};
 
-use outbox_runtime::connection::ENDPOINT_ENV;
-
-use crate::dynamodb_local::{self, Started};
+use crate::dynamodb_local::DynamoDbLocal;
+use crate::local_server::{LocalServer, Started};
+use crate::moto::Moto;
 use crate::{Result, block_on};
 
-/// Services held for the length of one `test` or `demo` run.
+/// Services held for the length of one `test` or `demo` run: DynamoDB Local, and moto for SQS
+/// and SNS.
 pub(crate) struct LocalServices {
     dynamodb: Option<Started>,
+    moto: Option<Started>,
 }
 
 impl LocalServices {
-    /// Starts (or reuses, or takes from the environment) every service.
+    /// Starts (or reuses, or takes from the environment) every service. When one fails to
+    /// start, those already started are stopped.
     pub(crate) fn start() -> Result<Self> {
         step("starting local services");
-        let dynamodb = dynamodb_local::start(None)?;
-        Ok(Self {
-            dynamodb: Some(dynamodb),
-        })
+        let mut services = Self {
+            dynamodb: Some(DynamoDbLocal::start(None)?),
+            moto: None,
+        };
+        // On an error here, dropping `services` stops DynamoDB Local again.
+        services.moto = Some(Moto::start(None)?);
+        Ok(services)
     }
 
-    /// The environment a child process needs to reach the services.
+    /// The environment a child process needs to reach the services: `DYNAMODB_ENDPOINT` and
+    /// `SQS_SNS_ENDPOINT`.
     pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
         let mut env = Vec::new();
         if let Some(dynamodb) = &self.dynamodb {
-            env.push((ENDPOINT_ENV, dynamodb.endpoint()));
+            env.push((DynamoDbLocal::ENDPOINT_ENV, dynamodb.endpoint()));
+        }
+        if let Some(moto) = &self.moto {
+            env.push((Moto::ENDPOINT_ENV, moto.endpoint()));
         }
         env
     }
@@ -68,11 +78,21 @@ impl LocalServices {
     }
 
     fn stop_started(&mut self) -> Result<()> {
-        if let Some(Started::New(server)) = self.dynamodb.take() {
+        let moto = match self.moto.take() {
+            Some(Started::New(server)) => Some(server),
+            _ => None,
+        };
+        let dynamodb = match self.dynamodb.take() {
+            Some(Started::New(server)) => Some(server),
+            _ => None,
+        };
+        if moto.is_some() || dynamodb.is_some() {
             step("stopping local services");
-            dynamodb_local::stop(server)?;
         }
-        Ok(())
+        // Both are tried, whatever the first one does.
+        let moto = moto.map_or(Ok(()), Moto::stop);
+        let dynamodb = dynamodb.map_or(Ok(()), DynamoDbLocal::stop);
+        moto.and(dynamodb)
     }
 }
 
