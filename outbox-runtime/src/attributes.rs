@@ -31,10 +31,31 @@ pub const HEADERS: &str = "Headers";
 pub const BODY: &str = "Body";
 /// Shard of the outstanding index (N); hash key of the index.
 pub const SHARD: &str = "Shard";
-/// Sparse marker, present only while undispatched: epoch milliseconds (N); range key of the
-/// outstanding index.
+/// Sparse marker, present only while undispatched: the message's [`ORDER_KEY`] (N); range key
+/// of the outstanding index.
 pub const OUTSTANDING_SINCE: &str = "OutstandingSince";
+/// The message's place in line (N): creation time in epoch milliseconds, with a decimal
+/// fraction that grows with each deposit in this process, so that messages made in the same
+/// millisecond (several deposits of one transaction) keep their deposit order.
+pub const ORDER_KEY: &str = "OrderKey";
 /// Dispatch time, epoch milliseconds (N).
 pub const DISPATCHED_AT: &str = "DispatchedAt";
 /// TTL, epoch seconds (N), set at dispatch only.
 pub const EXPIRES_AT: &str = "ExpiresAt";
+/// Failed send attempts so far (N).
+pub const ATTEMPTS: &str = "Attempts";
+/// Earliest time of the next send attempt, epoch milliseconds (N); set after a failure.
+pub const NEXT_ATTEMPT_AT: &str = "NextAttemptAt";
+/// The last send error, for operators (S).
+pub const LAST_ERROR: &str = "LastError";
+/// When the message was dead-lettered, epoch milliseconds (N); such a message has left the
+/// outstanding index until it is replayed.
+pub const DEAD_LETTERED_AT: &str = "DeadLetteredAt";
+/// Sweeper lease items: the owner holding the shard (S).
+pub const LEASE_OWNER: &str = "LeaseOwner";
+/// Sweeper lease items: when the lease lapses, epoch milliseconds (N).
+pub const LEASE_EXPIRES_AT: &str = "LeaseExpiresAt";
+/// Sweeper lease items: bumped on every acquisition and renewal (N).
+pub const LEASE_VERSION: &str = "LeaseVersion";
+/// Message ids starting with this are reserved for the library's own items (sweeper leases).
+pub const RESERVED_ID_PREFIX: &str = "__outbox";

@@ -1,10 +1,11 @@
-//! Exponential backoff with full jitter, for retrying unprocessed batch items and transaction
+//! Exponential backoff with jitter, for retrying unprocessed batch items and transaction
 //! conflicts.
 
 use std::time::Duration;
 
-/// Delays growing from `base` by doubling up to `max`, each drawn at random from zero to the
-/// current ceiling ("full jitter"), so that many clients retrying at once spread out.
+/// Delays growing from `base` by doubling up to `max`, each drawn at random between half the
+/// current ceiling and the ceiling ("equal jitter"): clients retrying at once spread out, and
+/// no delay is ever shorter than half its step.
 #[derive(Clone, Debug)]
 pub struct Backoff {
     base: Duration,
@@ -21,6 +22,8 @@ impl Backoff {
     ///     Duration::from_millis(10),
     ///     Duration::from_millis(80),
     /// );
+    /// let first = backoff.next_delay();
+    /// assert!(first >= Duration::from_millis(5) && first <= Duration::from_millis(10));
     /// for _ in 0..10 {
     ///     assert!(backoff.next_delay() <= Duration::from_millis(80));
     /// }
@@ -41,7 +44,7 @@ impl Backoff {
             .min(self.max);
         self.attempt = self.attempt.saturating_add(1);
         let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
-        Duration::from_nanos(fastrand::u64(0..=nanos))
+        Duration::from_nanos(nanos / 2 + fastrand::u64(0..=nanos - nanos / 2))
     }
 
     /// Sleeps for the next delay.

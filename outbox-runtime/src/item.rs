@@ -3,6 +3,7 @@
 //! TTL epoch seconds.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use aws_sdk_dynamodb::primitives::Blob;
@@ -23,12 +24,30 @@ pub struct StoredMessage {
     pub dispatched_at: Option<SystemTime>,
     /// When DynamoDB's TTL may delete it (epoch seconds); set at dispatch only.
     pub expires_at: Option<u64>,
+    /// Failed send attempts so far.
+    pub attempts: u32,
+    /// The earliest time of the next attempt, after a failure.
+    pub next_attempt_at: Option<SystemTime>,
+    /// The last send error.
+    pub last_error: Option<String>,
+    /// When it was dead-lettered (it then waits for a replay).
+    pub dead_lettered_at: Option<SystemTime>,
 }
 
 impl StoredMessage {
-    /// True until the message has been dispatched.
+    /// True until the message has been dispatched or dead-lettered.
     pub fn is_outstanding(&self) -> bool {
-        self.dispatched_at.is_none()
+        self.dispatched_at.is_none() && self.dead_lettered_at.is_none()
+    }
+
+    /// True when the message is dead-lettered.
+    pub fn is_dead_lettered(&self) -> bool {
+        self.dead_lettered_at.is_some()
+    }
+
+    /// True when an attempt may be made at `now` (no backoff pending).
+    pub fn is_due(&self, now: SystemTime) -> bool {
+        self.next_attempt_at.is_none_or(|at| at <= now)
     }
 }
 
@@ -72,8 +91,21 @@ pub(crate) fn to_item(message: &Message, shard: u16) -> Item {
     };
     item.insert(attr::BODY.to_owned(), body);
     item.insert(attr::SHARD.to_owned(), number(shard));
-    item.insert(attr::OUTSTANDING_SINCE.to_owned(), number(created));
+    let order = order_key(created);
+    item.insert(attr::ORDER_KEY.to_owned(), order.clone());
+    item.insert(attr::OUTSTANDING_SINCE.to_owned(), order);
     item
+}
+
+/// Deposits made by this process so far; the fraction of the order key.
+static DEPOSITS: AtomicU64 = AtomicU64::new(0);
+
+/// `<created ms>.<deposit counter, 9 digits>`: ordered by creation, then by deposit. The
+/// counter wraps after a billion deposits, harmless unless two messages of one key made in the
+/// same millisecond straddle the wrap.
+fn order_key(created_ms: u64) -> AttributeValue {
+    let deposit = DEPOSITS.fetch_add(1, Ordering::Relaxed) % 1_000_000_000;
+    AttributeValue::N(format!("{created_ms}.{deposit:09}"))
 }
 
 /// A number attribute.
@@ -144,6 +176,15 @@ pub(crate) fn from_item(table: &str, item: &Item) -> Result<StoredMessage> {
             .optional_number(attr::DISPATCHED_AT)?
             .map(from_millis),
         expires_at: reader.optional_number(attr::EXPIRES_AT)?,
+        attempts: u32::try_from(reader.optional_number(attr::ATTEMPTS)?.unwrap_or(0))
+            .unwrap_or(u32::MAX),
+        next_attempt_at: reader
+            .optional_number(attr::NEXT_ATTEMPT_AT)?
+            .map(from_millis),
+        last_error: reader.optional_string(attr::LAST_ERROR)?,
+        dead_lettered_at: reader
+            .optional_number(attr::DEAD_LETTERED_AT)?
+            .map(from_millis),
     })
 }
 
@@ -224,6 +265,27 @@ mod tests {
     }
 
     #[test]
+    fn order_keys_follow_deposits_within_a_millisecond() {
+        let message = full_message();
+        let keys: Vec<String> = (0..3)
+            .map(|_| match &to_item(&message, 0)[attr::ORDER_KEY] {
+                AttributeValue::N(n) => n.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        // Decimal, as DynamoDB compares them (an f64 would lose the fraction).
+        let values: Vec<(u64, u64)> = keys
+            .iter()
+            .map(|k| {
+                let (ms, fraction) = k.split_once('.').unwrap();
+                (ms.parse().unwrap(), fraction.parse().unwrap())
+            })
+            .collect();
+        assert!(values.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
+        assert!(keys[0].starts_with(&to_millis(message.header.created_at).to_string()));
+    }
+
+    #[test]
     fn a_new_item_has_no_ttl_and_is_outstanding() {
         let item = to_item(&full_message(), 0);
         assert!(!item.contains_key(attr::EXPIRES_AT));
@@ -255,7 +317,7 @@ mod tests {
         let full = to_item(&full_message(), 1);
         for name in full
             .keys()
-            .filter(|name| name.as_str() != attr::OUTSTANDING_SINCE)
+            .filter(|name| ![attr::OUTSTANDING_SINCE, attr::ORDER_KEY].contains(&name.as_str()))
         {
             let mut item = full.clone();
             item.insert(name.clone(), AttributeValue::Bool(true));

@@ -7,12 +7,14 @@
 
 extern crate self as outbox_runtime;
 
+pub mod attempts;
 pub mod attributes;
 pub mod backoff;
 pub mod config;
 pub mod connection;
 pub mod error;
 pub mod item;
+mod lease;
 pub mod limits;
 pub mod message;
 pub mod outbox;
@@ -20,12 +22,14 @@ pub mod postbox;
 pub mod producer;
 pub mod schema;
 pub mod shard;
+pub mod sweeper;
 pub mod transaction;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
 
+pub use attempts::{FailureOutcome, RetryPolicy};
 pub use config::{Cleanup, OutboxConfig};
 pub use connection::DynamoDb;
 pub use error::{Error, Result};
@@ -34,4 +38,5 @@ pub use message::{Body, Header, Message, MessageId, MessageType, OutboxMessage};
 pub use outbox::{AddOutcome, BoundedCount, ContinuationToken, Outbox, Page};
 pub use outbox_derive::{OutboxMessage, transactional_handler};
 pub use postbox::{ClearMode, ClearReport, Postbox};
+pub use sweeper::{SweepReport, Sweeper, SweeperConfig};
 pub use transaction::{ActionFailure, Committed, Expr, Transaction};

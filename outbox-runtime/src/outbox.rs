@@ -404,7 +404,7 @@ impl Outbox {
 
     /// Outstanding message ids of one shard (keys only), oldest first, at most `limit`; and the
     /// index key to continue from.
-    async fn query_shard(
+    pub(crate) async fn query_shard(
         &self,
         shard: u16,
         cutoff_ms: u64,
@@ -438,10 +438,10 @@ impl Outbox {
         Ok((ids, output.last_evaluated_key().cloned()))
     }
 
-    /// `o1.<shard>` or `o1.<shard>.<since>.<message id>`.
+    /// `o1:<shard>` or `o1:<shard>:<order key>:<message id>`.
     fn outstanding_token(&self, shard: u16, last: Option<&Item>) -> Result<ContinuationToken> {
         let Some(last) = last else {
-            return Ok(ContinuationToken(format!("o1.{shard}")));
+            return Ok(ContinuationToken(format!("o1:{shard}")));
         };
         let since = match last.get(attr::OUTSTANDING_SINCE) {
             Some(AttributeValue::N(since)) => since.clone(),
@@ -459,7 +459,7 @@ impl Outbox {
                 ));
             }
         };
-        Ok(ContinuationToken(format!("o1.{shard}.{since}.{id}")))
+        Ok(ContinuationToken(format!("o1:{shard}:{since}:{id}")))
     }
 
     fn parse_outstanding_token(&self, token: &ContinuationToken) -> Result<(u16, Option<Item>)> {
@@ -467,7 +467,7 @@ impl Outbox {
             token: token.0.clone(),
             reason: reason.to_owned(),
         };
-        let mut parts = token.0.splitn(4, '.');
+        let mut parts = token.0.splitn(4, ':');
         if parts.next() != Some("o1") {
             return Err(invalid("it is not a token of `outstanding`"));
         }
@@ -483,7 +483,11 @@ impl Outbox {
         }
         match (parts.next(), parts.next()) {
             (None, None) => Ok((shard, None)),
-            (Some(since), Some(id)) if since.parse::<u64>().is_ok() && !id.is_empty() => {
+            (Some(since), Some(id))
+                if !since.is_empty()
+                    && since.chars().all(|c| c.is_ascii_digit() || c == '.')
+                    && !id.is_empty() =>
+            {
                 let start = Item::from([
                     (attr::SHARD.to_owned(), number(shard)),
                     (
@@ -515,15 +519,7 @@ impl Outbox {
     ) -> Result<Page> {
         let mut start = match token {
             None => None,
-            Some(token) => match token.0.strip_prefix("d1.") {
-                Some(id) if !id.is_empty() => Some(key(&MessageId::from(id))),
-                _ => {
-                    return Err(Error::InvalidContinuationToken {
-                        token: token.0.clone(),
-                        reason: "it is not a token of `dispatched`".to_owned(),
-                    });
-                }
-            },
+            Some(token) => Some(self.scan_start(token, "d1:")?),
         };
         let cutoff = to_millis(
             now_millis()
@@ -558,17 +554,32 @@ impl Outbox {
                     });
                 }
                 Some(last) if messages.len() >= limit => {
-                    let id = match last.get(attr::MESSAGE_ID) {
-                        Some(AttributeValue::S(id)) => id.clone(),
-                        _ => return Err(Error::InvalidConfig("scan page without its key".into())),
-                    };
                     return Ok(Page {
                         messages,
-                        next: Some(ContinuationToken(format!("d1.{id}"))),
+                        next: Some(self.scan_token("d1:", last)?),
                     });
                 }
                 Some(last) => start = Some(last.clone()),
             }
+        }
+    }
+
+    /// The table key to continue a scan from, out of a token with `prefix`.
+    pub(crate) fn scan_start(&self, token: &ContinuationToken, prefix: &str) -> Result<Item> {
+        match token.0.strip_prefix(prefix) {
+            Some(id) if !id.is_empty() => Ok(key(&MessageId::from(id))),
+            _ => Err(Error::InvalidContinuationToken {
+                token: token.0.clone(),
+                reason: format!("it is not a token of this listing (those start with `{prefix}`)"),
+            }),
+        }
+    }
+
+    /// A token continuing a scan after `last`.
+    pub(crate) fn scan_token(&self, prefix: &str, last: &Item) -> Result<ContinuationToken> {
+        match last.get(attr::MESSAGE_ID) {
+            Some(AttributeValue::S(id)) => Ok(ContinuationToken(format!("{prefix}{id}"))),
+            _ => Err(Error::InvalidConfig("scan page without its key".into())),
         }
     }
 

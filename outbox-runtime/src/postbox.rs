@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::attempts::RetryPolicy;
 use crate::backoff::Backoff;
 use crate::error::{Error, Result};
 use crate::message::{Message, MessageId};
@@ -51,6 +52,7 @@ pub struct ClearReport {
 pub struct Postbox {
     outbox: Outbox,
     producer: Arc<dyn Producer>,
+    retry: RetryPolicy,
 }
 
 impl std::fmt::Debug for Postbox {
@@ -67,12 +69,24 @@ impl Postbox {
         Self {
             outbox,
             producer: Arc::new(producer),
+            retry: RetryPolicy::default(),
         }
+    }
+
+    /// Sets how failed sends are counted and backed off (it should match the sweeper's).
+    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
     }
 
     /// The outbox.
     pub fn outbox(&self) -> &Outbox {
         &self.outbox
+    }
+
+    /// The producer, shared.
+    pub(crate) fn producer(&self) -> Arc<dyn Producer> {
+        Arc::clone(&self.producer)
     }
 
     /// Begins a transaction.
@@ -94,11 +108,18 @@ impl Postbox {
     }
 
     /// Sends messages from memory (no read back) and marks the sent ones dispatched in
-    /// batches. Whatever fails stays outstanding for the sweeper.
+    /// batches. Whatever fails stays outstanding for the sweeper, with the attempt recorded.
     pub async fn clear(&self, messages: &[Message]) -> ClearReport {
+        self.clear_after(messages, &vec![0; messages.len()]).await
+    }
+
+    /// [`Postbox::clear`] for messages that already failed `attempts[i]` times.
+    async fn clear_after(&self, messages: &[Message], attempts: &[u32]) -> ClearReport {
         let mut report = ClearReport::default();
+        let span = tracing::debug_span!("outbox.clear", messages = messages.len());
+        let _enter = span.enter();
         let results = self.producer.send_batch(messages).await;
-        for (message, result) in messages.iter().zip(results) {
+        for ((message, result), previous) in messages.iter().zip(results).zip(attempts) {
             match result {
                 Ok(()) => report.sent.push(message.header.id.clone()),
                 Err(err) => {
@@ -108,10 +129,26 @@ impl Postbox {
                         error = %err,
                         "send failed; the message stays outstanding for the sweeper"
                     );
+                    if let Err(record) = self
+                        .outbox
+                        .record_failure(
+                            &message.header.id,
+                            *previous,
+                            &err.to_string(),
+                            &self.retry,
+                        )
+                        .await
+                    {
+                        tracing::warn!(message_id = %message.header.id, error = %record, "recording the failed attempt failed");
+                    }
                     report.left_outstanding.push(message.header.id.clone());
                 }
             }
         }
+        metrics::counter!("outbox_sent_total", "path" => "immediate")
+            .increment(report.sent.len() as u64);
+        metrics::counter!("outbox_send_failed_total", "path" => "immediate")
+            .increment(report.left_outstanding.len() as u64);
         if !report.sent.is_empty()
             && let Err(err) = self.outbox.mark_dispatched(&report.sent).await
         {
@@ -144,15 +181,15 @@ impl Postbox {
     /// # Errors
     /// The read's error.
     pub async fn clear_ids(&self, ids: &[MessageId]) -> Result<ClearReport> {
-        let messages: Vec<Message> = self
+        let (messages, attempts): (Vec<Message>, Vec<u32>) = self
             .outbox
             .get_many(ids)
             .await?
             .into_iter()
             .filter(|stored| stored.is_outstanding())
-            .map(|stored| stored.message)
-            .collect();
-        Ok(self.clear(&messages).await)
+            .map(|stored| (stored.message, stored.attempts))
+            .unzip();
+        Ok(self.clear_after(&messages, &attempts).await)
     }
 }
 

@@ -178,19 +178,35 @@ type BoxedError = Box<dyn std::error::Error + Send + Sync + 'static>;
 // ---------------------------------------------------------------------------------------------
 
 /// What a transactional handler returns: a `Result`, committed on `Ok`, discarded on `Err`.
+///
+/// The generated code calls these methods as `<ReturnType as HandlerOutput>::...`, spanned on
+/// the return type the user wrote, so a return type that is not a `Result`, or whose error
+/// cannot hold the runtime's, is reported there, once.
 #[diagnostic::on_unimplemented(
     message = "a `#[transactional_handler]` must return a `Result`, but this one returns `{Self}`",
     label = "not a `Result`",
     note = "the handler commits its transaction when the body returns `Ok` and discards it on \
             `Err`; return `Result<T, E>` where `E: From<outbox_runtime::Error>`"
 )]
-pub trait HandlerOutput {
+pub trait HandlerOutput: Sized {
     /// The `Ok` type.
     type Value;
     /// The `Err` type.
     type Error;
+
     /// The output as a plain `Result`.
     fn into_result(self) -> Result<Self::Value, Self::Error>;
+
+    /// The output from a plain `Result`.
+    fn from_result(result: Result<Self::Value, Self::Error>) -> Self;
+
+    /// A failed commit as the handler's output.
+    fn from_outbox_error(err: Error) -> Self
+    where
+        Self::Error: HandlerError,
+    {
+        Self::from_result(Err(<Self::Error as HandlerError>::from_outbox_error(err)))
+    }
 }
 
 impl<T, E> HandlerOutput for Result<T, E> {
@@ -200,11 +216,10 @@ impl<T, E> HandlerOutput for Result<T, E> {
     fn into_result(self) -> Result<T, E> {
         self
     }
-}
 
-/// The body's output as a plain `Result`.
-pub fn into_result<R: HandlerOutput>(output: R) -> Result<R::Value, R::Error> {
-    output.into_result()
+    fn from_result(result: Result<T, E>) -> Self {
+        result
+    }
 }
 
 /// A handler's error type: it must be able to carry the runtime's [`Error`], which is what a
@@ -225,19 +240,6 @@ impl<E: From<Error>> HandlerError for E {
     fn from_outbox_error(err: Error) -> Self {
         E::from(err)
     }
-}
-
-/// The runtime's error as the handler's error.
-pub fn outbox_error<E: HandlerError>(err: Error) -> E {
-    E::from_outbox_error(err)
-}
-
-/// Checks, where the handler's return type is written, that its error type can hold the
-/// runtime's error; the check itself does nothing at run time.
-pub fn check_output<R: HandlerOutput>()
-where
-    R::Error: HandlerError,
-{
 }
 
 /// A by-value handler argument: the body may run more than once (after a transaction conflict),

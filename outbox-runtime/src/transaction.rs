@@ -696,6 +696,13 @@ pub(crate) fn validate_message(message: &Message) -> Result<()> {
         Some("the topic is empty; every message needs a topic to be routed by")
     } else if message.header.id.as_str().is_empty() {
         Some("the message id is empty; leave it to default to a fresh UUID")
+    } else if message
+        .header
+        .id
+        .as_str()
+        .starts_with(attr::RESERVED_ID_PREFIX)
+    {
+        Some("message ids starting with `__outbox` are reserved for the library's own items")
     } else if message.header.content_type.trim().is_empty() {
         Some("the content type is empty; use for example `application/json`")
     } else {

@@ -223,7 +223,7 @@ async fn paging_over_three_pages_sees_every_message_once_even_across_instances()
 #[tokio::test]
 async fn a_foreign_continuation_token_is_a_clear_error() {
     let outbox = fresh().await;
-    for bad in ["garbage", "o1.99", "o1.2.abc", "d1."] {
+    for bad in ["garbage", "o1:99", "o1:2:abc", "d1:"] {
         let err = outbox
             .outstanding(Duration::ZERO, 10, Some(&ContinuationToken::parse(bad)))
             .await

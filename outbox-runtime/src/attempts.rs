@@ -1,0 +1,245 @@
+//! Failed sends: attempt counts, backoff until the next attempt, dead letters and their replay.
+
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::attributes as attr;
+use crate::backoff::Backoff;
+use crate::error::Result;
+use crate::item::{self, StoredMessage, number};
+use crate::message::{MessageId, to_millis};
+use crate::outbox::{ContinuationToken, Outbox, Page};
+
+/// How failed sends are retried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts before a message is dead-lettered (at least 1).
+    pub max_attempts: u32,
+    /// The ceiling of the first backoff; it doubles with each attempt.
+    pub base_delay: Duration,
+    /// The largest backoff.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// Ten attempts, backoff from 1 s doubling up to 5 minutes (with jitter).
+    fn default() -> Self {
+        Self {
+            max_attempts: 10,
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(300),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay after the `attempts`-th failure, drawn with jitter (see [`Backoff`]).
+    pub fn delay_after(&self, attempts: u32) -> Duration {
+        let mut backoff = Backoff::new(self.base_delay, self.max_delay);
+        let mut delay = Duration::ZERO;
+        for _ in 0..attempts.max(1) {
+            delay = backoff.next_delay();
+        }
+        delay
+    }
+}
+
+/// What recording a failed send did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureOutcome {
+    /// The message stays outstanding and is due again at `next_attempt_at`.
+    WillRetry {
+        /// Failed attempts so far.
+        attempts: u32,
+        /// The earliest next attempt.
+        next_attempt_at: SystemTime,
+    },
+    /// The message reached the maximum and left the outstanding index.
+    DeadLettered {
+        /// Failed attempts, the last included.
+        attempts: u32,
+    },
+    /// The message was no longer outstanding (sent meanwhile, or gone): nothing recorded.
+    NotOutstanding,
+}
+
+impl Outbox {
+    /// Records a failed send of a message that had failed `previous_attempts` times before:
+    /// the count goes up by one and the error is kept; below the policy's maximum the message
+    /// stays outstanding with a backoff, at the maximum it is dead-lettered.
+    ///
+    /// # Errors
+    /// The request's error.
+    pub async fn record_failure(
+        &self,
+        id: &MessageId,
+        previous_attempts: u32,
+        error: &str,
+        policy: &RetryPolicy,
+    ) -> Result<FailureOutcome> {
+        let attempts = previous_attempts.saturating_add(1);
+        let now = SystemTime::now();
+        let error: String = error.chars().take(1000).collect();
+        let request = self
+            .db()
+            .client()
+            .update_item()
+            .table_name(&self.config().table_name)
+            .key(attr::MESSAGE_ID, AttributeValue::S(id.to_string()))
+            .condition_expression("attribute_exists(#since)")
+            .expression_attribute_names("#since", attr::OUTSTANDING_SINCE)
+            .expression_attribute_names("#attempts", attr::ATTEMPTS)
+            .expression_attribute_names("#error", attr::LAST_ERROR)
+            .expression_attribute_values(":attempts", number(attempts))
+            .expression_attribute_values(":error", AttributeValue::S(error));
+        let (request, outcome) = if attempts >= policy.max_attempts.max(1) {
+            (
+                request
+                    .update_expression(
+                        "SET #attempts = :attempts, #error = :error, #dead = :now \
+                         REMOVE #since, #next",
+                    )
+                    .expression_attribute_names("#dead", attr::DEAD_LETTERED_AT)
+                    .expression_attribute_names("#next", attr::NEXT_ATTEMPT_AT)
+                    .expression_attribute_values(":now", number(to_millis(now))),
+                FailureOutcome::DeadLettered { attempts },
+            )
+        } else {
+            let next_attempt_at = now + policy.delay_after(attempts);
+            (
+                request
+                    .update_expression("SET #attempts = :attempts, #error = :error, #next = :next")
+                    .expression_attribute_names("#next", attr::NEXT_ATTEMPT_AT)
+                    .expression_attribute_values(":next", number(to_millis(next_attempt_at))),
+                FailureOutcome::WillRetry {
+                    attempts,
+                    next_attempt_at,
+                },
+            )
+        };
+        match request.send().await {
+            Ok(_) => {
+                if let FailureOutcome::DeadLettered { attempts } = outcome {
+                    tracing::warn!(message_id = %id, attempts, "message dead-lettered");
+                    metrics::counter!("outbox_dead_lettered_total").increment(1);
+                }
+                Ok(outcome)
+            }
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(FailureOutcome::NotOutstanding)
+            }
+            Err(err) => Err(crate::Error::from_sdk(
+                "UpdateItem",
+                self.db().endpoint(),
+                &self.config().table_name,
+                err,
+            )),
+        }
+    }
+
+    /// Dead-lettered messages, with their attempt count and last error. This scans the table
+    /// (dead letters are rare and deliberately not indexed).
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidContinuationToken`]; the request's error.
+    pub async fn dead_letters(
+        &self,
+        limit: usize,
+        token: Option<&ContinuationToken>,
+    ) -> Result<Page> {
+        let mut start = match token {
+            None => None,
+            Some(token) => Some(self.scan_start(token, "x1:")?),
+        };
+        let limit = limit.max(1);
+        let mut messages: Vec<StoredMessage> = Vec::new();
+        loop {
+            let output = self
+                .db()
+                .client()
+                .scan()
+                .table_name(&self.config().table_name)
+                .filter_expression("attribute_exists(#dead)")
+                .expression_attribute_names("#dead", attr::DEAD_LETTERED_AT)
+                .consistent_read(true)
+                .limit(i32::try_from(limit - messages.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|err| {
+                    crate::Error::from_sdk(
+                        "Scan",
+                        self.db().endpoint(),
+                        &self.config().table_name,
+                        err,
+                    )
+                })?;
+            for found in output.items() {
+                messages.push(item::from_item(&self.config().table_name, found)?);
+            }
+            match output.last_evaluated_key() {
+                None => {
+                    return Ok(Page {
+                        messages,
+                        next: None,
+                    });
+                }
+                Some(last) if messages.len() >= limit => {
+                    return Ok(Page {
+                        messages,
+                        next: Some(self.scan_token("x1:", last)?),
+                    });
+                }
+                Some(last) => start = Some(last.clone()),
+            }
+        }
+    }
+
+    /// Puts dead-lettered messages back in line: outstanding again at their original place in
+    /// order, with the attempt count reset. Ids that are not dead-lettered are left alone.
+    ///
+    /// # Errors
+    /// The first request error.
+    pub async fn replay(&self, ids: &[MessageId]) -> Result<usize> {
+        let mut replayed = 0;
+        for id in ids {
+            let result = self
+                .db()
+                .client()
+                .update_item()
+                .table_name(&self.config().table_name)
+                .key(attr::MESSAGE_ID, AttributeValue::S(id.to_string()))
+                .update_expression("SET #since = #order, #attempts = :zero REMOVE #dead, #next")
+                .condition_expression("attribute_exists(#dead)")
+                .expression_attribute_names("#since", attr::OUTSTANDING_SINCE)
+                .expression_attribute_names("#order", attr::ORDER_KEY)
+                .expression_attribute_names("#attempts", attr::ATTEMPTS)
+                .expression_attribute_names("#dead", attr::DEAD_LETTERED_AT)
+                .expression_attribute_names("#next", attr::NEXT_ATTEMPT_AT)
+                .expression_attribute_values(":zero", number(0))
+                .send()
+                .await;
+            match result {
+                Ok(_) => replayed += 1,
+                Err(err)
+                    if err
+                        .as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                Err(err) => {
+                    return Err(crate::Error::from_sdk(
+                        "UpdateItem",
+                        self.db().endpoint(),
+                        &self.config().table_name,
+                        err,
+                    ));
+                }
+            }
+        }
+        Ok(replayed)
+    }
+}

@@ -1,0 +1,456 @@
+//! Sweeper shard leases: conditional writes with an owner, an expiry and a version, so that
+//! several sweepers split the shards instead of sending the same messages twice, and a dead
+//! sweeper's shards are taken over once its leases lapse.
+//!
+//! Leases live in the outbox table itself, as items keyed `__outbox_lease#<index>#<shard>`,
+//! beside one membership item `__outbox_sweepers#<index>` in which every sweeper renews its
+//! own expiry: that is how a sweeper that holds nothing yet is seen by the others, who then give
+//! up shards down to their fair share. None of these items carries `Shard` or
+//! `OutstandingSince`, so the outstanding index never sees them.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+
+use crate::attributes as attr;
+use crate::error::{Error, Result};
+use crate::item::number;
+use crate::message::{Item, from_millis, to_millis};
+use crate::outbox::Outbox;
+
+/// The attribute of the membership item: a map from owner to expiry (epoch milliseconds).
+const MEMBERS: &str = "Members";
+
+/// A lease this sweeper holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Held {
+    version: u64,
+    expires_at: SystemTime,
+}
+
+/// A lease as read from the table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Observed {
+    owner: String,
+    expires_at: SystemTime,
+    version: u64,
+}
+
+/// The shards one sweeper holds, and the writes that take, keep and give them back.
+#[derive(Debug)]
+pub(crate) struct Leases {
+    outbox: Outbox,
+    owner: String,
+    duration: Duration,
+    held: BTreeMap<u16, Held>,
+}
+
+impl Leases {
+    pub(crate) fn new(outbox: Outbox, owner: String, duration: Duration) -> Self {
+        Self {
+            outbox,
+            owner,
+            duration,
+            held: BTreeMap::new(),
+        }
+    }
+
+    /// The shards held now, renewed or not.
+    pub(crate) fn shards(&self) -> Vec<u16> {
+        let now = SystemTime::now();
+        self.held
+            .iter()
+            .filter(|(_, held)| held.expires_at > now)
+            .map(|(shard, _)| *shard)
+            .collect()
+    }
+
+    fn lease_id(&self, shard: u16) -> String {
+        format!(
+            "{}_lease#{}#{shard}",
+            attr::RESERVED_ID_PREFIX,
+            self.outbox.config().index_name
+        )
+    }
+
+    fn members_id(&self) -> String {
+        format!(
+            "{}_sweepers#{}",
+            attr::RESERVED_ID_PREFIX,
+            self.outbox.config().index_name
+        )
+    }
+
+    /// Renews this sweeper's membership and returns the sweepers alive now (itself included).
+    /// Members seen expired are removed on the way.
+    async fn heartbeat(&self) -> Result<usize> {
+        let table = &self.outbox.config().table_name;
+        let now = SystemTime::now();
+        let expires = to_millis(now + self.duration);
+        for _ in 0..2 {
+            let result = self
+                .outbox
+                .db()
+                .client()
+                .update_item()
+                .table_name(table)
+                .key(attr::MESSAGE_ID, AttributeValue::S(self.members_id()))
+                .update_expression("SET #members.#me = :expires")
+                .expression_attribute_names("#members", MEMBERS)
+                .expression_attribute_names("#me", &self.owner)
+                .expression_attribute_values(":expires", number(expires))
+                .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+                .send()
+                .await;
+            match result {
+                Ok(output) => {
+                    let members = output
+                        .attributes()
+                        .and_then(|item| item.get(MEMBERS))
+                        .and_then(|members| members.as_m().ok())
+                        .cloned()
+                        .unwrap_or_default();
+                    let now_ms = to_millis(now);
+                    let (alive, dead): (Vec<_>, Vec<_>) = members.iter().partition(|(_, at)| {
+                        at.as_n()
+                            .ok()
+                            .and_then(|n| n.parse::<u64>().ok())
+                            .is_some_and(|at| at > now_ms)
+                    });
+                    self.forget_members(dead.into_iter().map(|(owner, _)| owner.clone()).collect())
+                        .await?;
+                    return Ok(alive.len().max(1));
+                }
+                // The membership item does not exist yet: create it, then renew again.
+                Err(err)
+                    if err
+                        .as_service_error()
+                        .is_some_and(|e| e.meta().code() == Some("ValidationException")) =>
+                {
+                    let created = self
+                        .outbox
+                        .db()
+                        .client()
+                        .put_item()
+                        .table_name(table)
+                        .item(attr::MESSAGE_ID, AttributeValue::S(self.members_id()))
+                        .item(MEMBERS, AttributeValue::M(HashMap::new()))
+                        .condition_expression("attribute_not_exists(#id)")
+                        .expression_attribute_names("#id", attr::MESSAGE_ID)
+                        .send()
+                        .await;
+                    if let Err(err) = created
+                        && !err
+                            .as_service_error()
+                            .is_some_and(|e| e.is_conditional_check_failed_exception())
+                    {
+                        return Err(Error::from_sdk(
+                            "PutItem",
+                            self.outbox.db().endpoint(),
+                            table,
+                            err,
+                        ));
+                    }
+                }
+                Err(err) => {
+                    return Err(Error::from_sdk(
+                        "UpdateItem",
+                        self.outbox.db().endpoint(),
+                        table,
+                        err,
+                    ));
+                }
+            }
+        }
+        Ok(1)
+    }
+
+    /// Removes members from the membership item (expired ones, or this one on a graceful stop).
+    async fn forget_members(&self, owners: Vec<String>) -> Result<()> {
+        if owners.is_empty() {
+            return Ok(());
+        }
+        let table = &self.outbox.config().table_name;
+        let mut request = self
+            .outbox
+            .db()
+            .client()
+            .update_item()
+            .table_name(table)
+            .key(attr::MESSAGE_ID, AttributeValue::S(self.members_id()))
+            .expression_attribute_names("#members", MEMBERS);
+        let mut paths = Vec::new();
+        for (n, owner) in owners.iter().enumerate() {
+            request = request.expression_attribute_names(format!("#o{n}"), owner);
+            paths.push(format!("#members.#o{n}"));
+        }
+        request
+            .update_expression(format!("REMOVE {}", paths.join(", ")))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| Error::from_sdk("UpdateItem", self.outbox.db().endpoint(), table, err))
+    }
+
+    /// Renews membership, reads every lease, renews those held that are past half their time,
+    /// gives back any above this sweeper's fair share, and takes free or lapsed shards up to
+    /// it. The fair share is the shard count divided by the sweepers alive.
+    pub(crate) async fn rebalance(&mut self) -> Result<()> {
+        let alive = self.heartbeat().await?;
+        let observed = self.read_all().await?;
+        let now = SystemTime::now();
+        let shard_count = self.outbox.config().shard_count;
+
+        // Forget what another sweeper has taken from us (our lease lapsed).
+        let lost: Vec<u16> = self
+            .held
+            .keys()
+            .copied()
+            .filter(|shard| observed.get(shard).is_some_and(|o| o.owner != self.owner))
+            .collect();
+        for shard in lost {
+            self.held.remove(&shard);
+            tracing::warn!(shard, owner = %self.owner, "sweeper lease lost");
+            metrics::counter!("outbox_lease_lost_total").increment(1);
+        }
+
+        // Lease holders count too, in case one renews its leases but missed its heartbeat.
+        let mut holders: HashSet<&str> = observed
+            .values()
+            .filter(|o| o.expires_at > now)
+            .map(|o| o.owner.as_str())
+            .collect();
+        holders.insert(&self.owner);
+        let fair_share = usize::from(shard_count).div_ceil(alive.max(holders.len()));
+
+        // Renew what we keep; give back what is above the fair share (highest shards first).
+        let mut keep: Vec<u16> = self.held.keys().copied().collect();
+        while keep.len() > fair_share {
+            let shard = keep.pop().expect("not empty");
+            self.release(shard).await?;
+        }
+        for shard in keep {
+            let held = self.held[&shard];
+            let remaining = held.expires_at.duration_since(now).unwrap_or_default();
+            if remaining < self.duration / 2 {
+                self.write(shard, Some(held.version)).await?;
+            }
+        }
+
+        // Take free or lapsed shards up to the fair share, starting at a point that differs
+        // per owner so that sweepers starting together do not all race for shard 0.
+        let start = usize::try_from(crate::shard::fnv1a_32(self.owner.as_bytes())).unwrap_or(0)
+            % usize::from(shard_count);
+        for offset in 0..usize::from(shard_count) {
+            if self.held.len() >= fair_share {
+                break;
+            }
+            let shard = u16::try_from((start + offset) % usize::from(shard_count))
+                .expect("below the shard count");
+            if self.held.contains_key(&shard) {
+                continue;
+            }
+            let free = match observed.get(&shard) {
+                None => true,
+                Some(lease) => lease.expires_at <= now || lease.owner == self.owner,
+            };
+            if free {
+                let expected = observed.get(&shard).map(|lease| lease.version);
+                self.acquire(shard, expected).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives back every lease and leaves the membership (a graceful stop), so the others take
+    /// the shards at once.
+    pub(crate) async fn release_all(&mut self) -> Result<()> {
+        let shards: Vec<u16> = self.held.keys().copied().collect();
+        for shard in shards {
+            self.release(shard).await?;
+        }
+        self.forget_members(vec![self.owner.clone()]).await
+    }
+
+    async fn read_all(&self) -> Result<HashMap<u16, Observed>> {
+        let shard_count = self.outbox.config().shard_count;
+        let table = &self.outbox.config().table_name;
+        let mut observed = HashMap::new();
+        let shards: Vec<u16> = (0..shard_count).collect();
+        for chunk in shards.chunks(100) {
+            let mut keys: Vec<Item> = chunk
+                .iter()
+                .map(|shard| {
+                    Item::from([(
+                        attr::MESSAGE_ID.to_owned(),
+                        AttributeValue::S(self.lease_id(*shard)),
+                    )])
+                })
+                .collect();
+            while !keys.is_empty() {
+                let output = self
+                    .outbox
+                    .db()
+                    .client()
+                    .batch_get_item()
+                    .request_items(
+                        table,
+                        KeysAndAttributes::builder()
+                            .set_keys(Some(keys))
+                            .consistent_read(true)
+                            .build()
+                            .map_err(|err| Error::InvalidConfig(err.to_string()))?,
+                    )
+                    .send()
+                    .await
+                    .map_err(|err| {
+                        Error::from_sdk("BatchGetItem", self.outbox.db().endpoint(), table, err)
+                    })?;
+                for item in output
+                    .responses()
+                    .and_then(|r| r.get(table))
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some((shard, lease)) = self.parse(item) {
+                        observed.insert(shard, lease);
+                    }
+                }
+                keys = output
+                    .unprocessed_keys()
+                    .and_then(|rest| rest.get(table))
+                    .map(|rest| rest.keys().to_vec())
+                    .unwrap_or_default();
+            }
+        }
+        Ok(observed)
+    }
+
+    fn parse(&self, item: &Item) -> Option<(u16, Observed)> {
+        let id = item.get(attr::MESSAGE_ID)?.as_s().ok()?;
+        let shard = id.rsplit('#').next()?.parse().ok()?;
+        let owner = item.get(attr::LEASE_OWNER)?.as_s().ok()?.clone();
+        let expires = item
+            .get(attr::LEASE_EXPIRES_AT)?
+            .as_n()
+            .ok()?
+            .parse()
+            .ok()?;
+        let version = item.get(attr::LEASE_VERSION)?.as_n().ok()?.parse().ok()?;
+        Some((
+            shard,
+            Observed {
+                owner,
+                expires_at: from_millis(expires),
+                version,
+            },
+        ))
+    }
+
+    /// Takes a free or lapsed shard; losing the race to another sweeper is not an error.
+    async fn acquire(&mut self, shard: u16, expected_version: Option<u64>) -> Result<()> {
+        if self.write(shard, expected_version).await? {
+            tracing::info!(shard, owner = %self.owner, "sweeper lease acquired");
+            metrics::counter!("outbox_lease_acquired_total").increment(1);
+        }
+        Ok(())
+    }
+
+    /// Writes our lease on `shard` if its version is still `expected` (absent when `None`).
+    /// Returns whether we hold it now.
+    async fn write(&mut self, shard: u16, expected_version: Option<u64>) -> Result<bool> {
+        let version = expected_version.map_or(1, |v| v + 1);
+        let expires_at = SystemTime::now() + self.duration;
+        let table = &self.outbox.config().table_name;
+        let request = self
+            .outbox
+            .db()
+            .client()
+            .put_item()
+            .table_name(table)
+            .item(attr::MESSAGE_ID, AttributeValue::S(self.lease_id(shard)))
+            .item(attr::LEASE_OWNER, AttributeValue::S(self.owner.clone()))
+            .item(attr::LEASE_EXPIRES_AT, number(to_millis(expires_at)))
+            .item(attr::LEASE_VERSION, number(version));
+        let request = match expected_version {
+            None => request
+                .condition_expression("attribute_not_exists(#id)")
+                .expression_attribute_names("#id", attr::MESSAGE_ID),
+            Some(expected) => request
+                .condition_expression("#version = :expected")
+                .expression_attribute_names("#version", attr::LEASE_VERSION)
+                .expression_attribute_values(":expected", number(expected)),
+        };
+        match request.send().await {
+            Ok(_) => {
+                self.held.insert(
+                    shard,
+                    Held {
+                        version,
+                        expires_at,
+                    },
+                );
+                Ok(true)
+            }
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                // Someone else wrote the lease since we read it.
+                if self.held.remove(&shard).is_some() {
+                    tracing::warn!(shard, owner = %self.owner, "sweeper lease lost");
+                    metrics::counter!("outbox_lease_lost_total").increment(1);
+                }
+                Ok(false)
+            }
+            Err(err) => Err(Error::from_sdk(
+                "PutItem",
+                self.outbox.db().endpoint(),
+                table,
+                err,
+            )),
+        }
+    }
+
+    /// Gives a shard back by expiring our lease now (only if it is still ours).
+    async fn release(&mut self, shard: u16) -> Result<()> {
+        let Some(held) = self.held.remove(&shard) else {
+            return Ok(());
+        };
+        let table = &self.outbox.config().table_name;
+        let result = self
+            .outbox
+            .db()
+            .client()
+            .update_item()
+            .table_name(table)
+            .key(attr::MESSAGE_ID, AttributeValue::S(self.lease_id(shard)))
+            .update_expression("SET #expires = :zero, #version = :next")
+            .condition_expression("#version = :held")
+            .expression_attribute_names("#expires", attr::LEASE_EXPIRES_AT)
+            .expression_attribute_names("#version", attr::LEASE_VERSION)
+            .expression_attribute_values(":zero", number(0))
+            .expression_attribute_values(":held", number(held.version))
+            .expression_attribute_values(":next", number(held.version + 1))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(Error::from_sdk(
+                "UpdateItem",
+                self.outbox.db().endpoint(),
+                table,
+                err,
+            )),
+        }
+    }
+}

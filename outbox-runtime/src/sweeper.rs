@@ -1,0 +1,323 @@
+//! The sweeper: finds committed messages that were not sent (the process died after the commit,
+//! or the transport failed) and sends them, at least once, in order per partition key.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+pub use tokio_util::sync::CancellationToken;
+
+use crate::attempts::{FailureOutcome, RetryPolicy};
+use crate::error::Result;
+use crate::item::StoredMessage;
+use crate::lease::Leases;
+use crate::message::{Message, MessageId, to_millis};
+use crate::outbox::Outbox;
+use crate::postbox::Postbox;
+use crate::producer::Producer;
+
+/// How a sweeper works. The defaults suit a service that clears immediately after commits and
+/// runs the sweeper as a safety net.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SweeperConfig {
+    /// Pause between passes.
+    pub interval: Duration,
+    /// Only messages at least this old are swept, leaving the immediate path time to clear.
+    pub min_age: Duration,
+    /// Messages read per shard per page.
+    pub batch_size: usize,
+    /// Pages read per shard per pass at most (a page can be all held back by backoff).
+    pub max_pages: usize,
+    /// Retries of failed sends.
+    pub retry: RetryPolicy,
+    /// How long a shard lease lasts without renewal; a dead sweeper's shards are taken over
+    /// after this.
+    pub lease_duration: Duration,
+    /// This sweeper's name in the lease table; unique per process.
+    pub owner: String,
+}
+
+impl Default for SweeperConfig {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(1),
+            min_age: Duration::from_secs(10),
+            batch_size: 100,
+            max_pages: 10,
+            retry: RetryPolicy::default(),
+            lease_duration: Duration::from_secs(30),
+            owner: default_owner(),
+        }
+    }
+}
+
+/// `host-pid-random`: unique per process, readable in the table.
+fn default_owner() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|| "host".to_owned());
+    format!("{host}-{}-{:08x}", std::process::id(), fastrand::u32(..))
+}
+
+/// What one pass did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// The shards this sweeper held during the pass.
+    pub shards: Vec<u16>,
+    /// Outstanding messages read.
+    pub examined: usize,
+    /// Sent and marked dispatched.
+    pub sent: Vec<MessageId>,
+    /// Send failures recorded (they will be retried after a backoff).
+    pub failed: usize,
+    /// Messages dead-lettered in this pass.
+    pub dead_lettered: usize,
+    /// Messages held back: in backoff, or behind an unsent earlier message of their key.
+    pub held_back: usize,
+}
+
+/// Sends outstanding messages of the shards it holds. Run one or several per outbox: they
+/// split the shards between them through leases.
+///
+/// ```no_run
+/// # async fn run(postbox: outbox_runtime::Postbox) -> outbox_runtime::Result<()> {
+/// use outbox_runtime::sweeper::{Sweeper, SweeperConfig};
+/// pub use tokio_util::sync::CancellationToken;
+///
+/// let stop = CancellationToken::new();
+/// let sweeper = Sweeper::new(&postbox, SweeperConfig::default());
+/// let task = tokio::spawn(sweeper.run(stop.clone()));
+/// // ... on shutdown:
+/// stop.cancel();
+/// task.await.expect("sweeper task")?;
+/// # Ok(()) }
+/// ```
+pub struct Sweeper {
+    outbox: Outbox,
+    producer: Arc<dyn Producer>,
+    config: SweeperConfig,
+    leases: Leases,
+    next_rebalance: Option<tokio::time::Instant>,
+}
+
+impl std::fmt::Debug for Sweeper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sweeper")
+            .field("config", &self.config)
+            .field("leases", &self.leases)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sweeper {
+    /// A sweeper over the postbox's outbox and producer.
+    pub fn new(postbox: &Postbox, config: SweeperConfig) -> Self {
+        let outbox = postbox.outbox().clone();
+        let leases = Leases::new(outbox.clone(), config.owner.clone(), config.lease_duration);
+        Self {
+            outbox,
+            producer: postbox.producer(),
+            config,
+            leases,
+            next_rebalance: None,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SweeperConfig {
+        &self.config
+    }
+
+    /// Sweeps until `stop` is cancelled, then gives back its leases. Errors of a pass are
+    /// logged and the next pass goes on; only a failure to give back the leases is returned.
+    ///
+    /// # Errors
+    /// The error of releasing the leases at the end (they then lapse on their own).
+    pub async fn run(mut self, stop: CancellationToken) -> Result<()> {
+        tracing::info!(owner = %self.config.owner, "sweeper started");
+        loop {
+            match self.sweep_once().await {
+                Ok(report) if !report.sent.is_empty() || report.failed > 0 => tracing::debug!(
+                    sent = report.sent.len(),
+                    failed = report.failed,
+                    dead_lettered = report.dead_lettered,
+                    "sweep"
+                ),
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = %err, "sweep failed; trying again next pass"),
+            }
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = tokio::time::sleep(self.config.interval) => {}
+            }
+        }
+        tracing::info!(owner = %self.config.owner, "sweeper stopping; releasing leases");
+        self.leases.release_all().await
+    }
+
+    /// Gives back every lease now (what `run` does when stopped).
+    ///
+    /// # Errors
+    /// The request's error.
+    pub async fn release(&mut self) -> Result<()> {
+        self.next_rebalance = None;
+        self.leases.release_all().await
+    }
+
+    /// One pass: keep the leases fair, then for each shard held send what is due.
+    ///
+    /// # Errors
+    /// The first DynamoDB error of the pass.
+    pub async fn sweep_once(&mut self) -> Result<SweepReport> {
+        self.keep_leases().await?;
+        let mut report = SweepReport {
+            shards: self.leases.shards(),
+            ..SweepReport::default()
+        };
+        for shard in report.shards.clone() {
+            // A long pass renews its leases as it goes, and skips a shard it no longer holds.
+            self.keep_leases().await?;
+            if !self.leases.shards().contains(&shard) {
+                continue;
+            }
+            let span = tracing::debug_span!("outbox.sweep_shard", shard);
+            let _enter = span.enter();
+            self.sweep_shard(shard, &mut report).await?;
+        }
+        metrics::counter!("outbox_sent_total", "path" => "sweeper")
+            .increment(report.sent.len() as u64);
+        metrics::counter!("outbox_send_failed_total", "path" => "sweeper")
+            .increment(report.failed as u64);
+        Ok(report)
+    }
+
+    /// Rebalances (renewing membership and leases) when a quarter of the lease time has passed.
+    async fn keep_leases(&mut self) -> Result<()> {
+        let now = tokio::time::Instant::now();
+        if self.next_rebalance.is_none_or(|at| at <= now) {
+            self.leases.rebalance().await?;
+            self.next_rebalance = Some(now + self.config.lease_duration / 4);
+        }
+        Ok(())
+    }
+
+    async fn sweep_shard(&self, shard: u16, report: &mut SweepReport) -> Result<()> {
+        let now = SystemTime::now();
+        let cutoff = to_millis(
+            now.checked_sub(self.config.min_age)
+                .unwrap_or(SystemTime::UNIX_EPOCH),
+        );
+        // Keys with an earlier message not sent (yet): their later messages wait.
+        let mut blocked: HashSet<String> = HashSet::new();
+        let mut start = None;
+        for _ in 0..self.config.max_pages.max(1) {
+            let (ids, last) = self
+                .outbox
+                .query_shard(shard, cutoff, self.config.batch_size, start.take())
+                .await?;
+            if ids.is_empty() {
+                break;
+            }
+            // The index lags: read each message consistently before deciding anything.
+            let stored = self.outbox.get_many(&ids).await?;
+            report.examined += stored.len();
+            let mut due = Vec::new();
+            for message in stored.into_iter().filter(StoredMessage::is_outstanding) {
+                let key = message.message.header.partition_key.clone();
+                let is_blocked = key.as_ref().is_some_and(|k| blocked.contains(k));
+                if is_blocked || !message.is_due(now) {
+                    report.held_back += 1;
+                    blocked.extend(key);
+                    continue;
+                }
+                due.push(message);
+            }
+            self.send_in_order(due, &mut blocked, report).await?;
+            match last {
+                Some(last) => start = Some(last),
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends in rounds: each round holds at most one message per partition key (the earliest
+    /// unsent), so a batch never carries a later message of a key next to an earlier one that
+    /// might fail. A failure blocks the rest of its key for this pass.
+    async fn send_in_order(
+        &self,
+        due: Vec<StoredMessage>,
+        blocked: &mut HashSet<String>,
+        report: &mut SweepReport,
+    ) -> Result<()> {
+        let mut queues: Vec<Vec<StoredMessage>> = Vec::new();
+        let mut by_key: HashMap<String, usize> = HashMap::new();
+        for message in due {
+            match message.message.header.partition_key.clone() {
+                Some(key) => {
+                    let slot = *by_key.entry(key).or_insert_with(|| {
+                        queues.push(Vec::new());
+                        queues.len() - 1
+                    });
+                    queues[slot].push(message);
+                }
+                None => queues.push(vec![message]),
+            }
+        }
+        for queue in &mut queues {
+            queue.reverse();
+        }
+        loop {
+            let round: Vec<StoredMessage> = queues
+                .iter_mut()
+                .filter_map(|queue| {
+                    let next = queue.last()?;
+                    let key_blocked = next
+                        .message
+                        .header
+                        .partition_key
+                        .as_ref()
+                        .is_some_and(|key| blocked.contains(key));
+                    if key_blocked {
+                        report.held_back += queue.len();
+                        queue.clear();
+                        return None;
+                    }
+                    queue.pop()
+                })
+                .collect();
+            if round.is_empty() {
+                return Ok(());
+            }
+            let messages: Vec<Message> = round.iter().map(|s| s.message.clone()).collect();
+            let results = self.producer.send_batch(&messages).await;
+            let mut sent = Vec::new();
+            for (stored, result) in round.iter().zip(results) {
+                match result {
+                    Ok(()) => sent.push(stored.message.header.id.clone()),
+                    Err(err) => {
+                        report.failed += 1;
+                        blocked.extend(stored.message.header.partition_key.clone());
+                        let outcome = self
+                            .outbox
+                            .record_failure(
+                                &stored.message.header.id,
+                                stored.attempts,
+                                &err.to_string(),
+                                &self.config.retry,
+                            )
+                            .await?;
+                        if matches!(outcome, FailureOutcome::DeadLettered { .. }) {
+                            report.dead_lettered += 1;
+                        }
+                    }
+                }
+            }
+            self.outbox.mark_dispatched(&sent).await?;
+            report.sent.extend(sent);
+        }
+    }
+}

@@ -1,0 +1,405 @@
+//! Dispatch against DynamoDB Local: the immediate clear, the sweeper, retries, dead letters,
+//! order per key, and leases shared by several sweepers.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use outbox_runtime::producer::{InMemoryProducer, Producer, ProducerError};
+use outbox_runtime::{
+    ClearMode, Message, MessageId, Outbox, OutboxConfig, Postbox, RetryPolicy, Sweeper,
+    SweeperConfig,
+};
+use outbox_tests::{create_table, dynamodb, unique_name};
+
+/// Fails chosen messages a chosen number of times, then sends them.
+#[derive(Default)]
+struct FlakyProducer {
+    inner: InMemoryProducer,
+    failures_left: Mutex<HashMap<MessageId, u32>>,
+}
+
+impl FlakyProducer {
+    fn fail(&self, id: &MessageId, times: u32) {
+        self.failures_left.lock().unwrap().insert(id.clone(), times);
+    }
+}
+
+#[async_trait::async_trait]
+impl Producer for FlakyProducer {
+    async fn send(&self, message: &Message) -> Result<(), ProducerError> {
+        if let Some(left) = self.failures_left.lock().unwrap().get_mut(message.id())
+            && *left > 0
+        {
+            *left -= 1;
+            return Err(ProducerError::new(message, "injected failure"));
+        }
+        self.inner.send(message).await
+    }
+}
+
+async fn outbox(shards: u16) -> Outbox {
+    let db = dynamodb().await;
+    let config = OutboxConfig::new(unique_name("outbox")).with_shards(shards);
+    create_table(&db, &config.table_schema()).await;
+    Outbox::new(db, config).unwrap()
+}
+
+fn sweeper_config(owner: &str, retry: RetryPolicy) -> SweeperConfig {
+    SweeperConfig {
+        interval: Duration::from_millis(20),
+        min_age: Duration::ZERO,
+        retry,
+        lease_duration: Duration::from_secs(2),
+        owner: owner.to_owned(),
+        ..SweeperConfig::default()
+    }
+}
+
+fn quick_retry(max_attempts: u32) -> RetryPolicy {
+    RetryPolicy {
+        max_attempts,
+        base_delay: Duration::from_millis(2),
+        max_delay: Duration::from_millis(2),
+    }
+}
+
+fn slow_retry() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 5,
+        base_delay: Duration::from_secs(3600),
+        max_delay: Duration::from_secs(3600),
+    }
+}
+
+#[tokio::test]
+async fn a_committed_message_whose_clear_never_ran_is_delivered_by_the_sweeper() {
+    let outbox = outbox(4).await;
+    let producer = Arc::new(InMemoryProducer::new());
+    let postbox = Postbox::new(outbox.clone(), Arc::clone(&producer));
+    let mut tx = postbox.begin();
+    let id = tx
+        .deposit_message(Message::new("greeting.made", b"{}".to_vec()))
+        .unwrap();
+    // As if the process died right after the commit: nobody clears.
+    postbox.commit(tx, ClearMode::Sweeper).await.unwrap();
+    assert!(producer.sent().is_empty());
+    assert!(outbox.get(&id).await.unwrap().unwrap().is_outstanding());
+
+    let mut sweeper = Sweeper::new(&postbox, sweeper_config("solo", quick_retry(3)));
+    let report = sweeper.sweep_once().await.unwrap();
+    assert_eq!(report.sent, vec![id.clone()]);
+    assert_eq!(report.shards.len(), 4, "a lone sweeper holds every shard");
+    assert_eq!(producer.sent().len(), 1);
+    assert!(!outbox.get(&id).await.unwrap().unwrap().is_outstanding());
+    // Nothing is sent twice.
+    assert!(sweeper.sweep_once().await.unwrap().sent.is_empty());
+    assert_eq!(producer.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn the_immediate_clear_sends_from_memory_and_records_a_failed_attempt() {
+    let outbox = outbox(2).await;
+    let producer = Arc::new(InMemoryProducer::new());
+    let postbox = Postbox::new(outbox.clone(), Arc::clone(&producer));
+
+    let mut tx = postbox.begin();
+    let sent = tx
+        .deposit_message(Message::new("t", b"1".to_vec()))
+        .unwrap();
+    postbox.commit(tx, ClearMode::Immediate).await.unwrap();
+    assert_eq!(producer.sent()[0].id(), &sent);
+    assert!(!outbox.get(&sent).await.unwrap().unwrap().is_outstanding());
+
+    producer.set_failing(true);
+    let mut tx = postbox.begin();
+    let failed = tx
+        .deposit_message(Message::new("t", b"2".to_vec()))
+        .unwrap();
+    // A failed send does not fail the commit.
+    postbox.commit(tx, ClearMode::Immediate).await.unwrap();
+    let stored = outbox.get(&failed).await.unwrap().unwrap();
+    assert!(stored.is_outstanding());
+    assert_eq!(stored.attempts, 1);
+    assert!(stored.last_error.unwrap().contains("set to fail"));
+}
+
+#[tokio::test]
+async fn a_failing_transport_backs_off_then_delivers() {
+    let outbox = outbox(2).await;
+    let producer = Arc::new(InMemoryProducer::new());
+    let postbox = Postbox::new(outbox.clone(), Arc::clone(&producer));
+    let message = Message::new("t", b"{}".to_vec());
+    outbox.add(&message).await.unwrap();
+
+    producer.set_failing(true);
+    let mut sweeper = Sweeper::new(&postbox, sweeper_config("backoff", slow_retry()));
+    let report = sweeper.sweep_once().await.unwrap();
+    assert_eq!(report.failed, 1);
+    let stored = outbox.get(message.id()).await.unwrap().unwrap();
+    assert!(stored.is_outstanding());
+    assert_eq!(stored.attempts, 1);
+    assert!(stored.next_attempt_at.is_some());
+
+    // The transport is back, but the backoff (at least 30 minutes here) is not over.
+    producer.set_failing(false);
+    let report = sweeper.sweep_once().await.unwrap();
+    assert_eq!((report.sent.len(), report.held_back), (0, 1));
+    assert_eq!(outbox.get(message.id()).await.unwrap().unwrap().attempts, 1);
+
+    // With a short backoff the next pass delivers it.
+    sweeper.release().await.unwrap();
+    let mut sweeper = Sweeper::new(&postbox, sweeper_config("backoff-2", quick_retry(5)));
+    let message2 = Message::new("t", b"{}".to_vec());
+    outbox.add(&message2).await.unwrap();
+    producer.set_failing(true);
+    sweeper.sweep_once().await.unwrap();
+    producer.set_failing(false);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let report = sweeper.sweep_once().await.unwrap();
+    assert_eq!(report.sent, vec![message2.id().clone()]);
+    assert_eq!(producer.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn after_the_maximum_a_message_is_dead_lettered_and_replay_delivers_it() {
+    let outbox = outbox(2).await;
+    let producer = Arc::new(InMemoryProducer::new());
+    let postbox = Postbox::new(outbox.clone(), Arc::clone(&producer));
+    let message = Message::new("t", b"{}".to_vec());
+    outbox.add(&message).await.unwrap();
+    producer.set_failing(true);
+
+    let mut sweeper = Sweeper::new(&postbox, sweeper_config("dead", quick_retry(3)));
+    let mut dead_lettered = 0;
+    for _ in 0..3 {
+        dead_lettered += sweeper.sweep_once().await.unwrap().dead_lettered;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(dead_lettered, 1);
+    let stored = outbox.get(message.id()).await.unwrap().unwrap();
+    assert!(stored.is_dead_lettered() && !stored.is_outstanding());
+    assert_eq!(stored.attempts, 3);
+    assert!(
+        stored
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("set to fail")
+    );
+    assert_eq!(
+        outbox.outstanding_count(10).await.unwrap().count,
+        0,
+        "left the index"
+    );
+    let letters = outbox.dead_letters(10, None).await.unwrap();
+    assert_eq!(letters.messages.len(), 1);
+    assert_eq!(letters.messages[0].message.id(), message.id());
+
+    // A further pass does not touch it.
+    assert_eq!(sweeper.sweep_once().await.unwrap().examined, 0);
+
+    producer.set_failing(false);
+    assert_eq!(outbox.replay(&[message.id().clone()]).await.unwrap(), 1);
+    let replayed = outbox.get(message.id()).await.unwrap().unwrap();
+    assert!(replayed.is_outstanding());
+    assert_eq!(replayed.attempts, 0);
+    let report = sweeper.sweep_once().await.unwrap();
+    assert_eq!(report.sent, vec![message.id().clone()]);
+    assert_eq!(producer.sent().len(), 1);
+    assert!(
+        outbox
+            .dead_letters(10, None)
+            .await
+            .unwrap()
+            .messages
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_later_message_of_a_key_never_overtakes_an_earlier_unsent_one() {
+    let outbox = outbox(4).await;
+    let producer = Arc::new(FlakyProducer::default());
+    let postbox = Postbox::new(outbox.clone(), Arc::clone(&producer));
+    // Made in the same millisecond, as the deposits of one transaction are: deposit order
+    // decides.
+    let keyed: Vec<Message> = (0..3)
+        .map(|n| Message::new("t", vec![n]).with_partition_key("customer-1"))
+        .collect();
+    let mut keyed = keyed;
+    let created = keyed[0].header.created_at;
+    for message in &mut keyed {
+        message.header.created_at = created;
+    }
+    let other = Message::new("t", b"other".to_vec()).with_partition_key("customer-2");
+    let mut tx = postbox.begin();
+    for message in keyed.iter().chain([&other]) {
+        tx.deposit_message(message.clone()).unwrap();
+    }
+    postbox.commit(tx, ClearMode::Sweeper).await.unwrap();
+    producer.fail(keyed[0].id(), 1);
+
+    let mut sweeper = Sweeper::new(&postbox, sweeper_config("order", quick_retry(5)));
+    let first = sweeper.sweep_once().await.unwrap();
+    assert_eq!(first.failed, 1);
+    assert_eq!(
+        first.sent,
+        vec![other.id().clone()],
+        "only the other key goes ahead"
+    );
+    assert_eq!(first.held_back, 2);
+
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let second = sweeper.sweep_once().await.unwrap();
+    assert_eq!(second.sent.len(), 3);
+    let order: Vec<MessageId> = producer
+        .inner
+        .sent()
+        .iter()
+        .filter(|m| m.header.partition_key.as_deref() == Some("customer-1"))
+        .map(|m| m.id().clone())
+        .collect();
+    let expected: Vec<MessageId> = keyed.iter().map(|m| m.id().clone()).collect();
+    assert_eq!(order, expected);
+}
+
+#[tokio::test]
+async fn two_sweepers_split_the_shards_and_deliver_a_thousand_messages_exactly_once() {
+    let outbox = outbox(8).await;
+    let producer = Arc::new(InMemoryProducer::new());
+    let postbox = Postbox::new(outbox.clone(), Arc::clone(&producer));
+    let mut a = Sweeper::new(&postbox, sweeper_config("sweeper-a", quick_retry(5)));
+    let mut b = Sweeper::new(&postbox, sweeper_config("sweeper-b", quick_retry(5)));
+
+    // Let the leases settle: the second sweeper joins, the first gives up half.
+    let mut settled = false;
+    for _ in 0..60 {
+        let held_a = a.sweep_once().await.unwrap().shards;
+        let held_b = b.sweep_once().await.unwrap().shards;
+        let overlap: HashSet<_> = held_a.iter().filter(|s| held_b.contains(s)).collect();
+        assert!(overlap.is_empty(), "a shard held twice: {overlap:?}");
+        if held_a.len() == 4 && held_b.len() == 4 {
+            settled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(settled, "the two sweepers never split the 8 shards evenly");
+
+    let messages: Vec<Message> = (0..1000)
+        .map(|n| {
+            Message::new("t", format!("{n}").into_bytes())
+                .with_partition_key(format!("k{}", n % 97))
+        })
+        .collect();
+    for chunk in messages.chunks(50) {
+        let adds = chunk.iter().map(|m| outbox.add(m));
+        for result in futures_util::future::join_all(adds).await {
+            result.unwrap();
+        }
+    }
+
+    // Both sweep at the same time, as two processes would.
+    let drain = |mut sweeper: Sweeper| {
+        let producer = Arc::clone(&producer);
+        tokio::spawn(async move {
+            let mut sent = 0;
+            for _ in 0..500 {
+                sent += sweeper.sweep_once().await.unwrap().sent.len();
+                if producer.sent().len() >= 1000 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            sent
+        })
+    };
+    let (task_a, task_b) = (drain(a), drain(b));
+    let (sent_a, sent_b) = (task_a.await.unwrap(), task_b.await.unwrap());
+    let mut deliveries: HashMap<MessageId, usize> = HashMap::new();
+    for message in producer.sent() {
+        *deliveries.entry(message.id().clone()).or_default() += 1;
+    }
+    assert_eq!(deliveries.len(), 1000, "every message delivered");
+    assert!(
+        deliveries.values().all(|n| *n == 1),
+        "no message delivered twice"
+    );
+    assert_eq!(sent_a + sent_b, 1000);
+    assert!(
+        sent_a > 0 && sent_b > 0,
+        "both sweepers worked: {sent_a} and {sent_b}"
+    );
+    assert_eq!(outbox.outstanding_count(10).await.unwrap().count, 0);
+}
+
+#[tokio::test]
+async fn a_dead_sweepers_shards_are_taken_over_once_its_lease_lapses() {
+    let outbox = outbox(4).await;
+    let producer = Arc::new(InMemoryProducer::new());
+    let postbox = Postbox::new(outbox.clone(), Arc::clone(&producer));
+    let mut config = sweeper_config("doomed", quick_retry(3));
+    config.lease_duration = Duration::from_millis(800);
+    let mut doomed = Sweeper::new(&postbox, config.clone());
+    assert_eq!(doomed.sweep_once().await.unwrap().shards.len(), 4);
+    drop(doomed); // dies without releasing anything
+
+    let message = Message::new("t", b"{}".to_vec());
+    outbox.add(&message).await.unwrap();
+    config.owner = "heir".to_owned();
+    let mut heir = Sweeper::new(&postbox, config);
+    let early = heir.sweep_once().await.unwrap();
+    assert!(
+        early.shards.is_empty(),
+        "the dead sweeper's leases still run"
+    );
+    assert!(early.sent.is_empty());
+
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let late = heir.sweep_once().await.unwrap();
+    assert_eq!(late.shards.len(), 4);
+    assert_eq!(late.sent, vec![message.id().clone()]);
+}
+
+#[tokio::test]
+async fn a_graceful_stop_hands_the_shards_over_at_once() {
+    let outbox = outbox(4).await;
+    let postbox = Postbox::new(outbox.clone(), InMemoryProducer::new());
+    let mut first = Sweeper::new(&postbox, sweeper_config("first", quick_retry(3)));
+    assert_eq!(first.sweep_once().await.unwrap().shards.len(), 4);
+    first.release().await.unwrap();
+
+    let mut second = Sweeper::new(&postbox, sweeper_config("second", quick_retry(3)));
+    assert_eq!(second.sweep_once().await.unwrap().shards.len(), 4);
+}
+
+#[tokio::test]
+async fn run_stops_on_cancellation_and_releases_its_leases() {
+    let outbox = outbox(2).await;
+    let producer = Arc::new(InMemoryProducer::new());
+    let postbox = Postbox::new(outbox.clone(), Arc::clone(&producer));
+    let message = Message::new("t", b"{}".to_vec());
+    outbox.add(&message).await.unwrap();
+
+    let stop = outbox_runtime::sweeper::CancellationToken::new();
+    let task = tokio::spawn(
+        Sweeper::new(&postbox, sweeper_config("runner", quick_retry(3))).run(stop.clone()),
+    );
+    for _ in 0..100 {
+        if !producer.sent().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    assert_eq!(producer.sent().len(), 1);
+
+    let mut next = Sweeper::new(&postbox, sweeper_config("next", quick_retry(3)));
+    assert_eq!(
+        next.sweep_once().await.unwrap().shards.len(),
+        2,
+        "leases were released"
+    );
+}
