@@ -38,23 +38,23 @@ pub(crate) struct Field<'a> {
 impl<'a> Input<'a> {
     /// The model, with every attribute read. `None` for a union (reported).
     pub(crate) fn from_syn(cx: &Ctxt, input: &'a DeriveInput) -> Option<Self> {
-        let (place, data) = match &input.data {
-            Data::Struct(data) => (
-                Place::Struct,
-                Shape::Struct(fields(cx, &data.fields, false)),
-            ),
-            Data::Enum(data) => (
-                Place::Enum,
-                Shape::Enum(
-                    data.variants
-                        .iter()
-                        .map(|variant| Variant {
-                            ident: &variant.ident,
-                            attrs: attr::container(cx, &variant.attrs, Place::Variant),
-                            fields: fields(cx, &variant.fields, true),
-                        })
-                        .collect(),
-                ),
+        // The container first, so that diagnostics come in source order.
+        let attrs = match &input.data {
+            Data::Struct(_) => attr::container(cx, &input.attrs, Place::Struct),
+            Data::Enum(_) => attr::container(cx, &input.attrs, Place::Enum),
+            Data::Union(_) => Container::default(),
+        };
+        let data = match &input.data {
+            Data::Struct(data) => Shape::Struct(fields(cx, &data.fields, false)),
+            Data::Enum(data) => Shape::Enum(
+                data.variants
+                    .iter()
+                    .map(|variant| Variant {
+                        ident: &variant.ident,
+                        attrs: attr::container(cx, &variant.attrs, Place::Variant),
+                        fields: fields(cx, &variant.fields, true),
+                    })
+                    .collect(),
             ),
             Data::Union(data) => {
                 cx.error_spanned_by(
@@ -67,7 +67,7 @@ impl<'a> Input<'a> {
         };
         Some(Self {
             original: input,
-            attrs: attr::container(cx, &input.attrs, place),
+            attrs,
             data,
         })
     }

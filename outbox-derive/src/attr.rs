@@ -132,6 +132,9 @@ pub(crate) struct Container {
     pub(crate) message_type: Option<MessageKind>,
     pub(crate) content_type: Option<LitStr>,
     pub(crate) body: Option<BodyFormat>,
+    /// True when reading these attributes reported an error (a misspelled or malformed
+    /// `topic` must not be reported a second time as a missing one).
+    pub(crate) had_errors: bool,
 }
 
 /// The keys of a field: the roles it plays in the message header. Each keeps the key's path,
@@ -145,6 +148,7 @@ pub(crate) struct FieldRoles {
 
 /// Reads every `#[outbox(...)]` of a struct, an enum or a variant.
 pub(crate) fn container(cx: &Ctxt, attrs: &[Attribute], place: Place) -> Container {
+    let errors_before = cx.error_count();
     let mut topic = Attr::outbox(symbol::TOPIC);
     let mut message_type = Attr::outbox(symbol::MESSAGE_TYPE);
     let mut content_type = Attr::outbox(symbol::CONTENT_TYPE);
@@ -218,6 +222,7 @@ pub(crate) fn container(cx: &Ctxt, attrs: &[Attribute], place: Place) -> Contain
         message_type: message_type.get(),
         content_type: content_type.get(),
         body: body.get(),
+        had_errors: cx.error_count() > errors_before,
     }
 }
 

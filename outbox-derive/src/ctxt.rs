@@ -35,6 +35,11 @@ impl Ctxt {
         self.errors.borrow_mut().push(err);
     }
 
+    /// How many errors were reported so far.
+    pub(crate) fn error_count(&self) -> usize {
+        self.errors.borrow().len()
+    }
+
     /// True when nothing was reported so far.
     pub(crate) fn is_ok(&self) -> bool {
         self.errors.borrow().is_empty()

@@ -5,7 +5,8 @@ use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{
-    DeriveInput, FnArg, GenericArgument, Member, Pat, PatIdent, PathArguments, Type, parse_quote,
+    DeriveInput, FnArg, GenericArgument, Ident, Member, Pat, PatIdent, PathArguments, Type,
+    parse_quote,
 };
 
 use crate::ast::{HandlerFn, Input};
@@ -210,7 +211,7 @@ fn header_statements(message: &Message<'_>) -> TokenStream {
         let kind = &message.kinds[0];
         let statements = kind.headers.iter().flat_map(|header| {
             let member = &header.field.member;
-            let value = quote!(&self.#member);
+            let value = quote_spanned!(header.field.ty.span()=> &self.#member);
             header
                 .roles
                 .iter()
@@ -227,9 +228,12 @@ fn header_statements(message: &Message<'_>) -> TokenStream {
         let mut statements = Vec::new();
         for header in &kind.headers {
             let member = &header.field.member;
+            let span = header.field.ty.span();
             let binding = match member {
-                Member::Named(name) => format_ident!("__outbox_field_{}", name),
-                Member::Unnamed(index) => format_ident!("__outbox_field_{}", index.index),
+                Member::Named(name) => format_ident!("__outbox_field_{}", name, span = span),
+                Member::Unnamed(index) => {
+                    format_ident!("__outbox_field_{}", index.index, span = span)
+                }
             };
             bindings.push(quote!(#member: #binding));
             for role in &header.roles {
@@ -259,18 +263,20 @@ fn header_statements(message: &Message<'_>) -> TokenStream {
 /// `set_partition_key(&mut __outbox_message, header(&self.key));`, the header call spanned on
 /// the field's type so that a type without `Display` is reported there.
 fn set_header(role: Role, ty: &Type, value: &TokenStream) -> TokenStream {
-    let private = private();
+    let span = ty.span();
+    let private = quote_spanned!(span=> ::outbox_runtime::__private);
     let setter = match role {
         Role::PartitionKey => quote!(set_partition_key),
         Role::Id => quote!(set_id),
         Role::CorrelationId => quote!(set_correlation_id),
     };
     let read = if is_option(ty) {
-        quote_spanned!(ty.span()=> #private::optional_header(#value))
+        quote_spanned!(span=> #private::optional_header(#value))
     } else {
-        quote_spanned!(ty.span()=> #private::header(#value))
+        quote_spanned!(span=> #private::header(#value))
     };
-    quote!(#private::#setter(&mut __outbox_message, #read);)
+    let setter = quote!(::outbox_runtime::__private::#setter);
+    quote!(#setter(&mut __outbox_message, #read);)
 }
 
 /// True for a type written `Option<T>` (also `std::option::Option<T>`): its header is set only
@@ -296,6 +302,37 @@ fn is_option(ty: &Type) -> bool {
 // ---------------------------------------------------------------------------------------------
 // #[transactional_handler]
 // ---------------------------------------------------------------------------------------------
+
+/// `<Output as ::outbox_runtime::__private::HandlerOutput>::method(args)`, its tokens spanned
+/// from the first to the last token of the return type, so that rustc reports a missing
+/// `HandlerOutput` or `HandlerError` on the whole return type the user wrote, and only once
+/// however many calls there are.
+fn output_call(output: &Type, method: &str, args: TokenStream) -> TokenStream {
+    let (first, last) = first_and_last_span(output.to_token_stream());
+    let method = Ident::new(method, last);
+    let open = quote_spanned!(first=> <);
+    let close = quote_spanned!(last=> as ::outbox_runtime::__private::HandlerOutput>::#method);
+    let mut args = proc_macro2::Group::new(proc_macro2::Delimiter::Parenthesis, args);
+    args.set_span(last);
+    quote!(#open #output #close #args)
+}
+
+/// The spans of the first and the last token of `tokens`. Generated tokens spanned with the
+/// first and closed with the last make rustc point at the whole of what the user wrote (a
+/// proc macro cannot join spans on stable Rust).
+fn first_and_last_span(tokens: TokenStream) -> (Span, Span) {
+    let mut first = None;
+    let mut last = None;
+    for token in tokens {
+        first.get_or_insert_with(|| token.span());
+        last = Some(match &token {
+            proc_macro2::TokenTree::Group(group) => group.span_close(),
+            other => other.span(),
+        });
+    }
+    let first = first.unwrap_or_else(Span::call_site);
+    (first, last.unwrap_or(first))
+}
 
 /// A by-value parameter of a handler that may run more than once.
 struct Reused {
@@ -373,7 +410,7 @@ fn expand_handler(handler: &Handler<'_>) -> TokenStream {
         let #tx_pat: &mut #tx_elem = &mut __outbox_tx;
     };
     let copies = reused.iter().map(|Reused { pat, source, span }| {
-        quote_spanned!(*span=> let #pat = #private::reuse(&#source);)
+        quote_spanned!(*span=> let #pat = ::outbox_runtime::__private::reuse(&#source);)
     });
 
     // The "fake return edge" (as in tracing-attributes): it gives the body's async block the
@@ -402,19 +439,24 @@ fn expand_handler(handler: &Handler<'_>) -> TokenStream {
         }
         .await
     };
-    // Checked where the return type is written: a `Result` whose error holds the runtime's.
-    let check_output = quote_spanned! {output_span=>
-        #private::check_output::<#output>();
-    };
-    let into_result = quote_spanned! {output_span=>
-        #private::into_result(__outbox_output)
-    };
-    let outbox_error = quote_spanned! {output_span=>
-        #private::outbox_error(__outbox_err)
-    };
-    let postbox = handler.postbox;
-    let postbox_binding = quote_spanned! {postbox.span()=>
-        let __outbox_postbox: &#private::Postbox = &(#postbox);
+    // Every use of the return type goes through `<Output as HandlerOutput>`, spanned on the
+    // return type: one error there when it is not a `Result`, or when its error type cannot
+    // hold the runtime's.
+    let into_result = output_call(output, "into_result", quote!(__outbox_output));
+    let from_ok = output_call(output, "from_result", quote!(#private::Ok(__outbox_value)));
+    let from_err = output_call(output, "from_result", quote!(#private::Err(__outbox_err)));
+    let from_outbox_error = output_call(output, "from_outbox_error", quote!(__outbox_err));
+    // `&(postbox)` spanned from the expression's first token to its last: a postbox of the
+    // wrong type is reported on the whole expression.
+    let (first, last) = first_and_last_span(handler.postbox.to_token_stream());
+    let borrow = quote_spanned!(first=> &);
+    let mut postbox = proc_macro2::Group::new(
+        proc_macro2::Delimiter::Parenthesis,
+        handler.postbox.to_token_stream(),
+    );
+    postbox.set_span(last);
+    let postbox_binding = quote! {
+        let __outbox_postbox: &#private::Postbox = #borrow #postbox;
     };
     let clear = match handler.clear {
         Clear::Immediate => quote!(#private::ClearMode::Immediate),
@@ -426,7 +468,6 @@ fn expand_handler(handler: &Handler<'_>) -> TokenStream {
 
     let block = if handler.retries == 0 {
         quote! {
-            #check_output
             #postbox_binding
             let mut __outbox_tx = #private::Postbox::begin(__outbox_postbox);
             let __outbox_output = {
@@ -435,16 +476,15 @@ fn expand_handler(handler: &Handler<'_>) -> TokenStream {
             };
             match #into_result {
                 #private::Ok(__outbox_value) => match #commit {
-                    #private::Ok(_) => #private::Ok(__outbox_value),
-                    #private::Err(__outbox_err) => #private::Err(#outbox_error),
+                    #private::Ok(_) => #from_ok,
+                    #private::Err(__outbox_err) => #from_outbox_error,
                 },
-                #private::Err(__outbox_err) => #private::Err(__outbox_err),
+                #private::Err(__outbox_err) => #from_err,
             }
         }
     } else {
         let retries = handler.retries;
         quote! {
-            #check_output
             #postbox_binding
             let mut __outbox_retry = #private::ConflictRetry::new(#retries);
             loop {
@@ -456,14 +496,18 @@ fn expand_handler(handler: &Handler<'_>) -> TokenStream {
                 };
                 match #into_result {
                     #private::Ok(__outbox_value) => match #commit {
-                        #private::Ok(_) => return #private::Ok(__outbox_value),
+                        #private::Ok(_) => {
+                            return #from_ok;
+                        }
                         #private::Err(__outbox_err) => {
                             if !__outbox_retry.should_retry(&__outbox_err).await {
-                                return #private::Err(#outbox_error);
+                                return #from_outbox_error;
                             }
                         }
                     },
-                    #private::Err(__outbox_err) => return #private::Err(__outbox_err),
+                    #private::Err(__outbox_err) => {
+                        return #from_err;
+                    }
                 }
             }
         }

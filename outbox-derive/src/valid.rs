@@ -87,6 +87,9 @@ pub(crate) fn message<'a>(cx: &Ctxt, input: &'a Input<'a>) -> Option<Message<'a>
     let kinds = match &input.data {
         Shape::Struct(fields) => {
             let topic = container.topic.as_ref().or_else(|| {
+                if container.had_errors {
+                    return None;
+                }
                 cx.error_spanned_by(
                     input.ident(),
                     format!(
@@ -122,7 +125,7 @@ pub(crate) fn message<'a>(cx: &Ctxt, input: &'a Input<'a>) -> Option<Message<'a>
             let mut kinds = Vec::new();
             for variant in variants {
                 let topic = variant.attrs.topic.as_ref().or(container.topic.as_ref());
-                if topic.is_none() {
+                if topic.is_none() && !variant.attrs.had_errors && !container.had_errors {
                     cx.error_spanned_by(
                         variant.ident,
                         format!(

@@ -1,0 +1,29 @@
+use outbox_runtime::{Postbox, Transaction, transactional_handler};
+
+#[derive(Debug)]
+struct AppError;
+
+impl From<outbox_runtime::Error> for AppError {
+    fn from(_: outbox_runtime::Error) -> Self {
+        AppError
+    }
+}
+
+struct Handler {
+    postbox: Postbox,
+}
+
+#[derive(Debug)]
+enum PlainError {
+    NotFound,
+}
+
+impl Handler {
+    #[transactional_handler(postbox = self.postbox, tx = tx)]
+    async fn handle(&self, tx: &mut Transaction) -> Result<(), PlainError> {
+        let _ = tx;
+        Err(PlainError::NotFound)
+    }
+}
+
+fn main() {}
