@@ -1,65 +1,263 @@
-//! The greetings demo: a person and the message announcing the change commit together.
+//! The greetings demo, end to end against DynamoDB Local and a local SQS: a greeting and its
+//! message commit together and the message is sent at once; a failing handler leaves nothing
+//! behind; a process that dies right after its commit has its message delivered by the sweeper,
+//! running as a process of its own. Every step is verified by reading the real state back.
+//!
+//! `greetings` runs the demo. `greetings commit-then-die NAME GREETING` is the dying process
+//! the demo starts: it commits, then exits when it tries to send.
 
-use std::process::ExitCode;
+use std::process::{Command, ExitCode};
+use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use outbox_examples::consumer::GreetingConsumer;
+use outbox_examples::greetings::{
+    AddGreeting, AddGreetingHandler, AppError, GreetingMade, MAX_GREETINGS, People, Person,
+};
 use outbox_examples::people::PEOPLE_TABLE;
-use outbox_runtime::{DynamoDb, OutboxConfig, attributes as attr};
+use outbox_runtime::producer::{Producer, ProducerError, SqsProducer, sqs};
+use outbox_runtime::{DynamoDb, Message, MessageId, Outbox, OutboxConfig, Postbox};
+
+/// The exit code of the process that dies between its commit and its send.
+const DIED_AFTER_COMMIT: i32 = 86;
+/// The queue the greetings go to.
+const QUEUE: &str = "greetings";
+
+type Failure = Box<dyn std::error::Error>;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run().await {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [] => demo().await,
+        ["commit-then-die", name, greeting] => commit_then_die(name, greeting).await,
+        _ => Err("usage: greetings [commit-then-die NAME GREETING]".into()),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err}");
+            eprintln!("demo failed: {err}");
             ExitCode::FAILURE
         }
     }
 }
 
-async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// A producer standing in for a process that dies after its commit, before its send.
+struct DieOnSend;
+
+#[async_trait::async_trait]
+impl Producer for DieOnSend {
+    async fn send(&self, _message: &Message) -> Result<(), ProducerError> {
+        std::process::exit(DIED_AFTER_COMMIT);
+    }
+}
+
+async fn outbox() -> Result<Outbox, Failure> {
     let db = DynamoDb::from_env().await;
     db.check_reachable().await?;
-    let outbox = OutboxConfig::default();
-    let message_id = format!("greeting-{}", std::process::id());
+    Ok(Outbox::new(db, OutboxConfig::default())?)
+}
 
-    let person = Put::builder()
-        .table_name(PEOPLE_TABLE)
-        .item("Name", AttributeValue::S("Tyrion".into()))
-        .item(
-            "Greetings",
-            AttributeValue::L(vec![AttributeValue::S("Hello".into())]),
-        )
-        .build()?;
-    let message = Put::builder()
-        .table_name(&outbox.table_name)
-        .item(attr::MESSAGE_ID, AttributeValue::S(message_id.clone()))
-        .item(attr::TOPIC, AttributeValue::S("greeting.made".into()))
-        .condition_expression("attribute_not_exists(#id)")
-        .expression_attribute_names("#id", attr::MESSAGE_ID)
-        .build()?;
-    db.client()
-        .transact_write_items()
-        .transact_items(TransactWriteItem::builder().put(person).build())
-        .transact_items(TransactWriteItem::builder().put(message).build())
-        .send()
+async fn commit_then_die(name: &str, greeting: &str) -> Result<(), Failure> {
+    let outbox = outbox().await?;
+    let handler = AddGreetingHandler {
+        people: People::new(outbox.db().clone(), PEOPLE_TABLE),
+        postbox: Postbox::new(outbox, DieOnSend),
+    };
+    handler
+        .handle(AddGreeting {
+            name: name.to_owned(),
+            greeting: greeting.to_owned(),
+        })
         .await?;
-    println!("committed person `Tyrion` and message {message_id} in one TransactWriteItems");
+    Err("the handler returned, but this process should have died at the send".into())
+}
 
-    let stored = db
-        .client()
-        .get_item()
-        .table_name(&outbox.table_name)
-        .key(attr::MESSAGE_ID, AttributeValue::S(message_id.clone()))
-        .consistent_read(true)
-        .send()
-        .await?;
-    match stored.item() {
-        Some(_) => println!(
-            "read back message {message_id} from `{}`",
-            outbox.table_name
-        ),
-        None => return Err(format!("message {message_id} is missing after commit").into()),
+fn check(condition: bool, what: &str) -> Result<(), Failure> {
+    if condition {
+        println!("   ok: {what}");
+        Ok(())
+    } else {
+        Err(format!("verification failed: {what}").into())
     }
+}
+
+async fn demo() -> Result<(), Failure> {
+    let outbox = outbox().await?;
+    let db = outbox.db().clone();
+    let people = People::new(db.clone(), PEOPLE_TABLE);
+    let sqs_client = sqs::client_from_env().await;
+    let consumer = GreetingConsumer::create_fresh(sqs_client.clone(), QUEUE).await?;
+    let producer =
+        SqsProducer::new(sqs_client).with_route(GreetingMade::TOPIC, consumer.queue_url());
+    let handler = AddGreetingHandler {
+        postbox: Postbox::new(outbox.clone(), producer),
+        people: people.clone(),
+    };
+
+    println!(
+        "1. seeding `{PEOPLE_TABLE}` (DynamoDB at {})",
+        db.endpoint()
+    );
+    // A run that was interrupted may have left messages behind: start from an empty outbox.
+    let leftovers = outbox.outstanding(Duration::ZERO, 1000, None).await?;
+    if !leftovers.messages.is_empty() {
+        let ids: Vec<MessageId> = leftovers
+            .messages
+            .iter()
+            .map(|s| s.message.id().clone())
+            .collect();
+        outbox.delete(&ids).await?;
+        println!(
+            "   removed {} messages an earlier, interrupted run left outstanding",
+            ids.len()
+        );
+    }
+    let full: Vec<String> = (1..=MAX_GREETINGS)
+        .map(|n| format!("greeting {n}"))
+        .collect();
+    for (name, greetings) in [("Tyrion", vec![]), ("Jaime", full), ("Cersei", vec![])] {
+        people
+            .save(&Person {
+                name: name.to_owned(),
+                greetings: greetings.clone(),
+            })
+            .await?;
+        println!("   {name}: {} greetings", greetings.len());
+    }
+    let outstanding_before = outbox.outstanding_count(1000).await?.count;
+
+    println!("2. AddGreeting(Tyrion, \"Hello from Rust\"): commit, then send at once");
+    let id = handler
+        .handle(AddGreeting {
+            name: "Tyrion".into(),
+            greeting: "Hello from Rust".into(),
+        })
+        .await?;
+    let tyrion = people.load("Tyrion").await?.ok_or("Tyrion vanished")?;
+    println!(
+        "   table `{PEOPLE_TABLE}`: Tyrion has {:?}",
+        tyrion.greetings
+    );
+    check(
+        tyrion.greetings == ["Hello from Rust"],
+        "the greeting is stored",
+    )?;
+    let stored = outbox
+        .get(&id)
+        .await?
+        .ok_or("the message is not in the outbox")?;
+    println!(
+        "   table `{}`: message {id} on `{}`, dispatched: {}",
+        outbox.config().table_name,
+        stored.message.topic(),
+        !stored.is_outstanding()
+    );
+    check(
+        !stored.is_outstanding(),
+        "the message was sent and marked dispatched",
+    )?;
+    let received = consumer.receive(Duration::from_secs(5)).await?;
+    for (message, greeting) in &received {
+        println!("   consumer received {} : {greeting:?}", message.id());
+    }
+    check(
+        received.len() == 1
+            && received[0].0.id() == &id
+            && received[0].1.greeting == "Hello from Rust",
+        "the consumer received exactly that GreetingMade",
+    )?;
+
+    println!("3. AddGreeting(Jaime, \"One too many\"): the handler fails after its writes");
+    let err = handler
+        .handle(AddGreeting {
+            name: "Jaime".into(),
+            greeting: "One too many".into(),
+        })
+        .await
+        .err()
+        .ok_or("the handler should have failed")?;
+    println!("   handler error: {err}");
+    check(
+        matches!(err, AppError::TooManyGreetings { .. }),
+        "the error is the handler's own",
+    )?;
+    let jaime = people.load("Jaime").await?.ok_or("Jaime vanished")?;
+    check(
+        jaime.greetings.len() == MAX_GREETINGS,
+        "Jaime's greetings are unchanged",
+    )?;
+    check(
+        outbox.outstanding_count(1000).await?.count == outstanding_before,
+        "no message was left in the outbox",
+    )?;
+    check(
+        consumer.receive(Duration::from_secs(1)).await?.is_empty(),
+        "nothing was sent",
+    )?;
+
+    println!("4. AddGreeting(Cersei, \"Wine?\") in a process that dies after its commit");
+    let status = Command::new(std::env::current_exe()?)
+        .args(["commit-then-die", "Cersei", "Wine?"])
+        .status()?;
+    check(
+        status.code() == Some(DIED_AFTER_COMMIT),
+        &format!("the process died between commit and send ({status})"),
+    )?;
+    let cersei = people.load("Cersei").await?.ok_or("Cersei vanished")?;
+    check(cersei.greetings == ["Wine?"], "the greeting was committed")?;
+    let page = outbox.outstanding(Duration::ZERO, 100, None).await?;
+    let orphans: Vec<MessageId> = page
+        .messages
+        .iter()
+        .map(|s| s.message.id().clone())
+        .collect();
+    println!("   outstanding in the outbox: {orphans:?}");
+    check(orphans.len() == 1, "its message is outstanding")?;
+    check(
+        consumer.receive(Duration::from_secs(1)).await?.is_empty(),
+        "and was not sent",
+    )?;
+
+    println!("5. the sweeper, as a process of its own, delivers what the dead process left");
+    let sweeper = std::env::current_exe()?.with_file_name("sweeper");
+    let status = Command::new(&sweeper)
+        .args(["--until-empty", "--min-age-ms", "0", "--route"])
+        .arg(format!("{}={}", GreetingMade::TOPIC, consumer.queue_url()))
+        .status()
+        .map_err(|err| {
+            format!(
+                "cannot run {}: {err} (build it with `cargo build -p outbox-examples --bins`)",
+                sweeper.display()
+            )
+        })?;
+    check(
+        status.success(),
+        "the sweeper ran until the outbox was empty",
+    )?;
+    let swept = outbox
+        .get(&orphans[0])
+        .await?
+        .ok_or("the message vanished")?;
+    check(!swept.is_outstanding(), "the message is marked dispatched")?;
+    let received = consumer.receive(Duration::from_secs(5)).await?;
+    for (message, greeting) in &received {
+        println!("   consumer received {} : {greeting:?}", message.id());
+    }
+    check(
+        received.len() == 1
+            && received[0].0.id() == &orphans[0]
+            && received[0].1
+                == GreetingMade {
+                    name: "Cersei".into(),
+                    greeting: "Wine?".into(),
+                },
+        "the consumer received Cersei's greeting",
+    )?;
+    println!("every step verified against the tables and the queue");
     Ok(())
 }

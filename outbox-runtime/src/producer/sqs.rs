@@ -283,6 +283,39 @@ pub fn local_client(endpoint: impl Into<String>) -> Client {
     Client::from_conf(config)
 }
 
+/// The outbox [`Message`] inside a message received from SQS (received with
+/// `.message_attribute_names("All")`): header from the attributes, body byte for byte. Decode
+/// it further with the derived `OutboxMessage::from_message`.
+///
+/// ```no_run
+/// # async fn run(client: aws_sdk_sqs::Client, queue_url: &str) -> Result<(), Box<dyn std::error::Error>> {
+/// use outbox_runtime::producer::sqs;
+///
+/// let received = client
+///     .receive_message()
+///     .queue_url(queue_url)
+///     .message_attribute_names("All")
+///     .send()
+///     .await?;
+/// for message in received.messages() {
+///     let message = sqs::received_message(message)?;
+///     println!("{} on {}", message.id(), message.topic());
+/// }
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// [`wire::DecodeError`] naming the missing or invalid attribute.
+pub fn received_message(
+    message: &aws_sdk_sqs::types::Message,
+) -> Result<Message, wire::DecodeError> {
+    let attributes = message.message_attributes();
+    wire::read_message(
+        |name| attributes?.get(name)?.string_value(),
+        message.body().unwrap_or_default(),
+    )
+}
+
 /// A local client for the endpoint in `SQS_SNS_ENDPOINT` when it is set (see
 /// [`local_client`]), otherwise a client from the standard AWS configuration chain.
 ///

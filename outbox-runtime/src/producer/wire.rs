@@ -135,6 +135,101 @@ pub enum DecodeError {
     /// The encoding attribute holds a value this version does not know.
     #[error("unknown body encoding `{0}` in attribute `{BODY_ENCODING}`; expected `{BASE64}`")]
     UnknownEncoding(String),
+    /// A message attribute the header needs is absent: the message was not sent by an outbox
+    /// producer, or the receive call did not ask for the attributes.
+    #[error(
+        "the received message has no `{0}` attribute; receive with \
+         `.message_attribute_names(\"All\")`, and only messages sent by an outbox producer"
+    )]
+    MissingAttribute(&'static str),
+    /// A message attribute holds a value that cannot be read.
+    #[error(
+        "the received message's attribute `{name}` holds `{value}`, which is not valid: {reason}"
+    )]
+    InvalidAttribute {
+        /// The attribute.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// Rebuilds the outbox [`Message`] a producer sent, from the received body and a lookup of the
+/// received message's string attributes (SQS message attributes, or those of an SNS envelope).
+/// Every header field the producer carried comes back; the body comes back byte for byte.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use outbox_runtime::producer::wire::{self, read_message};
+///
+/// let attributes = HashMap::from([
+///     (wire::MESSAGE_ID, "m-1"),
+///     (wire::TOPIC, "greeting.made"),
+///     (wire::MESSAGE_TYPE, "event"),
+///     (wire::CREATED_AT, "1700000000000"),
+///     (wire::PARTITION_KEY, "Tyrion"),
+/// ]);
+/// let message = read_message(|name| attributes.get(name).copied(), "{\"a\":1}")?;
+/// assert_eq!(message.topic(), "greeting.made");
+/// assert_eq!(message.header.partition_key.as_deref(), Some("Tyrion"));
+/// # Ok::<(), outbox_runtime::producer::wire::DecodeError>(())
+/// ```
+///
+/// # Errors
+/// [`DecodeError`] naming the missing or invalid attribute, or the body's encoding problem.
+pub fn read_message<'a>(
+    attribute: impl Fn(&str) -> Option<&'a str>,
+    body: &str,
+) -> Result<Message, DecodeError> {
+    let required = |name: &'static str| attribute(name).ok_or(DecodeError::MissingAttribute(name));
+    let invalid = |name: &'static str, value: &str, reason: String| DecodeError::InvalidAttribute {
+        name,
+        value: value.to_owned(),
+        reason,
+    };
+    let message_type = required(MESSAGE_TYPE)?;
+    let message_type = message_type
+        .parse::<crate::MessageType>()
+        .map_err(|err| invalid(MESSAGE_TYPE, message_type, err.to_string()))?;
+    let created = required(CREATED_AT)?;
+    let created_ms: u64 = created
+        .parse()
+        .map_err(|_| invalid(CREATED_AT, created, "not epoch milliseconds".to_owned()))?;
+    let rest: serde_json::Map<String, serde_json::Value> = match attribute(HEADER) {
+        None => serde_json::Map::new(),
+        Some(json) => serde_json::from_str(json)
+            .map_err(|err| invalid(HEADER, json, format!("not a JSON object: {err}")))?,
+    };
+    let text = |key: &str| rest.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+    let headers = rest
+        .get("headers")
+        .and_then(|v| v.as_object())
+        .map(|map| {
+            map.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let bytes = decode_body(body, attribute(BODY_ENCODING))?;
+    Ok(Message {
+        header: crate::Header {
+            id: crate::MessageId::from(required(MESSAGE_ID)?),
+            topic: required(TOPIC)?.to_owned(),
+            message_type,
+            created_at: crate::message::from_millis(created_ms),
+            correlation_id: attribute(CORRELATION_ID).map(str::to_owned),
+            causation_id: text("causation-id"),
+            reply_to: text("reply-to"),
+            content_type: attribute(CONTENT_TYPE).unwrap_or_default().to_owned(),
+            partition_key: attribute(PARTITION_KEY).map(str::to_owned),
+            trace_parent: text("traceparent"),
+            trace_state: text("tracestate"),
+            headers,
+        },
+        body: crate::Body::Bytes(bytes),
+    })
 }
 
 /// The bytes of a received body: `body` is the SQS body (or the SNS `Message`), `encoding` the

@@ -1,0 +1,117 @@
+//! The receiving end of the greetings example: an SQS queue, read back into `GreetingMade`
+//! with the derived decoder.
+
+use std::time::Duration;
+
+use aws_sdk_sqs::Client;
+use outbox_runtime::producer::sqs;
+use outbox_runtime::{Message, OutboxMessage};
+
+use crate::greetings::GreetingMade;
+
+/// A failure of the consumer, naming the queue.
+#[derive(Debug, thiserror::Error)]
+#[error("queue `{queue}`: {action} failed: {source}")]
+pub struct ConsumerError {
+    queue: String,
+    action: &'static str,
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+/// Receives greetings from one queue.
+#[derive(Clone, Debug)]
+pub struct GreetingConsumer {
+    client: Client,
+    queue_url: String,
+}
+
+impl GreetingConsumer {
+    /// Creates the queue `name` if needed (creating an existing queue is a no-op in SQS) and
+    /// empties it, so that a run sees only its own messages.
+    ///
+    /// # Errors
+    /// [`ConsumerError`] when the SQS endpoint refuses.
+    pub async fn create_fresh(client: Client, name: &str) -> Result<Self, ConsumerError> {
+        let error = |action| {
+            let queue = name.to_owned();
+            move |source: Box<dyn std::error::Error + Send + Sync>| ConsumerError {
+                queue,
+                action,
+                source,
+            }
+        };
+        let created = client
+            .create_queue()
+            .queue_name(name)
+            .send()
+            .await
+            .map_err(|err| aws_sdk_sqs::Error::from(err).into())
+            .map_err(error("CreateQueue"))?;
+        let queue_url = created.queue_url().unwrap_or_default().to_owned();
+        client
+            .purge_queue()
+            .queue_url(&queue_url)
+            .send()
+            .await
+            .map_err(|err| aws_sdk_sqs::Error::from(err).into())
+            .map_err(error("PurgeQueue"))?;
+        Ok(Self { client, queue_url })
+    }
+
+    /// The queue's URL, for routing the producer to it.
+    pub fn queue_url(&self) -> &str {
+        &self.queue_url
+    }
+
+    /// Receives what arrives within `wait`, decodes each message into the outbox `Message` and
+    /// the `GreetingMade` event, and deletes it from the queue.
+    ///
+    /// # Errors
+    /// [`ConsumerError`] when receiving fails or a message is not a greeting.
+    pub async fn receive(
+        &self,
+        wait: Duration,
+    ) -> Result<Vec<(Message, GreetingMade)>, ConsumerError> {
+        let error = |action| {
+            let queue = self.queue_url.clone();
+            move |source: Box<dyn std::error::Error + Send + Sync>| ConsumerError {
+                queue,
+                action,
+                source,
+            }
+        };
+        let output = self
+            .client
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .message_attribute_names("All")
+            .max_number_of_messages(10)
+            .wait_time_seconds(i32::try_from(wait.as_secs()).unwrap_or(20).min(20))
+            .send()
+            .await
+            .map_err(|err| aws_sdk_sqs::Error::from(err).into())
+            .map_err(error("ReceiveMessage"))?;
+        let mut greetings = Vec::new();
+        for received in output.messages() {
+            let message = sqs::received_message(received)
+                .map_err(|err| err.into())
+                .map_err(error("reading the outbox header"))?;
+            let greeting = GreetingMade::from_message(&message)
+                .map_err(|err| err.into())
+                .map_err(error("decoding GreetingMade"))?;
+            if let Some(handle) = received.receipt_handle() {
+                self.client
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await
+                    .map_err(|err| aws_sdk_sqs::Error::from(err).into())
+                    .map_err(error("DeleteMessage"))?;
+            }
+            greetings.push((message, greeting));
+        }
+        Ok(greetings)
+    }
+}
