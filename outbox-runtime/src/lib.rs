@@ -40,3 +40,8 @@ pub use outbox_derive::{OutboxMessage, transactional_handler};
 pub use postbox::{ClearMode, ClearReport, Postbox};
 pub use sweeper::{SweepReport, Sweeper, SweeperConfig};
 pub use transaction::{ActionFailure, Committed, Expr, Transaction};
+
+/// The README's code is compiled as a doctest, so the quick start cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeQuickStart;
