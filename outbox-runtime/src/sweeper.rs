@@ -77,6 +77,8 @@ pub struct SweepReport {
     pub dead_lettered: usize,
     /// Messages held back: in backoff, or behind an unsent earlier message of their key.
     pub held_back: usize,
+    /// When the oldest outstanding message seen in this pass was made.
+    pub oldest_outstanding: Option<SystemTime>,
 }
 
 /// Sends outstanding messages of the shards it holds. Run one or several per outbox: they
@@ -189,6 +191,15 @@ impl Sweeper {
         }
         metrics::counter!("outbox_sent_total", "path" => "sweeper")
             .increment(report.sent.len() as u64);
+        // Bounded by what one pass reads (batch size x pages x shards held): never a full count.
+        metrics::gauge!("outbox_outstanding_backlog", "owner" => self.config.owner.clone())
+            .set(report.examined as f64);
+        let oldest_age = report
+            .oldest_outstanding
+            .and_then(|at| SystemTime::now().duration_since(at).ok())
+            .unwrap_or_default();
+        metrics::gauge!("outbox_oldest_outstanding_age_seconds", "owner" => self.config.owner.clone())
+            .set(oldest_age.as_secs_f64());
         metrics::counter!("outbox_send_failed_total", "path" => "sweeper")
             .increment(report.failed as u64);
         Ok(report)
@@ -226,6 +237,10 @@ impl Sweeper {
             report.examined += stored.len();
             let mut due = Vec::new();
             for message in stored.into_iter().filter(StoredMessage::is_outstanding) {
+                let created = message.message.header.created_at;
+                report.oldest_outstanding = Some(
+                    report.oldest_outstanding.map_or(created, |oldest| oldest.min(created)),
+                );
                 let key = message.message.header.partition_key.clone();
                 let is_blocked = key.as_ref().is_some_and(|k| blocked.contains(k));
                 if is_blocked || !message.is_due(now) {
