@@ -4,6 +4,8 @@
 //! A test that cannot reach DynamoDB fails with a message saying how to start it; it never
 //! passes by skipping.
 
+pub mod chaos;
+
 use outbox_runtime::connection::ENDPOINT_ENV;
 use outbox_runtime::schema::TableSchema;
 use outbox_runtime::{DynamoDb, OutboxConfig};
