@@ -8,7 +8,9 @@ struct GreetingMade {
 
 // The stub impl keeps uses of the type from failing a second time.
 fn deposit(tx: &mut outbox_runtime::Transaction) -> outbox_runtime::Result<()> {
-    tx.deposit(&GreetingMade { name: GreetingMade::TOPIC.into() })?;
+    tx.deposit(&GreetingMade {
+        name: GreetingMade::TOPIC.into(),
+    })?;
     Ok(())
 }
 

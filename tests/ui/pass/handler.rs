@@ -45,7 +45,12 @@ impl Handler {
 
     /// Generic, with `impl Trait` and a reference argument, no retries.
     #[transactional_handler(postbox = &*self.postbox, tx = tx, retries = 0, clear = "sweeper")]
-    async fn generic<N>(&self, tx: &mut outbox_runtime::Transaction, name: N, note: &str) -> AppResult<()>
+    async fn generic<N>(
+        &self,
+        tx: &mut outbox_runtime::Transaction,
+        name: N,
+        note: &str,
+    ) -> AppResult<()>
     where
         N: Into<String>,
     {
@@ -56,7 +61,12 @@ impl Handler {
 
     /// Many retries, by-value arguments that are `Clone`, a mutable binding.
     #[transactional_handler(postbox = self.postbox, tx = tx, retries = 10)]
-    async fn with_retries(&self, tx: &mut Transaction, mut names: Vec<String>, _unused: u8) -> Result<(), outbox_runtime::Error> {
+    async fn with_retries(
+        &self,
+        tx: &mut Transaction,
+        mut names: Vec<String>,
+        _unused: u8,
+    ) -> Result<(), outbox_runtime::Error> {
         names.sort();
         for name in names {
             tx.deposit(&GreetingMade { name })?;
@@ -77,7 +87,9 @@ static POSTBOX: std::sync::OnceLock<Postbox> = std::sync::OnceLock::new();
 /// A postbox from a static.
 #[transactional_handler(postbox = POSTBOX.get().expect("set at start-up"), tx = tx)]
 async fn from_static(tx: &mut Transaction) -> outbox_runtime::Result<()> {
-    tx.deposit(&GreetingMade { name: "static".into() })?;
+    tx.deposit(&GreetingMade {
+        name: "static".into(),
+    })?;
     Ok(())
 }
 
