@@ -30,10 +30,25 @@ pub const LOCAL_REGION: &str = "us-east-1";
 /// println!("using {}", db.endpoint());
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct DynamoDb {
     client: Client,
     endpoint: String,
+}
+
+/// Shows where the client points and nothing of its configuration: the SDK client's own `Debug`
+/// prints its whole configuration, the access key id of its credentials included.
+///
+/// ```
+/// let db = outbox_runtime::DynamoDb::local("http://127.0.0.1:8000");
+/// assert_eq!(format!("{db:?}"), r#"DynamoDb { endpoint: "http://127.0.0.1:8000", .. }"#);
+/// ```
+impl std::fmt::Debug for DynamoDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DynamoDb")
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
 }
 
 impl DynamoDb {

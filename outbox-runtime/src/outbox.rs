@@ -157,10 +157,27 @@ impl Outbox {
     /// message under that id is [`Error::DuplicateMessage`].
     ///
     /// # Errors
-    /// [`Error::DuplicateMessage`], [`Error::InvalidMessage`], or the request's error.
+    /// [`Error::DuplicateMessage`], [`Error::InvalidMessage`], [`Error::Limit`] for an item over
+    /// 400 KB (checked before anything is sent), or the request's error.
     pub async fn add(&self, message: &Message) -> Result<AddOutcome> {
         validate_message(message)?;
         let item = item::to_item(message, shard::shard_of(message, self.config.shard_count));
+        // Checked here as a deposit is, so the error names the limit and the message instead of
+        // DynamoDB's bare "Item size has exceeded the maximum allowed size".
+        let size = crate::limits::item_size(&item);
+        if size > crate::limits::MAX_ITEM_BYTES {
+            return Err(crate::limits::LimitError::ItemTooLarge {
+                limit: crate::limits::MAX_ITEM_BYTES,
+                size,
+                action: format!(
+                    "add to table `{}`, key {}={:?}",
+                    self.table(),
+                    attr::MESSAGE_ID,
+                    message.header.id.as_str()
+                ),
+            }
+            .into());
+        }
         let result = self
             .db
             .client()

@@ -38,10 +38,20 @@ use crate::producer::{ENDPOINT_ENV, Producer, ProducerError};
 /// producer.send(&message).await?;
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SnsProducer {
     client: Client,
     routes: Routes,
+}
+
+/// Shows the routes and nothing of the client: the SDK client's own `Debug` prints its whole
+/// configuration, the access key id of its credentials included.
+impl std::fmt::Debug for SnsProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SnsProducer")
+            .field("routes", &self.routes)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SnsProducer {

@@ -38,10 +38,20 @@ use crate::producer::{ENDPOINT_ENV, Producer, ProducerError};
 /// producer.send(&message).await?;
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SqsProducer {
     client: Client,
     routes: Routes,
+}
+
+/// Shows the routes and nothing of the client: the SDK client's own `Debug` prints its whole
+/// configuration, the access key id of its credentials included.
+impl std::fmt::Debug for SqsProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqsProducer")
+            .field("routes", &self.routes)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SqsProducer {
