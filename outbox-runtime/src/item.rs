@@ -49,6 +49,27 @@ impl StoredMessage {
     pub fn is_due(&self, now: SystemTime) -> bool {
         self.next_attempt_at.is_none_or(|at| at <= now)
     }
+
+    /// Reads an outbox table item, as [`Outbox::get`](crate::Outbox::get) does, for items you
+    /// read yourself (a scan, a stream record). Whatever the item holds, this never panics: a
+    /// missing or mistyped attribute is [`Error::CorruptItem`] naming `table`, the item's id and
+    /// the attribute.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use aws_sdk_dynamodb::types::AttributeValue;
+    /// use outbox_runtime::{Error, StoredMessage};
+    ///
+    /// let item = HashMap::from([("MessageId".to_owned(), AttributeValue::S("m-1".into()))]);
+    /// let err = StoredMessage::from_item("Outbox", &item).unwrap_err();
+    /// assert!(matches!(err, Error::CorruptItem { attribute: "MessageType", .. }), "{err}");
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::CorruptItem`].
+    pub fn from_item(table: &str, item: &Item) -> Result<Self> {
+        from_item(table, item)
+    }
 }
 
 /// The item for a new, outstanding message on `shard`.

@@ -51,7 +51,7 @@ struct OddKeys {
 enum Deposit {
     Greeting(GreetingMade),
     Odd(OddKeys),
-    Raw(Message),
+    Raw(Box<Message>),
 }
 
 #[derive(Debug)]
@@ -101,7 +101,7 @@ impl Service {
             match deposit {
                 Deposit::Greeting(greeting) => tx.deposit(&greeting)?,
                 Deposit::Odd(odd) => tx.deposit(&odd)?,
-                Deposit::Raw(message) => tx.deposit_message(message)?,
+                Deposit::Raw(message) => tx.deposit_message(*message)?,
             };
         }
         Ok(())
@@ -298,7 +298,11 @@ async fn a_header_map_too_large_for_the_item_is_refused_before_anything_is_sent(
 
     let err = f
         .service
-        .greet(person("Tyrion"), false, vec![Deposit::Raw(message.clone())])
+        .greet(
+            person("Tyrion"),
+            false,
+            vec![Deposit::Raw(Box::new(message.clone()))],
+        )
         .await
         .unwrap_err()
         .outbox();
@@ -606,7 +610,7 @@ async fn an_empty_topic_in_a_handler_is_refused_and_nothing_is_written() {
             .greet(
                 person("Tyrion"),
                 false,
-                vec![Deposit::Raw(Message::new(topic, b"{}".to_vec()))],
+                vec![Deposit::Raw(Box::new(Message::new(topic, b"{}".to_vec())))],
             )
             .await
             .unwrap_err()
@@ -663,9 +667,9 @@ async fn one_message_of_a_batch_failing_leaves_only_it_outstanding_with_its_atte
             person("Tyrion"),
             false,
             vec![
-                Deposit::Raw(ok1.clone()),
-                Deposit::Raw(failing.clone()),
-                Deposit::Raw(ok2.clone()),
+                Deposit::Raw(Box::new(ok1.clone())),
+                Deposit::Raw(Box::new(failing.clone())),
+                Deposit::Raw(Box::new(ok2.clone())),
             ],
         )
         .await
@@ -708,4 +712,181 @@ async fn one_message_of_a_batch_failing_leaves_only_it_outstanding_with_its_atte
             .dispatched_at
             .is_some()
     );
+}
+
+// --- arbitrary items fed to the decoder ----------------------------------------------------------
+
+mod decoder {
+    use std::collections::HashMap;
+
+    use aws_sdk_dynamodb::primitives::Blob;
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use outbox_runtime::{Error, Message, OutboxMessage, StoredMessage};
+    use proptest::prelude::*;
+
+    use super::GreetingMade;
+
+    /// The attribute names the decoder reads, and a few it does not.
+    const NAMES: &[&str] = &[
+        "MessageId",
+        "Topic",
+        "MessageType",
+        "ContentType",
+        "CorrelationId",
+        "CausationId",
+        "ReplyTo",
+        "PartitionKey",
+        "CreatedAt",
+        "TraceParent",
+        "TraceState",
+        "Headers",
+        "Body",
+        "Shard",
+        "OutstandingSince",
+        "OrderKey",
+        "DispatchedAt",
+        "ExpiresAt",
+        "Attempts",
+        "NextAttemptAt",
+        "LastError",
+        "DeadLetteredAt",
+        "Other",
+        "",
+    ];
+
+    /// Numbers as DynamoDB would hold them, and text that is not one.
+    fn number() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<u64>().prop_map(|n| n.to_string()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<f64>().prop_map(|n| n.to_string()),
+            "[0-9]{1,40}(\\.[0-9]{1,5})?",
+            ".*",
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = AttributeValue> {
+        let leaf = prop_oneof![
+            ".*".prop_map(AttributeValue::S),
+            prop_oneof!["event", "command", "document", "application/json"]
+                .prop_map(|s| AttributeValue::S(s.to_owned())),
+            number().prop_map(AttributeValue::N),
+            proptest::collection::vec(any::<u8>(), 0..64)
+                .prop_map(|b| AttributeValue::B(Blob::new(b))),
+            any::<bool>().prop_map(AttributeValue::Bool),
+            Just(AttributeValue::Null(true)),
+            proptest::collection::vec(".*", 0..4).prop_map(AttributeValue::Ss),
+            proptest::collection::vec(number(), 0..4).prop_map(AttributeValue::Ns),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(AttributeValue::L),
+                proptest::collection::hash_map(".{0,8}", inner, 0..6).prop_map(AttributeValue::M),
+            ]
+        })
+    }
+
+    fn item() -> impl Strategy<Value = HashMap<String, AttributeValue>> {
+        proptest::collection::hash_map(
+            prop_oneof![
+                proptest::sample::select(NAMES).prop_map(str::to_owned),
+                ".{0,12}",
+            ],
+            value(),
+            0..24,
+        )
+    }
+
+    /// A valid item, from a real message.
+    fn valid_item() -> HashMap<String, AttributeValue> {
+        let message = Message::new("greeting.made", br#"{"id":"x","name":"n","greeting":"g"}"#)
+            .with_partition_key("n")
+            .with_header("tenant", "north");
+        let mut item = HashMap::from([
+            (
+                "MessageId".to_owned(),
+                AttributeValue::S(message.id().to_string()),
+            ),
+            (
+                "Topic".to_owned(),
+                AttributeValue::S("greeting.made".into()),
+            ),
+            ("MessageType".to_owned(), AttributeValue::S("event".into())),
+            (
+                "ContentType".to_owned(),
+                AttributeValue::S("application/json".into()),
+            ),
+            ("PartitionKey".to_owned(), AttributeValue::S("n".into())),
+            (
+                "CreatedAt".to_owned(),
+                AttributeValue::N("1700000000000".into()),
+            ),
+            ("Shard".to_owned(), AttributeValue::N("3".into())),
+            (
+                "OutstandingSince".to_owned(),
+                AttributeValue::N("1700000000000.000000001".into()),
+            ),
+        ]);
+        item.insert(
+            "Headers".to_owned(),
+            AttributeValue::M(HashMap::from([(
+                "tenant".to_owned(),
+                AttributeValue::S("north".into()),
+            )])),
+        );
+        let body = match &message.body {
+            outbox_runtime::Body::Bytes(bytes) => bytes.clone(),
+            outbox_runtime::Body::Item(_) => unreachable!("a JSON body"),
+        };
+        item.insert("Body".to_owned(), AttributeValue::B(Blob::new(body)));
+        item
+    }
+
+    /// Decodes as far as a consumer would: the item, the body as the transport sends it, and
+    /// the typed message. Returns the item's error, if any.
+    fn decode_all(item: &HashMap<String, AttributeValue>) -> Result<(), Error> {
+        let stored = StoredMessage::from_item("Outbox", item)?;
+        let _ = stored.message.body.to_bytes();
+        let _ = GreetingMade::from_message(&stored.message);
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_items_never_panic_the_decoder(item in item()) {
+            if let Err(err) = decode_all(&item) {
+                prop_assert!(matches!(err, Error::CorruptItem { .. }), "{err:?}");
+            }
+        }
+
+        #[test]
+        fn a_valid_item_with_one_attribute_changed_decodes_or_names_that_attribute(
+            name in proptest::sample::select(NAMES),
+            replacement in proptest::option::of(value()),
+        ) {
+            let mut item = valid_item();
+            match replacement {
+                Some(value) => item.insert(name.to_owned(), value),
+                None => item.remove(name),
+            };
+            if let Err(err) = decode_all(&item) {
+                match &err {
+                    Error::CorruptItem { attribute, table, .. } => {
+                        prop_assert_eq!(*attribute, name, "{}", err);
+                        prop_assert_eq!(table.as_str(), "Outbox");
+                    }
+                    other => prop_assert!(false, "not a CorruptItem: {other:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_valid_item_decodes() {
+        let stored = StoredMessage::from_item("Outbox", &valid_item()).unwrap();
+        assert_eq!(
+            GreetingMade::from_message(&stored.message).unwrap().name,
+            "n"
+        );
+    }
 }
