@@ -87,6 +87,7 @@ impl Outbox {
             .update_item()
             .table_name(&self.config().table_name)
             .key(attr::MESSAGE_ID, AttributeValue::S(id.to_string()))
+            .set_return_consumed_capacity(self.db().consumed_capacity())
             .condition_expression("attribute_exists(#since)")
             .expression_attribute_names("#since", attr::OUTSTANDING_SINCE)
             .expression_attribute_names("#attempts", attr::ATTEMPTS)
@@ -169,6 +170,7 @@ impl Outbox {
                 .consistent_read(true)
                 .limit(i32::try_from(limit - messages.len()).unwrap_or(i32::MAX))
                 .set_exclusive_start_key(start.take())
+                .set_return_consumed_capacity(self.db().consumed_capacity())
                 .send()
                 .await
                 .map_err(|err| {
@@ -222,6 +224,7 @@ impl Outbox {
                 .expression_attribute_names("#dead", attr::DEAD_LETTERED_AT)
                 .expression_attribute_names("#next", attr::NEXT_ATTEMPT_AT)
                 .expression_attribute_values(":zero", number(0))
+                .set_return_consumed_capacity(self.db().consumed_capacity())
                 .send()
                 .await;
             match result {

@@ -6,7 +6,8 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Intercept, Region};
+use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 
 use crate::error::{Error, Result};
 
@@ -34,6 +35,7 @@ pub const LOCAL_REGION: &str = "us-east-1";
 pub struct DynamoDb {
     client: Client,
     endpoint: String,
+    consumed_capacity: Option<ReturnConsumedCapacity>,
 }
 
 /// Shows where the client points and nothing of its configuration: the SDK client's own `Debug`
@@ -94,6 +96,7 @@ impl DynamoDb {
         Self {
             client: Client::from_conf(config),
             endpoint,
+            consumed_capacity: None,
         }
     }
 
@@ -103,7 +106,75 @@ impl DynamoDb {
             Some(region) => format!("the AWS endpoint of region {region}"),
             None => "the AWS endpoint (no region configured: set AWS_REGION)".to_owned(),
         };
-        Self { client, endpoint }
+        Self {
+            client,
+            endpoint,
+            consumed_capacity: None,
+        }
+    }
+
+    /// Adds an SDK interceptor to the client (to count calls, read what responses report,
+    /// inject faults), keeping the endpoint and every other setting.
+    ///
+    /// ```
+    /// use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
+    /// use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+    /// use aws_sdk_dynamodb::config::RuntimeComponents;
+    /// use aws_sdk_dynamodb::error::BoxError;
+    ///
+    /// #[derive(Debug)]
+    /// struct Log;
+    /// impl Intercept for Log {
+    ///     fn name(&self) -> &'static str { "Log" }
+    ///     fn read_before_transmit(
+    ///         &self,
+    ///         context: &BeforeTransmitInterceptorContextRef<'_>,
+    ///         _components: &RuntimeComponents,
+    ///         _cfg: &mut ConfigBag,
+    ///     ) -> Result<(), BoxError> {
+    ///         println!("{:?}", context.request().headers().get("x-amz-target"));
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let db = outbox_runtime::DynamoDb::local("http://127.0.0.1:8000").with_interceptor(Log);
+    /// assert_eq!(db.endpoint(), "http://127.0.0.1:8000");
+    /// ```
+    pub fn with_interceptor(self, interceptor: impl Intercept + 'static) -> Self {
+        let config = self
+            .client
+            .config()
+            .to_builder()
+            .interceptor(interceptor)
+            .build();
+        Self {
+            client: Client::from_conf(config),
+            ..self
+        }
+    }
+
+    /// Asks DynamoDB to report the capacity consumed by every call the runtime makes:
+    /// `Indexes` for table and per-index units, `Total` for one sum per call. Read it from the
+    /// responses with an interceptor (see [`DynamoDb::with_interceptor`]); this is how the
+    /// benchmarks and cost tests measure capacity units per message. Off by default, when only
+    /// commits ask for `Total` (see [`Committed::capacity_units`](crate::Committed)).
+    ///
+    /// ```
+    /// use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
+    ///
+    /// let db = outbox_runtime::DynamoDb::local("http://127.0.0.1:8000")
+    ///     .with_consumed_capacity(ReturnConsumedCapacity::Indexes);
+    /// assert_eq!(db.consumed_capacity(), Some(ReturnConsumedCapacity::Indexes));
+    /// ```
+    pub fn with_consumed_capacity(mut self, level: ReturnConsumedCapacity) -> Self {
+        self.consumed_capacity = Some(level);
+        self
+    }
+
+    /// The consumed-capacity level every call asks for, when one was set with
+    /// [`DynamoDb::with_consumed_capacity`].
+    pub fn consumed_capacity(&self) -> Option<ReturnConsumedCapacity> {
+        self.consumed_capacity.clone()
     }
 
     /// The SDK client, for your own calls.

@@ -101,6 +101,7 @@ impl Leases {
                 .expression_attribute_names("#me", &self.owner)
                 .expression_attribute_values(":expires", number(expires))
                 .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+                .set_return_consumed_capacity(self.outbox.db().consumed_capacity())
                 .send()
                 .await;
             match result {
@@ -138,6 +139,7 @@ impl Leases {
                         .item(MEMBERS, AttributeValue::M(HashMap::new()))
                         .condition_expression("attribute_not_exists(#id)")
                         .expression_attribute_names("#id", attr::MESSAGE_ID)
+                        .set_return_consumed_capacity(self.outbox.db().consumed_capacity())
                         .send()
                         .await;
                     if let Err(err) = created
@@ -187,6 +189,7 @@ impl Leases {
         }
         request
             .update_expression(format!("REMOVE {}", paths.join(", ")))
+            .set_return_consumed_capacity(self.outbox.db().consumed_capacity())
             .send()
             .await
             .map(|_| ())
@@ -302,6 +305,7 @@ impl Leases {
                             .build()
                             .map_err(|err| Error::InvalidConfig(err.to_string()))?,
                     )
+                    .set_return_consumed_capacity(self.outbox.db().consumed_capacity())
                     .send()
                     .await
                     .map_err(|err| {
@@ -372,7 +376,8 @@ impl Leases {
             .item(attr::MESSAGE_ID, AttributeValue::S(self.lease_id(shard)))
             .item(attr::LEASE_OWNER, AttributeValue::S(self.owner.clone()))
             .item(attr::LEASE_EXPIRES_AT, number(to_millis(expires_at)))
-            .item(attr::LEASE_VERSION, number(version));
+            .item(attr::LEASE_VERSION, number(version))
+            .set_return_consumed_capacity(self.outbox.db().consumed_capacity());
         let request = match expected_version {
             None => request
                 .condition_expression("attribute_not_exists(#id)")
@@ -434,6 +439,7 @@ impl Leases {
             .expression_attribute_values(":zero", number(0))
             .expression_attribute_values(":held", number(held.version))
             .expression_attribute_values(":next", number(held.version + 1))
+            .set_return_consumed_capacity(self.outbox.db().consumed_capacity())
             .send()
             .await;
         match result {

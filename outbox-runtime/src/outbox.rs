@@ -187,6 +187,7 @@ impl Outbox {
             .condition_expression("attribute_not_exists(#id)")
             .expression_attribute_names("#id", attr::MESSAGE_ID)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .set_return_consumed_capacity(self.db.consumed_capacity())
             .send()
             .await;
         match result {
@@ -223,6 +224,7 @@ impl Outbox {
             .table_name(self.table())
             .key(attr::MESSAGE_ID, AttributeValue::S(id.to_string()))
             .consistent_read(true)
+            .set_return_consumed_capacity(self.db.consumed_capacity())
             .send()
             .await
             .map_err(|err| self.sdk_error("GetItem", err))?;
@@ -260,6 +262,7 @@ impl Outbox {
                     .client()
                     .batch_get_item()
                     .request_items(self.table(), request)
+                    .set_return_consumed_capacity(self.db.consumed_capacity())
                     .send()
                     .await
                     .map_err(|err| self.sdk_error("BatchGetItem", err))?;
@@ -340,6 +343,7 @@ impl Outbox {
             .expression_attribute_names("#since", attr::OUTSTANDING_SINCE)
             .expression_attribute_values(":dispatched", number(dispatched_ms))
             .expression_attribute_values(":expires", number(expires_s))
+            .set_return_consumed_capacity(self.db.consumed_capacity())
             .send()
             .await;
         match result {
@@ -441,6 +445,7 @@ impl Outbox {
             .expression_attribute_values(":cutoff", number(cutoff_ms))
             .limit(i32::try_from(limit).unwrap_or(i32::MAX))
             .set_exclusive_start_key(start)
+            .set_return_consumed_capacity(self.db.consumed_capacity())
             .send()
             .await
             .map_err(|err| self.sdk_error("Query", err))?;
@@ -557,6 +562,7 @@ impl Outbox {
                 .consistent_read(true)
                 .limit(i32::try_from(limit - messages.len()).unwrap_or(i32::MAX))
                 .set_exclusive_start_key(start.take())
+                .set_return_consumed_capacity(self.db.consumed_capacity())
                 .send()
                 .await
                 .map_err(|err| self.sdk_error("Scan", err))?;
@@ -633,6 +639,7 @@ impl Outbox {
                     .client()
                     .batch_write_item()
                     .request_items(self.table(), requests)
+                    .set_return_consumed_capacity(self.db.consumed_capacity())
                     .send()
                     .await
                     .map_err(|err| self.sdk_error("BatchWriteItem", err))?;
@@ -693,6 +700,7 @@ impl Outbox {
                     .select(Select::Count)
                     .limit(i32::try_from(cap - count).unwrap_or(i32::MAX))
                     .set_exclusive_start_key(start.take())
+                    .set_return_consumed_capacity(self.db.consumed_capacity())
                     .send()
                     .await
                     .map_err(|err| self.sdk_error("Query", err))?;

@@ -585,7 +585,11 @@ impl Transaction {
             .transact_write_items()
             .set_transact_items(Some(self.actions))
             .client_request_token(&token)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .return_consumed_capacity(
+                self.db
+                    .consumed_capacity()
+                    .unwrap_or(ReturnConsumedCapacity::Total),
+            )
             .send()
             .await;
         match result {
