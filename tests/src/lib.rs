@@ -4,6 +4,7 @@
 //! A test that cannot reach DynamoDB fails with a message saying how to start it; it never
 //! passes by skipping.
 
+pub mod bench;
 pub mod chaos;
 
 use outbox_runtime::connection::ENDPOINT_ENV;

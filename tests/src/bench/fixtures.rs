@@ -1,0 +1,534 @@
+//! What the benchmarks and cost tests run: a greeting handler written with
+//! `#[transactional_handler]`, the same handler written by hand against the SDK, a producer that
+//! counts and times what it is given, and a rig of fresh tables with a metered client.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, DeleteRequest, Put, ReturnConsumedCapacity, TransactWriteItem, WriteRequest,
+};
+use outbox_runtime::attributes as attr;
+use outbox_runtime::producer::{InMemoryProducer, Producer, ProducerError};
+use outbox_runtime::schema::{KeyAttribute, KeyKind, TableSchema};
+use outbox_runtime::shard::shard_of_key;
+use outbox_runtime::sweeper::{Sweeper, SweeperConfig};
+use outbox_runtime::{
+    Cleanup, DynamoDb, Message, Outbox, OutboxConfig, OutboxMessage, Postbox, Transaction,
+    transactional_handler,
+};
+use serde::{Deserialize, Serialize};
+
+use super::meter::Meter;
+use crate::unique_name;
+
+/// The event the greeting handlers announce.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, OutboxMessage)]
+#[outbox(topic = "greeting.made")]
+pub struct GreetingMade {
+    /// The message id.
+    #[outbox(id)]
+    pub id: uuid::Uuid,
+    /// The ordering key.
+    #[outbox(partition_key)]
+    pub name: String,
+    /// The greeting; padded to give bodies a chosen size.
+    pub greeting: String,
+}
+
+/// The topic of [`GreetingMade`].
+pub const GREETING_TOPIC: &str = "greeting.made";
+
+/// The entity the greeting handlers write.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
+    /// The key.
+    #[serde(rename = "Name")]
+    pub name: String,
+    /// Greetings received.
+    #[serde(rename = "Greetings")]
+    pub greetings: Vec<String>,
+}
+
+/// One handler call: optionally put a person, and deposit `messages` greetings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddGreeting {
+    /// The person, and the prefix of each message's partition key (`<name>/<n>`).
+    pub name: String,
+    /// The greeting text.
+    pub greeting: String,
+    /// How many messages to deposit.
+    pub messages: usize,
+    /// Whether to put the person too (an entity write beside the messages).
+    pub entity: bool,
+}
+
+impl AddGreeting {
+    /// A call that puts the person and deposits `messages` greetings with a short text.
+    pub fn new(name: impl Into<String>, messages: usize) -> Self {
+        Self {
+            name: name.into(),
+            greeting: "Hello".to_owned(),
+            messages,
+            entity: true,
+        }
+    }
+
+    /// Deposits messages only, each with a JSON body of exactly `body_bytes` bytes.
+    ///
+    /// # Panics
+    /// When `body_bytes` is smaller than an empty greeting's body (about 80 bytes).
+    pub fn messages_only(name: impl Into<String>, messages: usize, body_bytes: usize) -> Self {
+        let mut call = Self {
+            name: name.into(),
+            greeting: String::new(),
+            messages,
+            entity: false,
+        };
+        let empty = serde_json::to_vec(&call.event(messages.saturating_sub(1)))
+            .expect("a greeting serializes")
+            .len();
+        assert!(
+            body_bytes >= empty,
+            "a body of {body_bytes} bytes is smaller than an empty greeting ({empty} bytes)"
+        );
+        call.greeting = "x".repeat(body_bytes - empty);
+        call
+    }
+
+    /// The `n`-th message of this call: a fresh id, partition key `<name>/<n>`.
+    pub fn event(&self, n: usize) -> GreetingMade {
+        GreetingMade {
+            id: uuid::Uuid::now_v7(),
+            name: format!("{}/{n:04}", self.name),
+            greeting: self.greeting.clone(),
+        }
+    }
+
+    /// The entity this call puts.
+    pub fn person(&self) -> Person {
+        Person {
+            name: self.name.clone(),
+            greetings: vec![self.greeting.clone()],
+        }
+    }
+}
+
+/// The greeting handler as a user of the library writes it.
+#[derive(Debug)]
+pub struct MacroHandler {
+    /// Where the handler commits and sends.
+    pub postbox: Postbox,
+    /// The people table.
+    pub people: TableSchema,
+}
+
+impl MacroHandler {
+    /// Puts the person (when asked) and deposits the greetings; commits, then sends at once.
+    ///
+    /// # Errors
+    /// The runtime's error.
+    #[transactional_handler(postbox = self.postbox, tx = tx)]
+    pub async fn handle(
+        &self,
+        tx: &mut Transaction,
+        call: AddGreeting,
+    ) -> Result<(), outbox_runtime::Error> {
+        if call.entity {
+            tx.put(&self.people, &call.person())?;
+        }
+        for n in 0..call.messages {
+            tx.deposit(&call.event(n))?;
+        }
+        Ok(())
+    }
+
+    /// The same body, leaving the messages to the sweeper.
+    ///
+    /// # Errors
+    /// The runtime's error.
+    #[transactional_handler(postbox = self.postbox, tx = tx, clear = "sweeper")]
+    pub async fn handle_later(
+        &self,
+        tx: &mut Transaction,
+        call: AddGreeting,
+    ) -> Result<(), outbox_runtime::Error> {
+        if call.entity {
+            tx.put(&self.people, &call.person())?;
+        }
+        for n in 0..call.messages {
+            tx.deposit(&call.event(n))?;
+        }
+        Ok(())
+    }
+}
+
+/// An error of the hand-written handler.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The greeting handler written by hand against aws-sdk-dynamodb: the same items, the same
+/// conditional put of each message, the same client request token and consumed-capacity
+/// setting, the same send, and the same marking as the runtime, with no library in between.
+pub struct HandWritten {
+    db: DynamoDb,
+    outbox: OutboxConfig,
+    people: String,
+    producer: Arc<dyn Producer>,
+}
+
+impl std::fmt::Debug for HandWritten {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HandWritten")
+            .field("outbox", &self.outbox.table_name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Items per `BatchWriteItem` (DynamoDB's limit).
+const BATCH_WRITE_LIMIT: usize = 25;
+/// Concurrent `UpdateItem` calls when marking, as the runtime does.
+const MARK_CONCURRENCY: usize = 16;
+
+impl HandWritten {
+    /// A handler writing to `outbox` and `people` through `db`, sending with `producer`.
+    pub fn new(
+        db: DynamoDb,
+        outbox: OutboxConfig,
+        people: impl Into<String>,
+        producer: Arc<dyn Producer>,
+    ) -> Self {
+        Self {
+            db,
+            outbox,
+            people: people.into(),
+            producer,
+        }
+    }
+
+    /// Puts the person (when asked) and the messages in one `TransactWriteItems`, sends the
+    /// messages, marks the sent ones.
+    ///
+    /// # Errors
+    /// The SDK's error, or a body that does not serialize.
+    pub async fn handle(&self, call: AddGreeting) -> Result<(), BoxError> {
+        let client = self.db.client();
+        let mut actions = Vec::with_capacity(call.messages + 1);
+        if call.entity {
+            let put = Put::builder()
+                .table_name(&self.people)
+                .item("Name", AttributeValue::S(call.name.clone()))
+                .item(
+                    "Greetings",
+                    AttributeValue::L(vec![AttributeValue::S(call.greeting.clone())]),
+                )
+                .build()?;
+            actions.push(TransactWriteItem::builder().put(put).build());
+        }
+        let created_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_millis());
+        let mut messages = Vec::with_capacity(call.messages);
+        for n in 0..call.messages {
+            let event = call.event(n);
+            let body = serde_json::to_vec(&event)?;
+            let id = event.id.to_string();
+            let order = AttributeValue::N(format!("{created_ms}.{n:09}"));
+            let put = Put::builder()
+                .table_name(&self.outbox.table_name)
+                .item(attr::MESSAGE_ID, AttributeValue::S(id.clone()))
+                .item(attr::TOPIC, AttributeValue::S(GREETING_TOPIC.to_owned()))
+                .item(attr::MESSAGE_TYPE, AttributeValue::S("event".to_owned()))
+                .item(
+                    attr::CONTENT_TYPE,
+                    AttributeValue::S("application/json".to_owned()),
+                )
+                .item(attr::PARTITION_KEY, AttributeValue::S(event.name.clone()))
+                .item(attr::CREATED_AT, AttributeValue::N(created_ms.to_string()))
+                .item(attr::BODY, AttributeValue::B(Blob::new(body.clone())))
+                .item(
+                    attr::SHARD,
+                    AttributeValue::N(
+                        shard_of_key(&event.name, self.outbox.shard_count).to_string(),
+                    ),
+                )
+                .item(attr::ORDER_KEY, order.clone())
+                .item(attr::OUTSTANDING_SINCE, order)
+                .condition_expression("attribute_not_exists(#id)")
+                .expression_attribute_names("#id", attr::MESSAGE_ID)
+                .build()?;
+            actions.push(TransactWriteItem::builder().put(put).build());
+            messages.push(
+                Message::new(GREETING_TOPIC, body)
+                    .with_id(id)
+                    .with_partition_key(event.name),
+            );
+        }
+        client
+            .transact_write_items()
+            .set_transact_items(Some(actions))
+            .client_request_token(uuid::Uuid::now_v7().to_string())
+            .return_consumed_capacity(
+                self.db
+                    .consumed_capacity()
+                    .unwrap_or(ReturnConsumedCapacity::Total),
+            )
+            .send()
+            .await?;
+        let results = self.producer.send_batch(&messages).await;
+        let sent: Vec<String> = messages
+            .iter()
+            .zip(results)
+            .filter(|(_, result)| result.is_ok())
+            .map(|(message, _)| message.header.id.to_string())
+            .collect();
+        self.mark(&sent).await
+    }
+
+    async fn mark(&self, ids: &[String]) -> Result<(), BoxError> {
+        let client = self.db.client();
+        match self.outbox.cleanup {
+            Cleanup::Delete => {
+                for chunk in ids.chunks(BATCH_WRITE_LIMIT) {
+                    let requests = chunk
+                        .iter()
+                        .map(|id| {
+                            let delete = DeleteRequest::builder()
+                                .key(attr::MESSAGE_ID, AttributeValue::S(id.clone()))
+                                .build()?;
+                            Ok(WriteRequest::builder().delete_request(delete).build())
+                        })
+                        .collect::<Result<Vec<_>, BoxError>>()?;
+                    let output = client
+                        .batch_write_item()
+                        .request_items(&self.outbox.table_name, requests)
+                        .set_return_consumed_capacity(self.db.consumed_capacity())
+                        .send()
+                        .await?;
+                    if output
+                        .unprocessed_items()
+                        .is_some_and(|tables| !tables.is_empty())
+                    {
+                        return Err("BatchWriteItem left deletes unprocessed".into());
+                    }
+                }
+            }
+            Cleanup::Keep { retention } => {
+                let now = SystemTime::now();
+                let dispatched = now
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |elapsed| elapsed.as_millis());
+                let expires = (now + retention)
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |elapsed| elapsed.as_secs());
+                for chunk in ids.chunks(MARK_CONCURRENCY) {
+                    let calls = chunk.iter().map(|id| {
+                        client
+                            .update_item()
+                            .table_name(&self.outbox.table_name)
+                            .key(attr::MESSAGE_ID, AttributeValue::S(id.clone()))
+                            .update_expression(
+                                "SET #dispatched = :dispatched, #expires = :expires REMOVE #since",
+                            )
+                            .condition_expression("attribute_exists(#since)")
+                            .expression_attribute_names("#dispatched", attr::DISPATCHED_AT)
+                            .expression_attribute_names("#expires", attr::EXPIRES_AT)
+                            .expression_attribute_names("#since", attr::OUTSTANDING_SINCE)
+                            .expression_attribute_values(
+                                ":dispatched",
+                                AttributeValue::N(dispatched.to_string()),
+                            )
+                            .expression_attribute_values(
+                                ":expires",
+                                AttributeValue::N(expires.to_string()),
+                            )
+                            .set_return_consumed_capacity(self.db.consumed_capacity())
+                            .send()
+                    });
+                    for result in futures_util::future::join_all(calls).await {
+                        result?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The in-memory producer, counting what it delivers and, when asked, timing it.
+#[derive(Debug, Default)]
+pub struct BenchProducer {
+    inner: InMemoryProducer,
+    delivered: AtomicU64,
+    timing: AtomicBool,
+    /// Message id to when the producer was handed it.
+    sent_at: Mutex<HashMap<String, Instant>>,
+    /// The last message handed over, and when.
+    last: Mutex<Option<(String, Instant)>>,
+    /// How long each `send_batch` of the in-memory producer took.
+    send_times: Mutex<Vec<Duration>>,
+}
+
+impl BenchProducer {
+    /// A producer that succeeds.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Messages delivered so far.
+    pub fn delivered(&self) -> u64 {
+        self.delivered.load(Ordering::SeqCst)
+    }
+
+    /// Starts (or stops) recording when each message arrives and how long each send takes;
+    /// either way, what was recorded is forgotten.
+    pub fn time_sends(&self, on: bool) {
+        self.timing.store(on, Ordering::SeqCst);
+        self.sent_at.lock().expect("not poisoned").clear();
+        *self.last.lock().expect("not poisoned") = None;
+        self.send_times.lock().expect("not poisoned").clear();
+    }
+
+    /// When the message arrived, while sends are timed.
+    pub fn sent_at(&self, message_id: &str) -> Option<Instant> {
+        self.sent_at
+            .lock()
+            .expect("not poisoned")
+            .get(message_id)
+            .copied()
+    }
+
+    /// The last message delivered while sends are timed, and when it arrived.
+    pub fn last_arrival(&self) -> Option<(String, Instant)> {
+        self.last.lock().expect("not poisoned").clone()
+    }
+
+    /// The durations of the sends made while timed.
+    pub fn send_times(&self) -> Vec<Duration> {
+        self.send_times.lock().expect("not poisoned").clone()
+    }
+
+    /// Every message delivered, in order (see [`InMemoryProducer::sent`]).
+    pub fn sent(&self) -> Vec<Message> {
+        self.inner.sent()
+    }
+}
+
+#[async_trait::async_trait]
+impl Producer for BenchProducer {
+    async fn send(&self, message: &Message) -> Result<(), ProducerError> {
+        self.send_batch(std::slice::from_ref(message))
+            .await
+            .pop()
+            .expect("one result per message")
+    }
+
+    async fn send_batch(&self, messages: &[Message]) -> Vec<Result<(), ProducerError>> {
+        let started = Instant::now();
+        let results = self.inner.send_batch(messages).await;
+        let arrived = Instant::now();
+        let ok = results.iter().filter(|result| result.is_ok()).count();
+        self.delivered.fetch_add(ok as u64, Ordering::SeqCst);
+        if self.timing.load(Ordering::SeqCst) {
+            self.send_times
+                .lock()
+                .expect("not poisoned")
+                .push(arrived - started);
+            let mut sent_at = self.sent_at.lock().expect("not poisoned");
+            for (message, result) in messages.iter().zip(&results) {
+                if result.is_ok() {
+                    let id = message.header.id.to_string();
+                    sent_at.insert(id.clone(), arrived);
+                    *self.last.lock().expect("not poisoned") = Some((id, arrived));
+                }
+            }
+        }
+        results
+    }
+}
+
+/// A people table and an outbox table of their own, a metered client, a counting producer, and
+/// the macro handler over them.
+#[derive(Debug)]
+pub struct Rig {
+    /// Counts every call of [`Rig::db`].
+    pub meter: Meter,
+    /// The metered client.
+    pub db: DynamoDb,
+    /// The outbox.
+    pub outbox: Outbox,
+    /// What the postbox and sweepers send with.
+    pub producer: Arc<BenchProducer>,
+    /// The macro handler.
+    pub handler: MacroHandler,
+}
+
+impl Rig {
+    /// Fresh tables (named `bench-people-<uuid>` and `bench-outbox-<uuid>`) with `config`'s
+    /// shards and cleanup, reached through `db` with a new meter on it.
+    ///
+    /// # Errors
+    /// Creating the tables.
+    pub async fn new(db: &DynamoDb, config: OutboxConfig) -> outbox_runtime::Result<Self> {
+        let config = OutboxConfig {
+            table_name: unique_name("bench-outbox"),
+            ..config
+        };
+        let people = TableSchema::new(
+            unique_name("bench-people"),
+            KeyAttribute::new("Name", KeyKind::String),
+        );
+        people.ensure(db).await?;
+        config.table_schema().ensure(db).await?;
+        let meter = Meter::new();
+        let metered = meter.attach(db.clone());
+        let outbox = Outbox::new(metered.clone(), config)?;
+        let producer = Arc::new(BenchProducer::new());
+        let postbox = Postbox::new(outbox.clone(), Arc::clone(&producer));
+        Ok(Self {
+            meter,
+            db: metered,
+            outbox,
+            producer,
+            handler: MacroHandler { postbox, people },
+        })
+    }
+
+    /// The outbox's configuration.
+    pub fn config(&self) -> &OutboxConfig {
+        self.outbox.config()
+    }
+
+    /// The hand-written handler over the same tables, client and producer.
+    pub fn hand_written(&self) -> HandWritten {
+        HandWritten::new(
+            self.db.clone(),
+            self.config().clone(),
+            self.handler.people.name.clone(),
+            Arc::clone(&self.producer) as Arc<dyn Producer>,
+        )
+    }
+
+    /// A sweeper over this rig's postbox, sending anything outstanding at once (minimum age
+    /// zero), named `owner`, with leases of `lease`.
+    pub fn sweeper(&self, owner: &str, lease: Duration, min_age: Duration) -> Sweeper {
+        Sweeper::new(
+            &self.handler.postbox,
+            SweeperConfig {
+                min_age,
+                lease_duration: lease,
+                owner: owner.to_owned(),
+                ..SweeperConfig::default()
+            },
+        )
+    }
+
+    /// Deletes both tables (through an unmetered client).
+    pub async fn drop_tables(self, db: &DynamoDb) {
+        for table in [&self.handler.people.name, &self.config().table_name] {
+            let _ = db.client().delete_table().table_name(table).send().await;
+        }
+    }
+}

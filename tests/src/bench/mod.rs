@@ -1,0 +1,16 @@
+//! The benchmarks' machinery, shared by the `bench` binary (`cargo xtask bench`) and the cost
+//! tests (`tests/costs.rs`): a [`Meter`] that counts every request and the capacity units
+//! DynamoDB reports, the handlers measured, and the scenarios.
+//!
+//! Counts (requests, items read, capacity units) do not depend on the machine and are asserted
+//! by the cost tests; times do, and are only reported.
+
+mod fixtures;
+mod meter;
+pub mod scenarios;
+
+pub use fixtures::{
+    AddGreeting, BenchProducer, BoxError, GREETING_TOPIC, GreetingMade, HandWritten, MacroHandler,
+    Person, Rig,
+};
+pub use meter::{Counts, Meter, OpCount};

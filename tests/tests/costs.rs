@@ -1,0 +1,225 @@
+//! What the outbox costs in requests and capacity units, counted by an SDK interceptor on every
+//! HTTP call against DynamoDB Local. These counts do not depend on the machine, so they are
+//! asserted exactly; `cargo xtask bench` reports the same figures (and the times, which are not
+//! asserted anywhere).
+
+use std::collections::BTreeMap;
+
+use outbox_runtime::shard::shard_of_key;
+use outbox_runtime::{Cleanup, OutboxConfig};
+use outbox_tests::bench::scenarios::{self, warm_sweeper};
+use outbox_tests::bench::{AddGreeting, Counts, Rig};
+use outbox_tests::dynamodb;
+
+fn requests(counts: &Counts) -> Vec<(&str, u64)> {
+    counts
+        .ops
+        .iter()
+        .filter(|(_, op)| op.requests > 0)
+        .map(|(name, op)| (name.as_str(), op.requests))
+        .collect()
+}
+
+fn capacity_by_op(counts: &Counts) -> BTreeMap<&str, f64> {
+    counts
+        .ops
+        .iter()
+        .map(|(name, op)| (name.as_str(), op.capacity))
+        .collect()
+}
+
+async fn rig(shards: u16, cleanup: Cleanup) -> Rig {
+    let config = OutboxConfig::default()
+        .with_shards(shards)
+        .with_cleanup(cleanup);
+    Rig::new(&dynamodb().await, config)
+        .await
+        .expect("creating the tables")
+}
+
+fn keep() -> Cleanup {
+    OutboxConfig::default().cleanup
+}
+
+#[tokio::test]
+async fn the_immediate_path_costs_one_commit_and_the_marks() {
+    const CALLS: u64 = 3;
+    for cleanup in [keep(), Cleanup::Delete] {
+        let rig = rig(16, cleanup).await;
+        for messages in [1_u64, 10, 50] {
+            let cost = scenarios::immediate_path(&rig, CALLS as usize, |n| {
+                AddGreeting::new(format!("c{n}"), messages as usize)
+            })
+            .await
+            .unwrap();
+            assert_eq!(cost.delivered, CALLS * messages);
+            // Keep: one UpdateItem per message (it leaves the index, gets a TTL). Delete: one
+            // BatchWriteItem per 25 messages.
+            let expected = match cleanup {
+                Cleanup::Keep { .. } => vec![
+                    ("TransactWriteItems", CALLS),
+                    ("UpdateItem", CALLS * messages),
+                ],
+                Cleanup::Delete => vec![
+                    ("BatchWriteItem", CALLS * messages.div_ceil(25)),
+                    ("TransactWriteItems", CALLS),
+                ],
+            };
+            assert_eq!(
+                requests(&cost.counts),
+                expected,
+                "{cleanup:?}, {messages} messages per call"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_macro_handler_costs_exactly_what_the_hand_written_one_costs() {
+    for cleanup in [keep(), Cleanup::Delete] {
+        let rig = rig(16, cleanup).await;
+        for messages in [1, 10, 30] {
+            let generated =
+                scenarios::immediate_path(&rig, 2, |n| AddGreeting::new(format!("m{n}"), messages))
+                    .await
+                    .unwrap();
+            let by_hand = scenarios::hand_written_path(&rig, 2, |n| {
+                AddGreeting::new(format!("h{n}"), messages)
+            })
+            .await
+            .unwrap();
+            assert_eq!(generated.delivered, by_hand.delivered);
+            assert_eq!(
+                requests(&generated.counts),
+                requests(&by_hand.counts),
+                "{cleanup:?}, {messages} messages per call"
+            );
+            assert_eq!(
+                capacity_by_op(&generated.counts),
+                capacity_by_op(&by_hand.counts),
+                "{cleanup:?}, {messages} messages per call"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_sweeper_path_costs_a_query_per_shard_and_a_read_per_busy_shard() {
+    const SHARDS: u16 = 4;
+    const CALLS: usize = 2;
+    const MESSAGES: usize = 10;
+    for cleanup in [keep(), Cleanup::Delete] {
+        let rig = rig(SHARDS, cleanup).await;
+        let mut sweeper = warm_sweeper(&rig, "costs-sweeper").await.unwrap();
+        let call = |n: usize| AddGreeting::new(format!("c{n:04}"), MESSAGES);
+        // Where the messages land: their keys are `<name>/<n>`.
+        let mut per_shard = BTreeMap::new();
+        for n in 0..CALLS {
+            for m in 0..MESSAGES {
+                let key = call(n).event(m).name;
+                *per_shard.entry(shard_of_key(&key, SHARDS)).or_insert(0_u64) += 1;
+            }
+        }
+        let cost = scenarios::sweeper_path(&rig, &mut sweeper, CALLS, call)
+            .await
+            .unwrap();
+        assert_eq!(cost.passes, 1, "one pass delivers everything");
+        assert_eq!(cost.delivered, (CALLS * MESSAGES) as u64);
+        let busy = per_shard.len() as u64;
+        // Every message has its own key, so each shard's messages go out in one round.
+        let marks = match cleanup {
+            Cleanup::Keep { .. } => ("UpdateItem", (CALLS * MESSAGES) as u64),
+            Cleanup::Delete => (
+                "BatchWriteItem",
+                per_shard.values().map(|count| count.div_ceil(25)).sum(),
+            ),
+        };
+        let mut expected = vec![
+            ("BatchGetItem", busy),
+            ("Query", u64::from(SHARDS)),
+            ("TransactWriteItems", CALLS as u64),
+            marks,
+        ];
+        expected.sort_unstable();
+        assert_eq!(requests(&cost.counts), expected, "{cleanup:?}");
+        // Each outstanding message is read twice: its key from the index, then the item.
+        assert_eq!(cost.counts.items_read(), 2 * (CALLS * MESSAGES) as u64);
+    }
+}
+
+#[tokio::test]
+async fn an_idle_pass_costs_one_query_per_shard_and_reads_nothing() {
+    for shards in [1_u16, 16] {
+        let rig = rig(shards, keep()).await;
+        let mut sweeper = warm_sweeper(&rig, "idle").await.unwrap();
+        let before = rig.meter.counts();
+        for _ in 0..3 {
+            let report = sweeper.sweep_once().await.unwrap();
+            assert_eq!(report.shards.len(), usize::from(shards));
+        }
+        let spent = rig.meter.counts().since(&before);
+        assert_eq!(
+            requests(&spent),
+            vec![("Query", 3 * u64::from(shards))],
+            "{shards} shards"
+        );
+        assert_eq!(spent.items_read(), 0);
+        assert_eq!(
+            spent.capacity(),
+            0.0,
+            "DynamoDB Local bills an empty query nothing"
+        );
+    }
+}
+
+#[tokio::test]
+async fn capacity_units_per_message_follow_the_item_size() {
+    // (body bytes, write units of the item: 1 per KB begun, read units: 1 per 4 KB begun).
+    // A transactional write costs twice; the index entry (keys only) costs 1 to add and 1 to
+    // remove; marking or deleting costs as much as the item.
+    let sizes = [(200, 1.0, 1.0), (1024, 2.0, 1.0), (10 * 1024, 11.0, 3.0)];
+    for cleanup in [keep(), Cleanup::Delete] {
+        let rig = rig(1, cleanup).await;
+        let mut sweeper = warm_sweeper(&rig, "capacity").await.unwrap();
+        for (bytes, write_units, read_units) in sizes {
+            let call = |n: usize| AddGreeting::messages_only(format!("c{n}"), 1, bytes);
+            let body = serde_json::to_vec(&call(0).event(0)).unwrap();
+            assert_eq!(body.len(), bytes);
+
+            let cost = scenarios::immediate_path(&rig, 1, call).await.unwrap();
+            let mark = match cleanup {
+                Cleanup::Keep { .. } => "UpdateItem",
+                Cleanup::Delete => "BatchWriteItem",
+            };
+            let commit = &cost.counts.ops["TransactWriteItems"];
+            assert_eq!(
+                (commit.table_capacity, commit.index_capacity),
+                (2.0 * write_units, 2.0),
+                "commit of a {bytes}-byte body, {cleanup:?}"
+            );
+            let marked = &cost.counts.ops[mark];
+            assert_eq!(
+                (marked.table_capacity, marked.index_capacity),
+                (write_units, 1.0),
+                "{mark} of a {bytes}-byte body, {cleanup:?}"
+            );
+
+            let cost = scenarios::sweeper_path(&rig, &mut sweeper, 1, call)
+                .await
+                .unwrap();
+            assert_eq!(
+                cost.counts.ops["BatchGetItem"].capacity, read_units,
+                "consistent read of a {bytes}-byte body"
+            );
+            assert_eq!(
+                cost.counts.ops["Query"].capacity, 0.5,
+                "keys from the index"
+            );
+            assert_eq!(
+                cost.counts.write_capacity(),
+                3.0 * write_units + 3.0,
+                "the sweeper path writes what the immediate path writes"
+            );
+        }
+    }
+}
