@@ -247,7 +247,16 @@ pub(crate) fn handler<'a>(
     }
 
     let output = match &sig.output {
-        ReturnType::Type(_, ty) => Some(&**ty),
+        ReturnType::Type(_, ty) => {
+            if let Some(impl_token) = find_ident(ty.to_token_stream(), "impl") {
+                cx.error_at(
+                    impl_token.span(),
+                    "a `#[transactional_handler]` cannot return `impl Trait`: the generated code \
+                     names the return type; write the type out, or box it",
+                );
+            }
+            Some(&**ty)
+        }
         ReturnType::Default => {
             cx.error_spanned_by(
                 &sig.ident,
@@ -264,7 +273,7 @@ pub(crate) fn handler<'a>(
     let postbox = match &args.postbox {
         Some(postbox) => {
             if sig.receiver().is_none()
-                && let Some(self_token) = find_self(postbox.to_token_stream())
+                && let Some(self_token) = find_ident(postbox.to_token_stream(), "self")
             {
                 cx.error_at(
                     self_token.span(),
@@ -363,11 +372,11 @@ fn find_tx<'a>(cx: &Ctxt, func: &'a HandlerFn, name: &Ident) -> Option<TxParam<'
     None
 }
 
-/// The first `self` in `tokens`, at any depth.
-fn find_self(tokens: TokenStream) -> Option<Ident> {
+/// The first identifier `word` (`self`, `impl`) in `tokens`, at any depth.
+fn find_ident(tokens: TokenStream, word: &str) -> Option<Ident> {
     tokens.into_iter().find_map(|tree| match tree {
-        TokenTree::Ident(ident) if ident == "self" => Some(ident),
-        TokenTree::Group(group) => find_self(group.stream()),
+        TokenTree::Ident(ident) if ident == word => Some(ident),
+        TokenTree::Group(group) => find_ident(group.stream(), word),
         _ => None,
     })
 }

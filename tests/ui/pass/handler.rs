@@ -106,3 +106,43 @@ fn main() {
     }
     let _ = check;
 }
+
+/// Other receivers and impls: `self: Arc<Self>`, a generic impl, a trait impl.
+mod receivers {
+    use std::sync::Arc;
+
+    use outbox_runtime::{Postbox, Transaction, transactional_handler};
+
+    pub(crate) trait Store: Send + Sync {
+        fn table(&self) -> &outbox_runtime::schema::TableSchema;
+    }
+
+    pub(crate) struct Service<S> {
+        pub(crate) postbox: Postbox,
+        pub(crate) store: S,
+    }
+
+    impl<S: Store> Service<S> {
+        #[transactional_handler(postbox = self.postbox, tx = tx)]
+        pub(crate) async fn shared(
+            self: Arc<Self>,
+            tx: &mut Transaction,
+            key: String,
+        ) -> outbox_runtime::Result<()> {
+            tx.put(self.store.table(), &serde_json::json!({ "Id": key }))?;
+            Ok(())
+        }
+    }
+
+    pub(crate) trait Handle {
+        async fn handle(&self, key: String) -> outbox_runtime::Result<()>;
+    }
+
+    impl<S: Store> Handle for Service<S> {
+        #[transactional_handler(postbox = self.postbox, tx = tx)]
+        async fn handle(&self, tx: &mut Transaction, key: String) -> outbox_runtime::Result<()> {
+            tx.put(self.store.table(), &serde_json::json!({ "Id": key }))?;
+            Ok(())
+        }
+    }
+}
