@@ -1,8 +1,10 @@
 //! Project automation, run as `cargo xtask <command>`: the local DynamoDB and SQS/SNS servers,
 //! table provisioning, the test suite and the demo. Every command is built from argument lists, never shell strings.
 
+mod chaos;
 mod demo;
 mod dynamodb_local;
+mod iam_policy;
 mod local_server;
 mod moto;
 mod paths;
@@ -23,9 +25,12 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
+  chaos [--commands N] [...]    fault-injection run (default 1,000 commands): figures of lost,
+                                phantom and duplicate messages; non-zero exit if any is broken
   demo                          run the greetings demo against a local DynamoDB
   test                          start local services, provision tables, run every test, stop
   provision                     create every table the tests and the demo need (idempotent)
+  iam-policy [--account ID ...] print the least-privilege IAM policy (`iam-policy --help`)
   dynamodb start [--port N]     start DynamoDB Local on a loopback port (reused if running)
   dynamodb stop                 stop the DynamoDB Local that `start` started
   dynamodb status               say what is running where
@@ -42,9 +47,11 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let outcome = match args.as_slice() {
+        ["chaos", rest @ ..] => chaos::run(rest),
         ["demo"] => demo::run(),
         ["test", rest @ ..] => suite::run(rest),
         ["provision"] => provision::run().map(|()| ExitCode::SUCCESS),
+        ["iam-policy", rest @ ..] => iam_policy::run(rest),
         ["dynamodb", rest @ ..] => server_command::<DynamoDbLocal>(rest, &args),
         ["moto", rest @ ..] => server_command::<Moto>(rest, &args),
         [] | ["help" | "--help" | "-h"] => {
