@@ -90,7 +90,14 @@ async fn a_committed_message_whose_clear_never_ran_is_delivered_by_the_sweeper()
     let report = sweeper.sweep_once().await.unwrap();
     assert_eq!(report.sent, vec![id.clone()]);
     assert_eq!(report.shards.len(), 4, "a lone sweeper holds every shard");
-    let stored_created = outbox.get(&id).await.unwrap().unwrap().message.header.created_at;
+    let stored_created = outbox
+        .get(&id)
+        .await
+        .unwrap()
+        .unwrap()
+        .message
+        .header
+        .created_at;
     assert_eq!(report.oldest_outstanding, Some(stored_created));
     assert_eq!(producer.sent().len(), 1);
     assert!(!outbox.get(&id).await.unwrap().unwrap().is_outstanding());
