@@ -215,15 +215,8 @@ struct Fixture {
 /// A fresh outbox table and people table, a client that can be made to answer commits with a
 /// conflict, and an in-memory producer.
 async fn fixture() -> Fixture {
-    let local = dynamodb().await;
     let conflicts = Conflicts::default();
-    let config = local
-        .client()
-        .config()
-        .to_builder()
-        .interceptor(conflicts.clone())
-        .build();
-    let db = DynamoDb::from_client(aws_sdk_dynamodb::Client::from_conf(config));
+    let db = dynamodb().await.with_interceptor(conflicts.clone());
     let outbox = Outbox::new(db.clone(), fresh_outbox(&db).await).unwrap();
     let people = TableSchema::new(
         unique_name("people"),
