@@ -7,9 +7,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use crate::attributes as attr;
 use crate::backoff::Backoff;
 use crate::error::Result;
-use crate::item::{self, StoredMessage, number};
+use crate::item::number;
 use crate::message::{MessageId, to_millis};
-use crate::outbox::{ContinuationToken, Outbox, Page};
+use crate::outbox::{ContinuationToken, Outbox, Page, ScanFilter};
 
 /// How failed sends are retried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,6 +143,20 @@ impl Outbox {
         }
     }
 
+    /// Dead-letters a message now, whatever its attempt count, keeping `reason` as its last
+    /// error: for a message that can never be sent (an item this library cannot read, a topic
+    /// no producer routes). It leaves the outstanding index until replayed.
+    ///
+    /// # Errors
+    /// The request's error.
+    pub async fn dead_letter(&self, id: &MessageId, reason: &str) -> Result<FailureOutcome> {
+        let policy = RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        };
+        self.record_failure(id, 0, reason, &policy).await
+    }
+
     /// Dead-lettered messages, with their attempt count and last error. This scans the table
     /// (dead letters are rare and deliberately not indexed).
     ///
@@ -153,53 +167,13 @@ impl Outbox {
         limit: usize,
         token: Option<&ContinuationToken>,
     ) -> Result<Page> {
-        let mut start = match token {
-            None => None,
-            Some(token) => Some(self.scan_start(token, "x1:")?),
+        let filter = ScanFilter {
+            expression: "attribute_exists(#dead)",
+            names: &[("#dead", attr::DEAD_LETTERED_AT)],
+            values: Vec::new(),
+            token_prefix: "x1:",
         };
-        let limit = limit.max(1);
-        let mut messages: Vec<StoredMessage> = Vec::new();
-        loop {
-            let output = self
-                .db()
-                .client()
-                .scan()
-                .table_name(&self.config().table_name)
-                .filter_expression("attribute_exists(#dead)")
-                .expression_attribute_names("#dead", attr::DEAD_LETTERED_AT)
-                .consistent_read(true)
-                .limit(i32::try_from(limit - messages.len()).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start.take())
-                .set_return_consumed_capacity(self.db().consumed_capacity())
-                .send()
-                .await
-                .map_err(|err| {
-                    crate::Error::from_sdk(
-                        "Scan",
-                        self.db().endpoint(),
-                        &self.config().table_name,
-                        err,
-                    )
-                })?;
-            for found in output.items() {
-                messages.push(item::from_item(&self.config().table_name, found)?);
-            }
-            match output.last_evaluated_key() {
-                None => {
-                    return Ok(Page {
-                        messages,
-                        next: None,
-                    });
-                }
-                Some(last) if messages.len() >= limit => {
-                    return Ok(Page {
-                        messages,
-                        next: Some(self.scan_token("x1:", last)?),
-                    });
-                }
-                Some(last) => start = Some(last.clone()),
-            }
-        }
+        self.scan_filtered(&filter, limit, token).await
     }
 
     /// Puts dead-lettered messages back in line: outstanding again at their original place in

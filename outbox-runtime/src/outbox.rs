@@ -78,6 +78,21 @@ pub struct Page {
     pub messages: Vec<StoredMessage>,
     /// Pass back to get the next page.
     pub next: Option<ContinuationToken>,
+    /// Items of this page that this library cannot read (missing or mistyped attributes),
+    /// with the reason; they are left out of `messages` rather than failing the page.
+    pub unreadable: Vec<(MessageId, String)>,
+}
+
+/// The filter of a listing that scans the table (dispatched messages, dead letters).
+pub(crate) struct ScanFilter<'a> {
+    /// The filter expression.
+    pub(crate) expression: &'a str,
+    /// Its name placeholders.
+    pub(crate) names: &'a [(&'a str, &'a str)],
+    /// Its value placeholders.
+    pub(crate) values: Vec<(&'a str, AttributeValue)>,
+    /// What the listing's continuation tokens start with.
+    pub(crate) token_prefix: &'a str,
 }
 
 /// A count that stops at a cap, because DynamoDB bills a count as a read of every item counted.
@@ -241,7 +256,21 @@ impl Outbox {
     /// [`Error::CorruptItem`]; the request's error; an error naming the keys still unprocessed
     /// after the retries.
     pub async fn get_many(&self, ids: &[MessageId]) -> Result<Vec<StoredMessage>> {
-        let mut found: HashMap<String, StoredMessage> = HashMap::new();
+        self.read_many(ids)
+            .await?
+            .into_iter()
+            .map(|(_, stored)| stored)
+            .collect()
+    }
+
+    /// Reads many messages like [`Outbox::get_many`], but decodes each on its own: an item this
+    /// library cannot read comes back as that id's error instead of failing the whole read, so
+    /// one bad item cannot stop the messages around it.
+    pub(crate) async fn read_many(
+        &self,
+        ids: &[MessageId],
+    ) -> Result<Vec<(MessageId, Result<StoredMessage>)>> {
+        let mut found: HashMap<String, Result<StoredMessage>> = HashMap::new();
         let mut unique: Vec<&MessageId> = Vec::new();
         for id in ids {
             if !unique.contains(&id) {
@@ -272,8 +301,9 @@ impl Outbox {
                     .into_iter()
                     .flatten()
                 {
-                    let stored = item::from_item(self.table(), item)?;
-                    found.insert(stored.message.header.id.to_string(), stored);
+                    if let Some(AttributeValue::S(id)) = item.get(attr::MESSAGE_ID) {
+                        found.insert(id.clone(), item::from_item(self.table(), item));
+                    }
                 }
                 keys = output
                     .unprocessed_keys()
@@ -297,7 +327,7 @@ impl Outbox {
         }
         Ok(ids
             .iter()
-            .filter_map(|id| found.remove(id.as_str()))
+            .filter_map(|id| Some((id.clone(), found.remove(id.as_str())?)))
             .collect())
     }
 
@@ -413,14 +443,21 @@ impl Outbox {
                 }
             }
         };
-        let messages = self
-            .get_many(&ids)
-            .await?
-            .into_iter()
-            // The index lags the table: keep only what is still outstanding now.
-            .filter(StoredMessage::is_outstanding)
-            .collect();
-        Ok(Page { messages, next })
+        let mut messages = Vec::new();
+        let mut unreadable = Vec::new();
+        for (id, read) in self.read_many(&ids).await? {
+            match read {
+                // The index lags the table: keep only what is still outstanding now.
+                Ok(stored) if stored.is_outstanding() => messages.push(stored),
+                Ok(_) => {}
+                Err(err) => unreadable.push((id, err.to_string())),
+            }
+        }
+        Ok(Page {
+            messages,
+            next,
+            unreadable,
+        })
     }
 
     /// Outstanding message ids of one shard (keys only), oldest first, at most `limit`; and the
@@ -539,48 +576,72 @@ impl Outbox {
         limit: usize,
         token: Option<&ContinuationToken>,
     ) -> Result<Page> {
-        let mut start = match token {
-            None => None,
-            Some(token) => Some(self.scan_start(token, "d1:")?),
-        };
         let cutoff = to_millis(
             now_millis()
                 .checked_sub(min_age)
                 .unwrap_or(SystemTime::UNIX_EPOCH),
         );
+        let filter = ScanFilter {
+            expression: "#dispatched <= :cutoff",
+            names: &[("#dispatched", attr::DISPATCHED_AT)],
+            values: vec![(":cutoff", number(cutoff))],
+            token_prefix: "d1:",
+        };
+        self.scan_filtered(&filter, limit, token).await
+    }
+
+    /// A page of a filtered consistent scan, continuing from `token`. Items this library cannot
+    /// read go to [`Page::unreadable`].
+    pub(crate) async fn scan_filtered(
+        &self,
+        filter: &ScanFilter<'_>,
+        limit: usize,
+        token: Option<&ContinuationToken>,
+    ) -> Result<Page> {
+        let mut start = match token {
+            None => None,
+            Some(token) => Some(self.scan_start(token, filter.token_prefix)?),
+        };
         let limit = limit.max(1);
-        let mut messages = Vec::new();
+        let mut page = Page::default();
         loop {
-            let output = self
+            let mut request = self
                 .db
                 .client()
                 .scan()
                 .table_name(self.table())
-                .filter_expression("#dispatched <= :cutoff")
-                .expression_attribute_names("#dispatched", attr::DISPATCHED_AT)
-                .expression_attribute_values(":cutoff", number(cutoff))
+                .filter_expression(filter.expression)
                 .consistent_read(true)
-                .limit(i32::try_from(limit - messages.len()).unwrap_or(i32::MAX))
+                .limit(i32::try_from(limit - page.messages.len()).unwrap_or(i32::MAX))
                 .set_exclusive_start_key(start.take())
-                .set_return_consumed_capacity(self.db.consumed_capacity())
+                .set_return_consumed_capacity(self.db.consumed_capacity());
+            for (placeholder, name) in filter.names {
+                request = request.expression_attribute_names(*placeholder, *name);
+            }
+            for (placeholder, value) in &filter.values {
+                request = request.expression_attribute_values(*placeholder, value.clone());
+            }
+            let output = request
                 .send()
                 .await
                 .map_err(|err| self.sdk_error("Scan", err))?;
-            for item in output.items() {
-                messages.push(item::from_item(self.table(), item)?);
+            for found in output.items() {
+                match item::from_item(self.table(), found) {
+                    Ok(stored) => page.messages.push(stored),
+                    Err(err) => {
+                        let id = match found.get(attr::MESSAGE_ID) {
+                            Some(AttributeValue::S(id)) => MessageId::from(id.as_str()),
+                            _ => MessageId::from("?"),
+                        };
+                        page.unreadable.push((id, err.to_string()));
+                    }
+                }
             }
             match output.last_evaluated_key() {
-                None => {
-                    return Ok(Page {
-                        messages,
-                        next: None,
-                    });
-                }
-                Some(last) if messages.len() >= limit => {
-                    return Ok(Page {
-                        messages,
-                        next: Some(self.scan_token("d1:", last)?),
-                    });
+                None => return Ok(page),
+                Some(last) if page.messages.len() >= limit => {
+                    page.next = Some(self.scan_token(filter.token_prefix, last)?);
+                    return Ok(page);
                 }
                 Some(last) => start = Some(last.clone()),
             }

@@ -233,13 +233,26 @@ impl Sweeper {
                 break;
             }
             // The index lags: read each message consistently before deciding anything.
-            let stored = self.outbox.get_many(&ids).await?;
+            let mut stored = Vec::new();
+            for (id, read) in self.outbox.read_many(&ids).await? {
+                match read {
+                    Ok(message) => stored.push(message),
+                    // It can never be sent: set it aside rather than block the shard.
+                    Err(err) => {
+                        tracing::error!(message_id = %id, error = %err, "unreadable outbox item dead-lettered");
+                        self.outbox.dead_letter(&id, &err.to_string()).await?;
+                        report.dead_lettered += 1;
+                    }
+                }
+            }
             report.examined += stored.len();
             let mut due = Vec::new();
             for message in stored.into_iter().filter(StoredMessage::is_outstanding) {
                 let created = message.message.header.created_at;
                 report.oldest_outstanding = Some(
-                    report.oldest_outstanding.map_or(created, |oldest| oldest.min(created)),
+                    report
+                        .oldest_outstanding
+                        .map_or(created, |oldest| oldest.min(created)),
                 );
                 let key = message.message.header.partition_key.clone();
                 let is_blocked = key.as_ref().is_some_and(|k| blocked.contains(k));

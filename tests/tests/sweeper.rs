@@ -412,3 +412,55 @@ async fn run_stops_on_cancellation_and_releases_its_leases() {
         "leases were released"
     );
 }
+
+#[tokio::test]
+async fn an_unreadable_item_is_dead_lettered_and_does_not_block_its_shard() {
+    let outbox = outbox(1).await;
+    let producer = Arc::new(InMemoryProducer::new());
+    let postbox = Postbox::new(outbox.clone(), Arc::clone(&producer));
+    let messages: Vec<Message> = (0..3).map(|n| Message::new("t", vec![n])).collect();
+    for message in &messages {
+        outbox.add(message).await.unwrap();
+    }
+    // Damage the middle one, as a hand edit might.
+    outbox
+        .db()
+        .client()
+        .update_item()
+        .table_name(&outbox.config().table_name)
+        .key(
+            "MessageId",
+            aws_sdk_dynamodb::types::AttributeValue::S(messages[1].id().to_string()),
+        )
+        .update_expression("REMOVE #body")
+        .expression_attribute_names("#body", "Body")
+        .send()
+        .await
+        .unwrap();
+
+    let listed = outbox.outstanding(Duration::ZERO, 10, None).await.unwrap();
+    assert_eq!(listed.messages.len(), 2);
+    assert_eq!(listed.unreadable.len(), 1);
+    assert_eq!(&listed.unreadable[0].0, messages[1].id());
+    assert!(
+        listed.unreadable[0].1.contains("`Body`"),
+        "{:?}",
+        listed.unreadable
+    );
+
+    let mut sweeper = Sweeper::new(&postbox, sweeper_config("corrupt", quick_retry(3)));
+    let report = sweeper.sweep_once().await.unwrap();
+    assert_eq!(
+        report.sent.len(),
+        2,
+        "the readable messages around it are delivered"
+    );
+    assert_eq!(report.dead_lettered, 1);
+    let letters = outbox.dead_letters(10, None).await.unwrap();
+    assert!(
+        letters.messages.is_empty(),
+        "the damaged item cannot be listed as a message"
+    );
+    assert_eq!(&letters.unreadable[0].0, messages[1].id());
+    assert_eq!(outbox.outstanding_count(10).await.unwrap().count, 0);
+}
