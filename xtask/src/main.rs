@@ -1,6 +1,7 @@
 //! Project automation, run as `cargo xtask <command>`: the local DynamoDB and SQS/SNS servers,
 //! table provisioning, the test suite and the demo. Every command is built from argument lists, never shell strings.
 
+mod bench;
 mod chaos;
 mod demo;
 mod dynamodb_local;
@@ -25,6 +26,8 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
+  bench [--quick] [--skip-codec] run the benchmarks against DynamoDB Local; figures in
+                                target/bench/latest.json (`bench --help` for every flag)
   chaos [--commands N] [...]    fault-injection run (default 1,000 commands): figures of lost,
                                 phantom and duplicate messages; non-zero exit if any is broken
   demo                          run the greetings demo against a local DynamoDB
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let outcome = match args.as_slice() {
+        ["bench", rest @ ..] => bench::run(rest),
         ["chaos", rest @ ..] => chaos::run(rest),
         ["demo"] => demo::run(),
         ["test", rest @ ..] => suite::run(rest),

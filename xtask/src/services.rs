@@ -29,6 +29,16 @@ impl LocalServices {
         Ok(services)
     }
 
+    /// Starts (or reuses, or takes from the environment) DynamoDB Local alone, for runs that
+    /// need no SQS or SNS (the benchmarks).
+    pub(crate) fn start_dynamodb() -> Result<Self> {
+        step("starting DynamoDB Local");
+        Ok(Self {
+            dynamodb: Some(DynamoDbLocal::start(None)?),
+            moto: None,
+        })
+    }
+
     /// The environment a child process needs to reach the services: `DYNAMODB_ENDPOINT` and
     /// `SQS_SNS_ENDPOINT`.
     pub(crate) fn env(&self) -> Vec<(&'static str, String)> {

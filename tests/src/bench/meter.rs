@@ -102,7 +102,11 @@ impl Counts {
 
     /// Capacity units of the writing operations.
     pub fn write_capacity(&self) -> f64 {
-        self.capacity() - self.read_capacity()
+        self.ops
+            .iter()
+            .filter(|(name, _)| !is_read(name))
+            .map(|(_, op)| op.capacity)
+            .sum()
     }
 
     /// Items read by every operation.

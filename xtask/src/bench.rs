@@ -1,0 +1,197 @@
+//! `cargo xtask bench`: build the benchmark binary of `outbox-tests` with the `bench-fast`
+//! profile, start DynamoDB Local (or use `DYNAMODB_ENDPOINT`), run the scenarios, stop what was
+//! started, then run the codec micro-benchmark (criterion) and add its figures to the JSON.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use crate::Result;
+use crate::paths::target_dir;
+use crate::services::{LocalServices, cargo, step};
+
+/// The cargo profile the benchmarks are built with (see the root `Cargo.toml`).
+const PROFILE: &str = "bench-fast";
+
+const USAGE: &str = "\
+usage: cargo xtask bench [--skip-codec] [flags of the benchmark binary]
+
+  --skip-codec            do not run the codec micro-benchmark (criterion)
+  --help                  the benchmark binary's flags (--quick, --only, sizes, --json)";
+
+/// Runs the benchmarks; `args` go to the benchmark binary, except `--skip-codec`.
+pub(crate) fn run(args: &[&str]) -> Result<ExitCode> {
+    let skip_codec = args.contains(&"--skip-codec");
+    let quick = args.contains(&"--quick");
+    let help = args.iter().any(|arg| matches!(*arg, "--help" | "-h"));
+    let bench_args: Vec<&str> = args
+        .iter()
+        .copied()
+        .filter(|arg| *arg != "--skip-codec")
+        .collect();
+
+    step(&format!(
+        "building the benchmarks (profile `{PROFILE}`; the first build takes several minutes)"
+    ));
+    let mut build = cargo();
+    build.args([
+        "build",
+        "--profile",
+        PROFILE,
+        "-p",
+        "outbox-tests",
+        "--bin",
+        "bench",
+    ]);
+    run_cargo(build)?;
+    let binary = target_dir().join(PROFILE).join("bench");
+    if help {
+        println!("{USAGE}\n");
+        let status = Command::new(&binary).arg("--help").status()?;
+        return Ok(exit_code(status.code()));
+    }
+    if !skip_codec {
+        let mut build = cargo();
+        build.args(codec_args()).arg("--no-run");
+        run_cargo(build)?;
+    }
+
+    let services = LocalServices::start_dynamodb()?;
+    step("running the scenarios");
+    let mut command = Command::new(&binary);
+    command.args(&bench_args);
+    let status = services.run_child(command)?;
+    services.stop()?;
+    if !status.success() {
+        eprintln!("==> the benchmarks failed ({status})");
+        return Ok(exit_code(status.code()));
+    }
+
+    if !skip_codec {
+        step("running the codec micro-benchmark (criterion)");
+        let mut command = cargo();
+        command
+            .args(codec_args())
+            .env("CRITERION_HOME", criterion_home())
+            .arg("--");
+        if quick {
+            command.args(["--warm-up-time", "1", "--measurement-time", "2"]);
+        }
+        run_cargo(command)?;
+        report_codec(&json_path(&bench_args))?;
+    }
+    step("benchmarks done");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn codec_args() -> [&'static str; 7] {
+    [
+        "bench",
+        "--profile",
+        PROFILE,
+        "-p",
+        "outbox-tests",
+        "--bench",
+        "codec",
+    ]
+}
+
+fn criterion_home() -> PathBuf {
+    target_dir().join("criterion")
+}
+
+/// The JSON the benchmark binary wrote: its `--json`, or its default.
+fn json_path(args: &[&str]) -> PathBuf {
+    args.windows(2)
+        .find(|pair| pair[0] == "--json")
+        .map_or_else(
+            || target_dir().join("bench").join("latest.json"),
+            |pair| PathBuf::from(pair[1]),
+        )
+}
+
+fn run_cargo(mut command: Command) -> Result<()> {
+    let shown = format!("{command:?}");
+    let status = command
+        .status()
+        .map_err(|err| format!("cannot run {shown}: {err}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} failed ({status}); its output above says why").into())
+    }
+}
+
+fn exit_code(code: Option<i32>) -> ExitCode {
+    ExitCode::from(
+        code.and_then(|code| u8::try_from(code).ok())
+            .unwrap_or(1)
+            .max(1),
+    )
+}
+
+/// Reads criterion's estimates of the codec benchmarks, prints them as a table and adds them
+/// to the benchmarks' JSON under `codec`.
+fn report_codec(json: &Path) -> Result<()> {
+    let group = criterion_home().join("codec");
+    let mut found = Vec::new();
+    collect_estimates(&group, &group, &mut found)?;
+    // Encoding first, then decoding; derive before hand-written.
+    found.sort_by_key(|(name, _)| (!name.starts_with("encode"), name.clone()));
+    if found.is_empty() {
+        return Err(format!(
+            "criterion wrote no estimates under {}; run `cargo bench --profile {PROFILE} -p \
+             outbox-tests --bench codec` to see why",
+            group.display()
+        )
+        .into());
+    }
+    let mut rows = serde_json::Map::new();
+    println!("\n#### Message encode and decode (criterion, mean per message)\n");
+    println!("| benchmark | mean ns | median ns |");
+    println!("|:---|---:|---:|");
+    for (name, estimates) in found {
+        let text = std::fs::read_to_string(&estimates)?;
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|err| format!("{} is not JSON: {err}", estimates.display()))?;
+        let point = |what: &str| value[what]["point_estimate"].as_f64().unwrap_or(f64::NAN);
+        println!("| {name} | {:.0} | {:.0} |", point("mean"), point("median"));
+        rows.insert(
+            name,
+            serde_json::json!({ "mean_ns": point("mean"), "median_ns": point("median") }),
+        );
+    }
+    println!();
+    let mut report: serde_json::Value = match std::fs::read_to_string(json) {
+        Ok(text) => serde_json::from_str(&text).unwrap_or_else(|_| serde_json::json!({})),
+        Err(_) => serde_json::json!({}),
+    };
+    report["codec"] = serde_json::Value::Object(rows);
+    std::fs::write(json, serde_json::to_string_pretty(&report)? + "\n")?;
+    println!("codec figures added to {}", json.display());
+    Ok(())
+}
+
+/// Every `<bench>/new/estimates.json` under `dir`, named by its path below `root`.
+fn collect_estimates(root: &Path, dir: &Path, found: &mut Vec<(String, PathBuf)>) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in entries {
+        let path = entry?.path();
+        if !path.is_dir() {
+            continue;
+        }
+        let estimates = path.join("new").join("estimates.json");
+        if estimates.is_file() {
+            let name = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .display()
+                .to_string();
+            found.push((name, estimates));
+        } else if path.file_name().is_some_and(|name| name != "report") {
+            collect_estimates(root, &path, found)?;
+        }
+    }
+    Ok(())
+}
