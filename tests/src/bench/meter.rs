@@ -78,35 +78,37 @@ impl Counts {
 
     /// Capacity units of every operation.
     pub fn capacity(&self) -> f64 {
-        self.ops.values().map(|op| op.capacity).sum()
+        total(self.ops.values().map(|op| op.capacity))
     }
 
     /// Capacity units of the base tables.
     pub fn table_capacity(&self) -> f64 {
-        self.ops.values().map(|op| op.table_capacity).sum()
+        total(self.ops.values().map(|op| op.table_capacity))
     }
 
     /// Capacity units of the indexes.
     pub fn index_capacity(&self) -> f64 {
-        self.ops.values().map(|op| op.index_capacity).sum()
+        total(self.ops.values().map(|op| op.index_capacity))
     }
 
     /// Capacity units of the reading operations (`GetItem`, `BatchGetItem`, `Query`, `Scan`).
     pub fn read_capacity(&self) -> f64 {
-        self.ops
-            .iter()
-            .filter(|(name, _)| is_read(name))
-            .map(|(_, op)| op.capacity)
-            .sum()
+        total(
+            self.ops
+                .iter()
+                .filter(|(name, _)| is_read(name))
+                .map(|(_, op)| op.capacity),
+        )
     }
 
     /// Capacity units of the writing operations.
     pub fn write_capacity(&self) -> f64 {
-        self.ops
-            .iter()
-            .filter(|(name, _)| !is_read(name))
-            .map(|(_, op)| op.capacity)
-            .sum()
+        total(
+            self.ops
+                .iter()
+                .filter(|(name, _)| !is_read(name))
+                .map(|(_, op)| op.capacity),
+        )
     }
 
     /// Items read by every operation.
@@ -150,6 +152,11 @@ impl Counts {
             .collect();
         Counts { ops }
     }
+}
+
+/// A sum starting at +0.0 (an empty `Iterator::sum` of floats is -0.0).
+fn total(units: impl Iterator<Item = f64>) -> f64 {
+    units.fold(0.0, |sum, value| sum + value)
 }
 
 fn is_read(operation: &str) -> bool {
