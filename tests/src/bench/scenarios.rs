@@ -531,7 +531,9 @@ pub async fn requests_per_message(
 
 /// Scenario 3: capacity units per delivered message for bodies of each of `body_bytes`, on
 /// both paths, with each cleanup mode; handlers deposit `messages_per_call` messages and put no
-/// entity, so that every unit counted is the outbox's.
+/// entity, so that every unit counted is the outbox's. Keep to one message per call against
+/// DynamoDB Local: it reports a `TransactWriteItems` that writes several items to one table
+/// with the units of one item.
 ///
 /// # Errors
 /// A handler's or a pass's error.
