@@ -59,50 +59,9 @@ use proc_macro::TokenStream;
 ///
 /// # Examples
 ///
-/// ```
-/// use outbox_runtime::{MessageType, OutboxMessage};
-///
-/// #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize, OutboxMessage)]
-/// #[outbox(topic = "greeting.made")]
-/// pub struct GreetingMade {
-///     #[outbox(partition_key)]
-///     pub name: String,
-///     pub greeting: String,
-/// }
-///
-/// let made = GreetingMade { name: "Tyrion".into(), greeting: "Hello".into() };
-/// let message = made.to_message()?;
-/// assert_eq!(message.topic(), GreetingMade::TOPIC);
-/// assert_eq!(message.header.partition_key.as_deref(), Some("Tyrion"));
-/// assert_eq!(message.header.message_type, MessageType::Event);
-/// assert_eq!(GreetingMade::from_message(&message)?, made);
-/// # Ok::<(), outbox_runtime::Error>(())
-/// ```
-///
-/// An enum whose variants go to different topics, with a body stored as a DynamoDB map:
-///
-/// ```
-/// use outbox_runtime::{Body, MessageType, OutboxMessage};
-///
-/// #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize, OutboxMessage)]
-/// #[outbox(message_type = "command", body = "dynamo")]
-/// enum Account {
-///     #[outbox(topic = "account.open")]
-///     Open { #[outbox(partition_key)] owner: String },
-///     #[outbox(topic = "account.close")]
-///     Close { #[outbox(partition_key)] owner: String, #[outbox(correlation_id)] request: Option<u64> },
-/// }
-///
-/// assert_eq!(Account::TOPICS, ["account.open", "account.close"]);
-/// let close = Account::Close { owner: "Sansa".into(), request: Some(7) };
-/// let message = close.to_message()?;
-/// assert_eq!(message.topic(), "account.close");
-/// assert_eq!(message.header.message_type, MessageType::Command);
-/// assert_eq!(message.header.correlation_id.as_deref(), Some("7"));
-/// assert!(matches!(message.body, Body::Item(_)));
-/// assert_eq!(Account::from_message(&message)?, close);
-/// # Ok::<(), outbox_runtime::Error>(())
-/// ```
+/// On the re-export [`outbox_runtime::OutboxMessage`](https://docs.rs/outbox-runtime), where they
+/// are compiled as doctests: this crate does not depend on the runtime, even for its tests,
+/// so that a test run builds the runtime's dependency graph once.
 #[proc_macro_derive(OutboxMessage, attributes(outbox))]
 pub fn derive_outbox_message(input: TokenStream) -> TokenStream {
     expand::derive_outbox_message(input.into()).into()
@@ -143,64 +102,8 @@ pub fn derive_outbox_message(input: TokenStream) -> TokenStream {
 ///
 /// # Examples
 ///
-/// ```no_run
-/// use outbox_runtime::{OutboxMessage, Postbox, Transaction, transactional_handler};
-/// use outbox_runtime::schema::{KeyAttribute, KeyKind, TableSchema};
-///
-/// #[derive(serde::Serialize, serde::Deserialize, OutboxMessage)]
-/// #[outbox(topic = "greeting.made")]
-/// struct GreetingMade {
-///     #[outbox(partition_key)]
-///     name: String,
-///     greeting: String,
-/// }
-///
-/// #[derive(Clone)]
-/// struct AddGreeting {
-///     name: String,
-///     greeting: String,
-/// }
-///
-/// #[derive(serde::Serialize)]
-/// struct Person {
-///     #[serde(rename = "Name")]
-///     name: String,
-///     greetings: Vec<String>,
-/// }
-///
-/// #[derive(Debug)]
-/// enum AppError {
-///     Outbox(outbox_runtime::Error),
-/// }
-///
-/// impl From<outbox_runtime::Error> for AppError {
-///     fn from(err: outbox_runtime::Error) -> Self {
-///         AppError::Outbox(err)
-///     }
-/// }
-///
-/// struct AddGreetingHandler {
-///     postbox: Postbox,
-///     people: TableSchema,
-/// }
-///
-/// impl AddGreetingHandler {
-///     #[transactional_handler(postbox = self.postbox, tx = tx)]
-///     async fn handle(&self, tx: &mut Transaction, cmd: AddGreeting) -> Result<(), AppError> {
-///         let person = Person { name: cmd.name.clone(), greetings: vec![cmd.greeting.clone()] };
-///         tx.put(&self.people, &person)?;
-///         tx.deposit(&GreetingMade { name: cmd.name, greeting: cmd.greeting })?;
-///         Ok(())
-///     }
-/// }
-///
-/// # async fn run(handler: AddGreetingHandler) -> Result<(), AppError> {
-/// // Callers do not pass a transaction.
-/// handler
-///     .handle(AddGreeting { name: "Tyrion".into(), greeting: "Hello".into() })
-///     .await?;
-/// # Ok(()) }
-/// ```
+/// On the re-export [`outbox_runtime::transactional_handler`](https://docs.rs/outbox-runtime),
+/// where they are compiled as doctests.
 #[proc_macro_attribute]
 pub fn transactional_handler(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::transactional_handler(args.into(), item.into()).into()

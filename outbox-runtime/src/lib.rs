@@ -36,7 +36,121 @@ pub use error::{Error, Result};
 pub use item::StoredMessage;
 pub use message::{Body, Header, Message, MessageId, MessageType, OutboxMessage};
 pub use outbox::{AddOutcome, BoundedCount, ContinuationToken, Outbox, Page};
-pub use outbox_derive::{OutboxMessage, transactional_handler};
+/// Derives [`OutboxMessage`](trait@OutboxMessage); the keys of `#[outbox(...)]` are listed on
+/// the macro's own page and in the README.
+///
+/// # Examples
+///
+/// ```
+/// use outbox_runtime::{MessageType, OutboxMessage};
+///
+/// #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize, OutboxMessage)]
+/// #[outbox(topic = "greeting.made")]
+/// pub struct GreetingMade {
+///     #[outbox(partition_key)]
+///     pub name: String,
+///     pub greeting: String,
+/// }
+///
+/// let made = GreetingMade { name: "Tyrion".into(), greeting: "Hello".into() };
+/// let message = made.to_message()?;
+/// assert_eq!(message.topic(), GreetingMade::TOPIC);
+/// assert_eq!(message.header.partition_key.as_deref(), Some("Tyrion"));
+/// assert_eq!(message.header.message_type, MessageType::Event);
+/// assert_eq!(GreetingMade::from_message(&message)?, made);
+/// # Ok::<(), outbox_runtime::Error>(())
+/// ```
+///
+/// An enum whose variants go to different topics, with a body stored as a DynamoDB map:
+///
+/// ```
+/// use outbox_runtime::{Body, MessageType, OutboxMessage};
+///
+/// #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize, OutboxMessage)]
+/// #[outbox(message_type = "command", body = "dynamo")]
+/// enum Account {
+///     #[outbox(topic = "account.open")]
+///     Open { #[outbox(partition_key)] owner: String },
+///     #[outbox(topic = "account.close")]
+///     Close { #[outbox(partition_key)] owner: String, #[outbox(correlation_id)] request: Option<u64> },
+/// }
+///
+/// assert_eq!(Account::TOPICS, ["account.open", "account.close"]);
+/// let close = Account::Close { owner: "Sansa".into(), request: Some(7) };
+/// let message = close.to_message()?;
+/// assert_eq!(message.topic(), "account.close");
+/// assert_eq!(message.header.message_type, MessageType::Command);
+/// assert_eq!(message.header.correlation_id.as_deref(), Some("7"));
+/// assert!(matches!(message.body, Body::Item(_)));
+/// assert_eq!(Account::from_message(&message)?, close);
+/// # Ok::<(), outbox_runtime::Error>(())
+/// ```
+pub use outbox_derive::OutboxMessage;
+/// Runs an `async fn` as one unit of work: entity writes and deposited messages commit
+/// together, then the messages are sent. Arguments and behaviour are on the macro's own page and
+/// in the README.
+///
+/// # Examples
+///
+/// ```no_run
+/// use outbox_runtime::{OutboxMessage, Postbox, Transaction, transactional_handler};
+/// use outbox_runtime::schema::{KeyAttribute, KeyKind, TableSchema};
+///
+/// #[derive(serde::Serialize, serde::Deserialize, OutboxMessage)]
+/// #[outbox(topic = "greeting.made")]
+/// struct GreetingMade {
+///     #[outbox(partition_key)]
+///     name: String,
+///     greeting: String,
+/// }
+///
+/// #[derive(Clone)]
+/// struct AddGreeting {
+///     name: String,
+///     greeting: String,
+/// }
+///
+/// #[derive(serde::Serialize)]
+/// struct Person {
+///     #[serde(rename = "Name")]
+///     name: String,
+///     greetings: Vec<String>,
+/// }
+///
+/// #[derive(Debug)]
+/// enum AppError {
+///     Outbox(outbox_runtime::Error),
+/// }
+///
+/// impl From<outbox_runtime::Error> for AppError {
+///     fn from(err: outbox_runtime::Error) -> Self {
+///         AppError::Outbox(err)
+///     }
+/// }
+///
+/// struct AddGreetingHandler {
+///     postbox: Postbox,
+///     people: TableSchema,
+/// }
+///
+/// impl AddGreetingHandler {
+///     #[transactional_handler(postbox = self.postbox, tx = tx)]
+///     async fn handle(&self, tx: &mut Transaction, cmd: AddGreeting) -> Result<(), AppError> {
+///         let person = Person { name: cmd.name.clone(), greetings: vec![cmd.greeting.clone()] };
+///         tx.put(&self.people, &person)?;
+///         tx.deposit(&GreetingMade { name: cmd.name, greeting: cmd.greeting })?;
+///         Ok(())
+///     }
+/// }
+///
+/// # async fn run(handler: AddGreetingHandler) -> Result<(), AppError> {
+/// // Callers do not pass a transaction.
+/// handler
+///     .handle(AddGreeting { name: "Tyrion".into(), greeting: "Hello".into() })
+///     .await?;
+/// # Ok(()) }
+/// ```
+pub use outbox_derive::transactional_handler;
 pub use postbox::{ClearMode, ClearReport, Postbox};
 pub use sweeper::{SweepReport, Sweeper, SweeperConfig};
 pub use transaction::{ActionFailure, Committed, Expr, Transaction};
