@@ -43,6 +43,8 @@ use tokio::sync::Notify;
 
 use crate::{create_table, unique_name};
 
+pub mod processes;
+
 /// The payload of the injected panics; the harness keeps them off stderr.
 pub const INJECTED_PANIC: &str = "injected panic before the commit";
 

@@ -1,26 +1,49 @@
 //! The fault-injection run at any size: `cargo xtask chaos --commands 10000` (which starts
 //! DynamoDB Local), or `cargo run -p outbox-tests --bin chaos -- --commands 10000` against
 //! `DYNAMODB_ENDPOINT`. Prints the figures; exits non-zero when a promise was broken.
+//!
+//! `--sweeper-processes N [--kill-one]` runs N sweepers as processes of this binary over a
+//! committed backlog instead (see `outbox_tests::chaos::processes`).
 
 use std::process::ExitCode;
 
+use std::time::Duration;
+
+use outbox_tests::chaos::processes::{self, ChildArgs, ProcessesConfig};
 use outbox_tests::chaos::{self, ChaosConfig};
 use outbox_tests::dynamodb;
 
 const USAGE: &str = "\
 usage: chaos [--commands N] [--keys N] [--concurrency N] [--sweepers N] [--seed N]
              [--fault-percent N] [--send-fail-percent N] [--send-then-fail-percent N]
-             [--sweeper-only]";
+             [--sweeper-only]
+       chaos --sweeper-processes N [--kill-one] [--commands N] [--keys N] [--shards N]
+             [--lease-ms N] [--seed N]";
 
-fn parse(args: &[String]) -> Result<ChaosConfig, String> {
+/// What to run.
+enum Mode {
+    InProcess(ChaosConfig),
+    Processes(ProcessesConfig),
+}
+
+fn parse(args: &[String]) -> Result<Mode, String> {
     let mut config = ChaosConfig {
         progress: true,
         ..ChaosConfig::default()
     };
+    let mut processes: Option<usize> = None;
+    let mut kill_one = false;
+    let mut keys = None;
+    let mut shards = None;
+    let mut lease_ms = None;
     let mut rest = args.iter();
     while let Some(flag) = rest.next() {
         if flag == "--sweeper-only" {
             config.clear_immediately = false;
+            continue;
+        }
+        if flag == "--kill-one" {
+            kill_one = true;
             continue;
         }
         let value = rest
@@ -34,7 +57,10 @@ fn parse(args: &[String]) -> Result<ChaosConfig, String> {
         let small = |n: u64| u32::try_from(n.min(100)).unwrap_or(100);
         match flag.as_str() {
             "--commands" => config.commands = usize::try_from(n).unwrap_or(usize::MAX),
-            "--keys" => config.keys = usize::try_from(n.max(1)).unwrap_or(1),
+            "--keys" => keys = Some(usize::try_from(n.max(1)).unwrap_or(1)),
+            "--sweeper-processes" => processes = Some(usize::try_from(n.max(1)).unwrap_or(1)),
+            "--shards" => shards = Some(u16::try_from(n.clamp(1, 1000)).unwrap_or(16)),
+            "--lease-ms" => lease_ms = Some(n.max(100)),
             "--concurrency" => config.concurrency = usize::try_from(n.max(1)).unwrap_or(1),
             "--sweepers" => config.sweepers = usize::try_from(n.max(2)).unwrap_or(2),
             "--seed" => config.seed = n,
@@ -44,14 +70,38 @@ fn parse(args: &[String]) -> Result<ChaosConfig, String> {
             _ => return Err(format!("unknown option `{flag}`\n{USAGE}")),
         }
     }
-    Ok(config)
+    let Some(processes) = processes else {
+        if kill_one || lease_ms.is_some() {
+            return Err(format!(
+                "`--kill-one` and `--lease-ms` go with `--sweeper-processes`\n{USAGE}"
+            ));
+        }
+        config.keys = keys.unwrap_or(config.keys);
+        config.shards = shards.unwrap_or(config.shards);
+        return Ok(Mode::InProcess(config));
+    };
+    let defaults = ProcessesConfig::default();
+    Ok(Mode::Processes(ProcessesConfig {
+        commands: config.commands,
+        keys: keys.unwrap_or(defaults.keys),
+        shards: shards.unwrap_or(defaults.shards),
+        processes,
+        kill_one,
+        lease_duration: lease_ms.map_or(defaults.lease_duration, Duration::from_millis),
+        seed: config.seed,
+        ..defaults
+    }))
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some(ChildArgs::FLAG) {
+        return sweeper_child(&args[1..]).await;
+    }
     let config = match parse(&args) {
-        Ok(config) => config,
+        Ok(Mode::InProcess(config)) => config,
+        Ok(Mode::Processes(config)) => return run_processes(&config).await,
         Err(err) => {
             eprintln!("error: {err}");
             return ExitCode::from(2);
@@ -76,6 +126,67 @@ async fn main() -> ExitCode {
         }
     );
     let report = chaos::run(&db, &config).await;
+    println!("{report}");
+    let violations = report.violations();
+    if violations.is_empty() {
+        println!("every promise kept");
+        ExitCode::SUCCESS
+    } else {
+        for violation in violations {
+            println!("BROKEN: {violation}");
+        }
+        ExitCode::FAILURE
+    }
+}
+
+/// Sweeper mode, started by `run_processes`.
+async fn sweeper_child(args: &[String]) -> ExitCode {
+    let args = match ChildArgs::parse(args) {
+        Ok(args) => args,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    match processes::sweeper_child(dynamodb().await, args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_processes(config: &ProcessesConfig) -> ExitCode {
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(err) => {
+            eprintln!("error: cannot find this binary to start the sweepers: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // `target/<profile>/chaos`: the records go to `target/chaos/`.
+    let Some(target) = exe.parent().and_then(std::path::Path::parent) else {
+        eprintln!("error: {} is not inside a target folder", exe.display());
+        return ExitCode::FAILURE;
+    };
+    let db = dynamodb().await;
+    eprintln!(
+        "chaos: {} commands over {} keys committed, nothing sent; {} sweeper processes over {} \
+         shards, lease {} ms{}; seed {}",
+        config.commands,
+        config.keys,
+        config.processes,
+        config.shards,
+        config.lease_duration.as_millis(),
+        if config.kill_one {
+            ", the first killed with SIGKILL mid-run"
+        } else {
+            ""
+        },
+        config.seed
+    );
+    let report = processes::run(&db, config, &exe, &target.join("chaos")).await;
     println!("{report}");
     let violations = report.violations();
     if violations.is_empty() {
