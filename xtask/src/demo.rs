@@ -11,8 +11,17 @@ pub(crate) fn run() -> Result<ExitCode> {
     // Build first, so the services are not kept waiting through a first (slow) build. Both
     // binaries are needed: the demo starts the sweeper as a process of its own.
     step("building the greetings example and the sweeper");
+    // Built together with xtask (already built, so fresh), the examples resolve the same
+    // dependency features as xtask did and share its compiled SDK.
     let status = cargo()
-        .args(["build", "--package", "outbox-examples", "--bins"])
+        .args([
+            "build",
+            "--package",
+            "xtask",
+            "--package",
+            "outbox-examples",
+            "--bins",
+        ])
         .status()?;
     if !status.success() {
         return Err(format!("building the examples failed ({status})").into());

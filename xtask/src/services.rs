@@ -128,10 +128,40 @@ pub(crate) fn step(what: &str) {
     println!("==> {what}");
 }
 
-/// The cargo that runs xtask, so children use the same toolchain.
+/// The cargo that runs xtask, so children use the same toolchain, in the environment xtask was
+/// started from.
+///
+/// `cargo run` gives xtask the variables of a running package (`CARGO_MANIFEST_DIR`,
+/// `CARGO_PKG_*`, ...) and puts build-script output folders on `LD_LIBRARY_PATH`. Passed on to
+/// a child cargo they change what build scripts see (ring's reruns on `CARGO_MANIFEST_DIR`), and
+/// the child would compile the SDK a second time. They are removed here.
 pub(crate) fn cargo() -> Command {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command.current_dir(crate::paths::workspace_root());
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let set_by_cargo_run = matches!(
+            name.as_ref(),
+            "CARGO_MANIFEST_DIR"
+                | "CARGO_MANIFEST_PATH"
+                | "CARGO_CRATE_NAME"
+                | "CARGO_BIN_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+        ) || name.starts_with("CARGO_PKG_");
+        if set_by_cargo_run {
+            command.env_remove(name.as_ref());
+        }
+    }
+    if let Some(paths) = std::env::var_os("LD_LIBRARY_PATH") {
+        let target = crate::paths::target_dir();
+        let kept: Vec<_> = std::env::split_paths(&paths)
+            .filter(|path| !path.starts_with(&target))
+            .collect();
+        match std::env::join_paths(kept) {
+            Ok(joined) if !joined.is_empty() => command.env("LD_LIBRARY_PATH", joined),
+            _ => command.env_remove("LD_LIBRARY_PATH"),
+        };
+    }
     command
 }
