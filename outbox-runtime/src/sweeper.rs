@@ -215,7 +215,16 @@ impl Sweeper {
         Ok(())
     }
 
-    async fn sweep_shard(&self, shard: u16, report: &mut SweepReport) -> Result<()> {
+    /// Renews the leases when due and says whether `shard` is still held. A shard pass can
+    /// outlast the lease (many pages, a slow transport): it renews as it goes, and stops
+    /// sending the moment the shard is no longer its own, so that two sweepers never send the
+    /// same shard at once.
+    async fn still_holds(&mut self, shard: u16) -> Result<bool> {
+        self.keep_leases().await?;
+        Ok(self.leases.shards().contains(&shard))
+    }
+
+    async fn sweep_shard(&mut self, shard: u16, report: &mut SweepReport) -> Result<()> {
         let now = SystemTime::now();
         let cutoff = to_millis(
             now.checked_sub(self.config.min_age)
@@ -225,6 +234,9 @@ impl Sweeper {
         let mut blocked: HashSet<String> = HashSet::new();
         let mut start = None;
         for _ in 0..self.config.max_pages.max(1) {
+            if !self.still_holds(shard).await? {
+                break;
+            }
             let (ids, last) = self
                 .outbox
                 .query_shard(shard, cutoff, self.config.batch_size, start.take())
@@ -263,7 +275,9 @@ impl Sweeper {
                 }
                 due.push(message);
             }
-            self.send_in_order(due, &mut blocked, report).await?;
+            if !self.send_in_order(shard, due, &mut blocked, report).await? {
+                break;
+            }
             match last {
                 Some(last) => start = Some(last),
                 None => break,
@@ -274,13 +288,15 @@ impl Sweeper {
 
     /// Sends in rounds: each round holds at most one message per partition key (the earliest
     /// unsent), so a batch never carries a later message of a key next to an earlier one that
-    /// might fail. A failure blocks the rest of its key for this pass.
+    /// might fail. A failure blocks the rest of its key for this pass. Returns `false` when it
+    /// stopped because the shard's lease was lost.
     async fn send_in_order(
-        &self,
+        &mut self,
+        shard: u16,
         due: Vec<StoredMessage>,
         blocked: &mut HashSet<String>,
         report: &mut SweepReport,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let mut queues: Vec<Vec<StoredMessage>> = Vec::new();
         let mut by_key: HashMap<String, usize> = HashMap::new();
         for message in due {
@@ -318,7 +334,10 @@ impl Sweeper {
                 })
                 .collect();
             if round.is_empty() {
-                return Ok(());
+                return Ok(true);
+            }
+            if !self.still_holds(shard).await? {
+                return Ok(false);
             }
             let messages: Vec<Message> = round.iter().map(|s| s.message.clone()).collect();
             let results = self.producer.send_batch(&messages).await;

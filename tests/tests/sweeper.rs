@@ -464,3 +464,62 @@ async fn an_unreadable_item_is_dead_lettered_and_does_not_block_its_shard() {
     assert_eq!(&letters.unreadable[0].0, messages[1].id());
     assert_eq!(outbox.outstanding_count(10).await.unwrap().count, 0);
 }
+
+/// Sends after a pause, like a slow transport.
+struct SlowProducer {
+    inner: Arc<InMemoryProducer>,
+    pause: Duration,
+}
+
+#[async_trait::async_trait]
+impl Producer for SlowProducer {
+    async fn send(&self, message: &Message) -> Result<(), ProducerError> {
+        tokio::time::sleep(self.pause).await;
+        self.inner.send(message).await
+    }
+}
+
+#[tokio::test]
+async fn a_shard_pass_longer_than_the_lease_keeps_the_shard_and_sends_nothing_twice() {
+    // One shard, one key: a round holds one message, so ten rounds of 300 ms each take 3 s,
+    // longer than the 1 s lease. The sweeper renews as it goes; the other never gets the shard.
+    let outbox = outbox(1).await;
+    let delivered = Arc::new(InMemoryProducer::new());
+    let sweeper = |owner: &str| {
+        let postbox = Postbox::new(
+            outbox.clone(),
+            SlowProducer {
+                inner: Arc::clone(&delivered),
+                pause: Duration::from_millis(300),
+            },
+        );
+        Sweeper::new(
+            &postbox,
+            SweeperConfig {
+                lease_duration: Duration::from_secs(1),
+                ..sweeper_config(owner, quick_retry(5))
+            },
+        )
+    };
+    let mut a = sweeper("slow-a");
+    let mut b = sweeper("slow-b");
+    assert_eq!(a.sweep_once().await.unwrap().shards, vec![0]);
+    for n in 0..10 {
+        outbox
+            .add(&Message::new("t", format!("{n}").into_bytes()).with_partition_key("k"))
+            .await
+            .unwrap();
+    }
+    let long_pass = tokio::spawn(async move { a.sweep_once().await.unwrap() });
+    let started = std::time::Instant::now();
+    while !long_pass.is_finished() && started.elapsed() < Duration::from_secs(10) {
+        b.sweep_once().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let report = long_pass.await.unwrap();
+    assert_eq!(report.sent.len(), 10, "the long pass sent everything");
+    let ids: Vec<MessageId> = delivered.sent().iter().map(|m| m.id().clone()).collect();
+    let distinct: HashSet<&MessageId> = ids.iter().collect();
+    assert_eq!(ids.len(), 10, "nothing sent twice: {} sends", ids.len());
+    assert_eq!(distinct.len(), 10);
+}
