@@ -278,12 +278,19 @@ async fn two_sweepers_split_the_shards_and_deliver_a_thousand_messages_exactly_o
     let outbox = outbox(8).await;
     let producer = Arc::new(InMemoryProducer::new());
     let postbox = Postbox::new(outbox.clone(), Arc::clone(&producer));
-    let mut a = Sweeper::new(&postbox, sweeper_config("sweeper-a", quick_retry(5)));
-    let mut b = Sweeper::new(&postbox, sweeper_config("sweeper-b", quick_retry(5)));
+    // Leases long enough that none lapses while the test is slow (a loaded machine): a shard
+    // in both lists below is then really held twice, not a stale list.
+    let config = |owner: &str| SweeperConfig {
+        lease_duration: Duration::from_secs(10),
+        ..sweeper_config(owner, quick_retry(5))
+    };
+    let mut a = Sweeper::new(&postbox, config("sweeper-a"));
+    let mut b = Sweeper::new(&postbox, config("sweeper-b"));
 
-    // Let the leases settle: the second sweeper joins, the first gives up half.
+    // Let the leases settle: the second sweeper joins, the first gives up half (rebalancing
+    // every quarter of the lease).
     let mut settled = false;
-    for _ in 0..60 {
+    for _ in 0..150 {
         let held_a = a.sweep_once().await.unwrap().shards;
         let held_b = b.sweep_once().await.unwrap().shards;
         let overlap: HashSet<_> = held_a.iter().filter(|s| held_b.contains(s)).collect();
@@ -349,7 +356,8 @@ async fn a_dead_sweepers_shards_are_taken_over_once_its_lease_lapses() {
     let producer = Arc::new(InMemoryProducer::new());
     let postbox = Postbox::new(outbox.clone(), Arc::clone(&producer));
     let mut config = sweeper_config("doomed", quick_retry(3));
-    config.lease_duration = Duration::from_millis(800);
+    // Long enough that the early look below comes well before the lapse, even on a busy machine.
+    config.lease_duration = Duration::from_secs(3);
     let mut doomed = Sweeper::new(&postbox, config.clone());
     assert_eq!(doomed.sweep_once().await.unwrap().shards.len(), 4);
     drop(doomed); // dies without releasing anything
@@ -365,7 +373,7 @@ async fn a_dead_sweepers_shards_are_taken_over_once_its_lease_lapses() {
     );
     assert!(early.sent.is_empty());
 
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    tokio::time::sleep(Duration::from_millis(3300)).await;
     let late = heir.sweep_once().await.unwrap();
     assert_eq!(late.shards.len(), 4);
     assert_eq!(late.sent, vec![message.id().clone()]);
