@@ -332,12 +332,6 @@ impl Transaction {
         exprs.extend(condition.as_ref());
         let (names, values) = placeholders(&exprs);
         let size = limits::item_size(&key) + exprs.iter().map(|e| e.size()).sum::<usize>();
-        let info = ActionInfo {
-            kind: "update",
-            table: table.name.clone(),
-            key: Some(describe_key(&key)),
-            message_id: None,
-        };
         let action = Update::builder()
             .table_name(&table.name)
             .set_key(Some(key.clone()))
@@ -347,10 +341,11 @@ impl Transaction {
             .set_expression_attribute_values(values)
             .build()
             .map_err(|err| Error::InvalidConfig(err.to_string()))?;
-        self.push(
+        self.push_on_key(
+            "update",
+            table,
+            &key,
             TransactWriteItem::builder().update(action).build(),
-            info,
-            Some(identity(&table.name, &key)),
             size,
         )
     }
@@ -368,12 +363,6 @@ impl Transaction {
         let key = key_of(table, &key)?;
         let (names, values) = placeholders(&condition.iter().collect::<Vec<_>>());
         let size = limits::item_size(&key) + condition.as_ref().map_or(0, Expr::size);
-        let info = ActionInfo {
-            kind: "delete",
-            table: table.name.clone(),
-            key: Some(describe_key(&key)),
-            message_id: None,
-        };
         let action = Delete::builder()
             .table_name(&table.name)
             .set_key(Some(key.clone()))
@@ -382,10 +371,11 @@ impl Transaction {
             .set_expression_attribute_values(values)
             .build()
             .map_err(|err| Error::InvalidConfig(err.to_string()))?;
-        self.push(
+        self.push_on_key(
+            "delete",
+            table,
+            &key,
             TransactWriteItem::builder().delete(action).build(),
-            info,
-            Some(identity(&table.name, &key)),
             size,
         )
     }
@@ -404,12 +394,6 @@ impl Transaction {
         let key = key_of(table, &key)?;
         let (names, values) = placeholders(&[&condition]);
         let size = limits::item_size(&key) + condition.size();
-        let info = ActionInfo {
-            kind: "condition check",
-            table: table.name.clone(),
-            key: Some(describe_key(&key)),
-            message_id: None,
-        };
         let action = ConditionCheck::builder()
             .table_name(&table.name)
             .set_key(Some(key.clone()))
@@ -418,10 +402,11 @@ impl Transaction {
             .set_expression_attribute_values(values)
             .build()
             .map_err(|err| Error::InvalidConfig(err.to_string()))?;
-        self.push(
+        self.push_on_key(
+            "condition check",
+            table,
+            &key,
             TransactWriteItem::builder().condition_check(action).build(),
-            info,
-            Some(identity(&table.name, &key)),
             size,
         )
     }
@@ -513,6 +498,24 @@ impl Transaction {
         )?;
         self.messages.push(message);
         Ok(id)
+    }
+
+    /// Adds an action on the item at `key` of `table` (an update, delete or condition check).
+    fn push_on_key(
+        &mut self,
+        kind: &'static str,
+        table: &TableSchema,
+        key: &Item,
+        action: TransactWriteItem,
+        size: usize,
+    ) -> Result<&mut Self> {
+        let info = ActionInfo {
+            kind,
+            table: table.name.clone(),
+            key: Some(describe_key(key)),
+            message_id: None,
+        };
+        self.push(action, info, Some(identity(&table.name, key)), size)
     }
 
     /// Checks the limits for one more action and adds it.
