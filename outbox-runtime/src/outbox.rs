@@ -335,11 +335,28 @@ impl Outbox {
     /// with [`Cleanup::Keep`] each gets `DispatchedAt` and a TTL counted from now, and leaves
     /// the outstanding index. Idempotent: ids already dispatched or absent are left alone.
     ///
+    /// A failed request does not stop the others: every id gets its request, because each
+    /// message left unmarked is one the sweeper will send a second time.
+    ///
     /// # Errors
-    /// The first request error; ids already handled stay marked.
+    /// The first request error, once every id was tried; the ids whose request succeeded stay
+    /// marked.
     pub async fn mark_dispatched(&self, ids: &[MessageId]) -> Result<()> {
+        let unmarked = self.mark_dispatched_each(ids).await;
+        match unmarked.error {
+            None => Ok(()),
+            Some(err) => {
+                tracing::warn!(failed = unmarked.ids.len(), of = ids.len(), error = %err, "marking dispatched failed for some messages");
+                Err(err)
+            }
+        }
+    }
+
+    /// [`Outbox::mark_dispatched`], saying which ids may not be marked.
+    pub(crate) async fn mark_dispatched_each(&self, ids: &[MessageId]) -> Unmarked {
+        let mut unmarked = Unmarked::default();
         match self.config.cleanup {
-            Cleanup::Delete => self.delete(ids).await,
+            Cleanup::Delete => return self.delete_each(ids).await,
             Cleanup::Keep { retention } => {
                 let now = SystemTime::now();
                 let expires = now
@@ -350,13 +367,16 @@ impl Outbox {
                     let calls = chunk
                         .iter()
                         .map(|id| self.mark_one(id, dispatched, expires));
-                    for result in futures_util::future::join_all(calls).await {
-                        result?;
+                    let results = futures_util::future::join_all(calls).await;
+                    for (id, result) in chunk.iter().zip(results) {
+                        if let Err(err) = result {
+                            unmarked.add([id.clone()], err);
+                        }
                     }
                 }
-                Ok(())
             }
         }
+        unmarked
     }
 
     async fn mark_one(&self, id: &MessageId, dispatched_ms: u64, expires_s: u64) -> Result<()> {
@@ -670,63 +690,80 @@ impl Outbox {
     /// Deletes messages with `BatchWriteItem`, 25 per call; unprocessed items are retried with
     /// backoff. Deleting an absent id is not an error.
     ///
+    /// A failed batch does not stop the following ones.
+    ///
     /// # Errors
-    /// The request's error, or an error naming every id still unprocessed after the retries.
+    /// The first request error, or an error naming every id still unprocessed after the
+    /// retries, once every batch was tried.
     pub async fn delete(&self, ids: &[MessageId]) -> Result<()> {
+        self.delete_each(ids).await.error.map_or(Ok(()), Err)
+    }
+
+    /// [`Outbox::delete`], saying which ids may still be present.
+    async fn delete_each(&self, ids: &[MessageId]) -> Unmarked {
         let mut unique: Vec<&MessageId> = Vec::new();
         for id in ids {
             if !unique.contains(&id) {
                 unique.push(id);
             }
         }
+        let mut left = Unmarked::default();
         for chunk in unique.chunks(BATCH_WRITE_LIMIT) {
-            let mut requests: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|id| {
-                    WriteRequest::builder()
-                        .delete_request(
-                            DeleteRequest::builder()
-                                .set_key(Some(key(id)))
-                                .build()
-                                .expect("the key is set"),
-                        )
-                        .build()
-                })
-                .collect();
-            let mut backoff = Backoff::new(Duration::from_millis(25), Duration::from_secs(2));
-            while !requests.is_empty() {
-                let output = self
-                    .db
-                    .client()
-                    .batch_write_item()
-                    .request_items(self.table(), requests)
-                    .set_return_consumed_capacity(self.db.consumed_capacity())
-                    .send()
-                    .await
-                    .map_err(|err| self.sdk_error("BatchWriteItem", err))?;
-                requests = output
-                    .unprocessed_items()
-                    .and_then(|tables| tables.get(self.table()))
-                    .cloned()
-                    .unwrap_or_default();
-                if !requests.is_empty() {
-                    if backoff.attempts() >= UNPROCESSED_RETRIES {
-                        let left: Vec<String> = requests
-                            .iter()
-                            .filter_map(|r| r.delete_request()?.key().get(attr::MESSAGE_ID))
-                            .filter_map(|v| v.as_s().ok().cloned())
-                            .collect();
-                        return Err(Error::InvalidConfig(format!(
-                            "BatchWriteItem left {} deletes in table `{}` unprocessed after {} \
-                             retries (the table is throttled); still present: {}",
-                            left.len(),
-                            self.table(),
-                            UNPROCESSED_RETRIES,
-                            left.join(", ")
-                        )));
-                    }
-                    backoff.wait().await;
+            if let Err(err) = self.delete_batch(chunk).await {
+                left.add(chunk.iter().map(|id| (*id).clone()), err);
+            }
+        }
+        left
+    }
+
+    /// One `BatchWriteItem` of at most 25 deletes, retried while items come back unprocessed.
+    async fn delete_batch(&self, chunk: &[&MessageId]) -> Result<()> {
+        let mut requests: Vec<WriteRequest> = chunk
+            .iter()
+            .map(|id| {
+                WriteRequest::builder()
+                    .delete_request(
+                        DeleteRequest::builder()
+                            .set_key(Some(key(id)))
+                            .build()
+                            .expect("the key is set"),
+                    )
+                    .build()
+            })
+            .collect();
+        let mut backoff = Backoff::new(Duration::from_millis(25), Duration::from_secs(2));
+        while !requests.is_empty() {
+            let output = self
+                .db
+                .client()
+                .batch_write_item()
+                .request_items(self.table(), requests)
+                .set_return_consumed_capacity(self.db.consumed_capacity())
+                .send()
+                .await
+                .map_err(|err| self.sdk_error("BatchWriteItem", err))?;
+            requests = output
+                .unprocessed_items()
+                .and_then(|tables| tables.get(self.table()))
+                .cloned()
+                .unwrap_or_default();
+            if !requests.is_empty() {
+                if backoff.attempts() >= UNPROCESSED_RETRIES {
+                    let left: Vec<String> = requests
+                        .iter()
+                        .filter_map(|r| r.delete_request()?.key().get(attr::MESSAGE_ID))
+                        .filter_map(|v| v.as_s().ok().cloned())
+                        .collect();
+                    return Err(Error::InvalidConfig(format!(
+                        "BatchWriteItem left {} deletes in table `{}` unprocessed after {} \
+                         retries (the table is throttled); still present: {}",
+                        left.len(),
+                        self.table(),
+                        UNPROCESSED_RETRIES,
+                        left.join(", ")
+                    )));
                 }
+                backoff.wait().await;
             }
         }
         Ok(())
@@ -784,4 +821,19 @@ fn key(id: &MessageId) -> Item {
         attr::MESSAGE_ID.to_owned(),
         AttributeValue::S(id.to_string()),
     )])
+}
+
+/// The ids a mark may have missed (its request failed, or its outcome is unknown) and the first
+/// error.
+#[derive(Debug, Default)]
+pub(crate) struct Unmarked {
+    pub(crate) ids: Vec<MessageId>,
+    pub(crate) error: Option<Error>,
+}
+
+impl Unmarked {
+    fn add(&mut self, ids: impl IntoIterator<Item = MessageId>, err: Error) {
+        self.ids.extend(ids);
+        self.error.get_or_insert(err);
+    }
 }

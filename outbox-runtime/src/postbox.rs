@@ -28,8 +28,12 @@ pub enum ClearMode {
 pub struct ClearReport {
     /// Sent and marked dispatched.
     pub sent: Vec<MessageId>,
-    /// Not sent (or sent but not marked); left for the sweeper.
+    /// Not sent; left for the sweeper, with the failed attempt recorded.
     pub left_outstanding: Vec<MessageId>,
+    /// Sent, but marking them dispatched failed (DynamoDB unavailable, say): they stay
+    /// outstanding and the sweeper sends them a second time. Delivery is at least once; these
+    /// are the messages a consumer will see twice.
+    pub sent_unmarked: Vec<MessageId>,
 }
 
 /// An outbox with a producer: what a handler needs to commit and then send.
@@ -119,43 +123,40 @@ impl Postbox {
         let span = tracing::debug_span!("outbox.clear", messages = messages.len());
         let _enter = span.enter();
         let results = self.producer.send_batch(messages).await;
+        let mut failures = Vec::new();
         for ((message, result), previous) in messages.iter().zip(results).zip(attempts) {
             match result {
                 Ok(()) => report.sent.push(message.header.id.clone()),
-                Err(err) => {
-                    tracing::warn!(
-                        message_id = %message.header.id,
-                        topic = %message.header.topic,
-                        error = %err,
-                        "send failed; the message stays outstanding for the sweeper"
-                    );
-                    if let Err(record) = self
-                        .outbox
-                        .record_failure(
-                            &message.header.id,
-                            *previous,
-                            &err.to_string(),
-                            &self.retry,
-                        )
-                        .await
-                    {
-                        tracing::warn!(message_id = %message.header.id, error = %record, "recording the failed attempt failed");
-                    }
-                    report.left_outstanding.push(message.header.id.clone());
-                }
+                Err(err) => failures.push((message, err, *previous)),
             }
         }
+        // Marked first: the sooner a sent message is marked, the less likely a second send.
+        let unmarked = self.outbox.mark_dispatched_each(&report.sent).await;
+        if let Some(err) = unmarked.error {
+            tracing::warn!(error = %err, count = unmarked.ids.len(), "sent, but marking dispatched failed; the sweeper will send these again");
+            report.sent.retain(|id| !unmarked.ids.contains(id));
+            report.sent_unmarked = unmarked.ids;
+        }
+        for (message, err, previous) in failures {
+            tracing::warn!(
+                message_id = %message.header.id,
+                topic = %message.header.topic,
+                error = %err,
+                "send failed; the message stays outstanding for the sweeper"
+            );
+            if let Err(record) = self
+                .outbox
+                .record_failure(&message.header.id, previous, &err.to_string(), &self.retry)
+                .await
+            {
+                tracing::warn!(message_id = %message.header.id, error = %record, "recording the failed attempt failed");
+            }
+            report.left_outstanding.push(message.header.id.clone());
+        }
         metrics::counter!("outbox_sent_total", "path" => "immediate")
-            .increment(report.sent.len() as u64);
+            .increment((report.sent.len() + report.sent_unmarked.len()) as u64);
         metrics::counter!("outbox_send_failed_total", "path" => "immediate")
             .increment(report.left_outstanding.len() as u64);
-        if !report.sent.is_empty()
-            && let Err(err) = self.outbox.mark_dispatched(&report.sent).await
-        {
-            // Sent but not marked: the sweeper will send these again (at least once).
-            tracing::warn!(error = %err, count = report.sent.len(), "marking dispatched failed");
-            report.left_outstanding.append(&mut report.sent);
-        }
         report
     }
 

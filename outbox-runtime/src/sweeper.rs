@@ -342,29 +342,32 @@ impl Sweeper {
             let messages: Vec<Message> = round.iter().map(|s| s.message.clone()).collect();
             let results = self.producer.send_batch(&messages).await;
             let mut sent = Vec::new();
+            let mut failures = Vec::new();
             for (stored, result) in round.iter().zip(results) {
                 match result {
                     Ok(()) => sent.push(stored.message.header.id.clone()),
-                    Err(err) => {
-                        report.failed += 1;
-                        blocked.extend(stored.message.header.partition_key.clone());
-                        let outcome = self
-                            .outbox
-                            .record_failure(
-                                &stored.message.header.id,
-                                stored.attempts,
-                                &err.to_string(),
-                                &self.config.retry,
-                            )
-                            .await?;
-                        if matches!(outcome, FailureOutcome::DeadLettered { .. }) {
-                            report.dead_lettered += 1;
-                        }
-                    }
+                    Err(err) => failures.push((stored, err)),
                 }
             }
+            // Marked before anything else can fail: a sent message left unmarked is sent again.
             self.outbox.mark_dispatched(&sent).await?;
             report.sent.extend(sent);
+            for (stored, err) in failures {
+                report.failed += 1;
+                blocked.extend(stored.message.header.partition_key.clone());
+                let outcome = self
+                    .outbox
+                    .record_failure(
+                        &stored.message.header.id,
+                        stored.attempts,
+                        &err.to_string(),
+                        &self.config.retry,
+                    )
+                    .await?;
+                if matches!(outcome, FailureOutcome::DeadLettered { .. }) {
+                    report.dead_lettered += 1;
+                }
+            }
         }
     }
 }

@@ -3,11 +3,14 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, SystemTime};
 
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextMut;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::types::AttributeValue;
+use outbox_runtime::producer::InMemoryProducer;
 use outbox_runtime::shard::shard_of_key;
 use outbox_runtime::{
     AddOutcome, Body, Cleanup, ContinuationToken, Error, Message, MessageId, MessageType, Outbox,
-    OutboxConfig,
+    OutboxConfig, Postbox,
 };
 use outbox_tests::{create_table, dynamodb, unique_name};
 
@@ -406,4 +409,73 @@ async fn invalid_names_and_empty_topics_are_refused_before_anything_is_sent() {
         .unwrap_err();
     assert!(err.to_string().contains("topic is empty"), "{err}");
     assert_eq!(outbox.outstanding_count(10).await.unwrap().count, 0);
+}
+
+/// Fails, before it leaves the process, every `UpdateItem` whose request names `id`: a mark
+/// of that one message meeting an unavailable DynamoDB.
+#[derive(Debug)]
+struct FailMarksOf(String);
+
+impl Intercept for FailMarksOf {
+    fn name(&self) -> &'static str {
+        "FailMarksOf"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let request = context.request();
+        let is_update =
+            request.headers().get("x-amz-target") == Some("DynamoDB_20120810.UpdateItem");
+        let body = String::from_utf8_lossy(request.body().bytes().unwrap_or_default());
+        if is_update && body.contains(&self.0) {
+            return Err("injected: DynamoDB unavailable".into());
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_failed_mark_stops_no_other_and_the_clear_reports_that_message_sent_but_unmarked() {
+    let db = dynamodb().await;
+    let config = OutboxConfig::new(unique_name("outbox"));
+    create_table(&db, &config.table_schema()).await;
+    // More than one round of concurrent marks, the failing one in the first.
+    let messages: Vec<Message> = (0..40)
+        .map(|n| Message::new("t", format!("{{\"n\":{n}}}").into_bytes()))
+        .collect();
+    let poisoned = messages[3].id().clone();
+    let outbox = Outbox::new(
+        db.with_interceptor(FailMarksOf(poisoned.to_string())),
+        config,
+    )
+    .unwrap();
+    for message in &messages {
+        outbox.add(message).await.unwrap();
+    }
+    let producer = std::sync::Arc::new(InMemoryProducer::new());
+    let postbox = Postbox::new(outbox.clone(), std::sync::Arc::clone(&producer));
+
+    let report = postbox.clear(&messages).await;
+
+    assert_eq!(producer.sent().len(), 40, "every message was sent");
+    assert_eq!(report.sent_unmarked, vec![poisoned.clone()]);
+    assert_eq!(report.sent.len(), 39);
+    assert!(report.left_outstanding.is_empty(), "{report:?}");
+    let outstanding = outbox.outstanding(Duration::ZERO, 100, None).await.unwrap();
+    let ids: Vec<&MessageId> = outstanding
+        .messages
+        .iter()
+        .map(|m| m.message.id())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![&poisoned],
+        "only the unmarked one is left for the sweeper"
+    );
+    let err = outbox.mark_dispatched(&[poisoned]).await.unwrap_err();
+    assert!(err.to_string().contains("cannot reach DynamoDB"), "{err}");
 }
