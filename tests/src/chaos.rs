@@ -11,6 +11,7 @@
 //! | after the send, before the mark | the process dies; or the transport takes the message and reports a failure | delivered, then delivered again by the sweeper: a counted duplicate |
 //! | the send | the transport fails intermittently (immediate path and sweepers) | retried with backoff until delivered |
 //! | the sweeper | one sweeper is killed between a send and its mark, without releasing its leases | the others take its shards once the leases lapse |
+//! | DynamoDB itself | with [`ChaosConfig::restart_dynamodb`]: the run's own DynamoDB Local, its data on disk, killed with SIGKILL and restarted once during the commands and once during the drain | commits in flight end committed or not (the caller may not know which: the table decides, and only committed messages are delivered); a send whose mark failed is sent again (a counted duplicate); the sweepers resume |
 //!
 //! Then [`ChaosReport::violations`] lists every broken promise: a committed message never
 //! delivered (lost), a message of a failed handler delivered (phantom), a duplicate that no fault
@@ -26,7 +27,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
@@ -41,8 +42,13 @@ use outbox_runtime::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
+use crate::restartable::RestartableDynamoDb;
 use crate::{create_table, unique_name};
+use marks::MarkWatcher;
+use outage::Outage;
 
+mod marks;
+pub mod outage;
 pub mod processes;
 
 /// The payload of the injected panics; the harness keeps them off stderr.
@@ -72,6 +78,10 @@ pub struct ChaosConfig {
     pub clear_immediately: bool,
     /// Seed of the fault choices (the interleaving of concurrent work is not seeded).
     pub seed: u64,
+    /// Runs against a DynamoDB Local of the run's own with its data on disk, killed with
+    /// SIGKILL and restarted once during the commands and once during the drain (see
+    /// [`RestartableDynamoDb`]); `false` uses the shared test endpoint and never stops it.
+    pub restart_dynamodb: bool,
     /// Prints progress lines to stderr.
     pub progress: bool,
 }
@@ -91,6 +101,7 @@ impl Default for ChaosConfig {
             sweepers: 3,
             clear_immediately: true,
             seed: 8,
+            restart_dynamodb: false,
             progress: false,
         }
     }
@@ -169,6 +180,8 @@ pub enum DuplicateCause {
     ProcessDiedAfterSend,
     /// A sweeper was killed after sending it, before marking it.
     SweeperKilled,
+    /// The request marking it dispatched failed (DynamoDB down or restarting).
+    MarkFailed,
 }
 
 impl fmt::Display for DuplicateCause {
@@ -179,6 +192,7 @@ impl fmt::Display for DuplicateCause {
             }
             Self::ProcessDiedAfterSend => "process died between send and mark",
             Self::SweeperKilled => "sweeper killed between send and mark",
+            Self::MarkFailed => "mark failed: DynamoDB down between send and mark",
         })
     }
 }
@@ -204,6 +218,8 @@ pub struct Recorder {
     /// Sends by the doomed sweeper after which its producer hangs (0: never).
     hang_after: AtomicUsize,
     hung: Notify,
+    /// Messages whose mark request failed, with the number of deliveries at that moment.
+    failed_marks: Mutex<Vec<(usize, MessageId)>>,
 }
 
 impl Recorder {
@@ -217,6 +233,7 @@ impl Recorder {
             injected_send_failures: AtomicUsize::new(0),
             hang_after: AtomicUsize::new(0),
             hung: Notify::new(),
+            failed_marks: Mutex::new(Vec::new()),
         })
     }
 
@@ -235,6 +252,19 @@ impl Recorder {
 
     fn count(&self) -> usize {
         self.deliveries.lock().expect("not poisoned").len()
+    }
+
+    /// Notes that the request marking `id` dispatched failed, after the deliveries so far.
+    fn note_failed_mark(&self, id: MessageId) {
+        let seen = self.count();
+        self.failed_marks
+            .lock()
+            .expect("not poisoned")
+            .push((seen, id));
+    }
+
+    fn failed_marks(&self) -> Vec<(usize, MessageId)> {
+        self.failed_marks.lock().expect("not poisoned").clone()
     }
 
     fn count_by(&self, sender: Sender) -> usize {
@@ -432,6 +462,9 @@ enum Outcome {
     Committed,
     /// Failed as injected.
     RolledBack,
+    /// The commit got no answer (DynamoDB down): it may or may not have been applied, and the
+    /// table decides.
+    CommitUncertain,
     /// Failed otherwise; the table decides whether it committed.
     Uncertain(String),
 }
@@ -447,6 +480,17 @@ pub struct ChaosReport {
     pub faults: BTreeMap<CommandFault, usize>,
     /// Commands that failed with an error nobody injected, and how they resolved.
     pub uncertain: Vec<String>,
+    /// Commits that got no answer (DynamoDB down): the caller saw an error and cannot know
+    /// whether they were applied.
+    pub commits_unanswered: usize,
+    /// Of those, the ones the table holds: committed after all, so they must be delivered.
+    pub commits_unanswered_applied: usize,
+    /// Requests marking a sent message dispatched that failed.
+    pub failed_marks: usize,
+    /// Sweeper passes that stopped at an error (the next pass carries on).
+    pub failed_sweeps: usize,
+    /// The kills and restarts of DynamoDB Local.
+    pub outages: Vec<Outage>,
     /// Sends the transport failed without delivering.
     pub injected_send_failures: usize,
     /// Distinct committed messages delivered.
@@ -542,6 +586,24 @@ impl fmt::Display for ChaosReport {
         for line in &self.uncertain {
             writeln!(f, "          {line}")?;
         }
+        if !self.outages.is_empty() || self.commits_unanswered > 0 {
+            for outage in &self.outages {
+                writeln!(
+                    f,
+                    "DynamoDB killed during the {}, down {:.1} s, restarted on its data",
+                    outage.during,
+                    outage.down.as_secs_f64()
+                )?;
+            }
+            writeln!(
+                f,
+                "  commits unanswered {} ({} applied after all, delivered; the rest never \
+                 delivered)",
+                self.commits_unanswered, self.commits_unanswered_applied
+            )?;
+            writeln!(f, "  marks failed       {}", self.failed_marks)?;
+            writeln!(f, "  sweeps failed      {}", self.failed_sweeps)?;
+        }
         writeln!(f, "send failures   {}", self.injected_send_failures)?;
         writeln!(f, "backlog         {} (left to the sweepers)", self.backlog)?;
         writeln!(
@@ -625,11 +687,33 @@ pub fn plan(config: &ChaosConfig) -> Vec<Vec<Command>> {
     queues
 }
 
-/// Runs one chaos run in fresh tables and checks it.
+/// Runs one chaos run in fresh tables and checks it: against the shared test endpoint, or, with
+/// [`ChaosConfig::restart_dynamodb`], against a DynamoDB Local of its own that it kills and
+/// restarts.
 ///
 /// # Panics
-/// When the tables cannot be created.
-pub async fn run(db: &DynamoDb, config: &ChaosConfig) -> ChaosReport {
+/// When DynamoDB cannot be reached or started, or the tables cannot be created.
+pub async fn run(config: &ChaosConfig) -> ChaosReport {
+    if config.restart_dynamodb {
+        let mut server = RestartableDynamoDb::start().await;
+        if config.progress {
+            eprintln!(
+                "  DynamoDB Local of this run at {}, its data on disk",
+                server.endpoint()
+            );
+        }
+        let db = server.client();
+        run_on(&db, config, Some(&mut server)).await
+    } else {
+        run_on(&crate::dynamodb().await, config, None).await
+    }
+}
+
+async fn run_on(
+    db: &DynamoDb,
+    config: &ChaosConfig,
+    mut server: Option<&mut RestartableDynamoDb>,
+) -> ChaosReport {
     silence_injected_panics();
     let outbox_config = OutboxConfig::new(unique_name("chaos-outbox")).with_shards(config.shards);
     create_table(db, &outbox_config.table_schema()).await;
@@ -638,7 +722,6 @@ pub async fn run(db: &DynamoDb, config: &ChaosConfig) -> ChaosReport {
         KeyAttribute::new("Id", KeyKind::String),
     );
     create_table(db, &entities).await;
-    let outbox = Outbox::new(db.clone(), outbox_config).expect("a valid configuration");
     let retry = RetryPolicy {
         max_attempts: 1000,
         base_delay: Duration::from_millis(5),
@@ -649,6 +732,8 @@ pub async fn run(db: &DynamoDb, config: &ChaosConfig) -> ChaosReport {
         config.send_fail_percent,
         config.send_then_fail_percent,
     );
+    let watched = db.clone().with_interceptor(MarkWatcher::new(&recorder));
+    let outbox = Outbox::new(watched, outbox_config).expect("a valid configuration");
     let handler = Arc::new(ChaosHandler {
         postbox: Postbox::new(outbox.clone(), recorder.producer(Sender::Immediate))
             .with_retry_policy(retry),
@@ -662,9 +747,10 @@ pub async fn run(db: &DynamoDb, config: &ChaosConfig) -> ChaosReport {
     let outcomes: Arc<Mutex<HashMap<String, Outcome>>> = Arc::default();
     let done = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
-    {
+    let total = commands.len();
+    let commands_finished = AtomicBool::new(false);
+    let commands_phase = async {
         use futures_util::StreamExt;
-        let total = commands.len();
         futures_util::stream::iter(queues)
             .for_each_concurrent(config.concurrency.max(1), |queue| {
                 let handler = Arc::clone(&handler);
@@ -685,7 +771,15 @@ pub async fn run(db: &DynamoDb, config: &ChaosConfig) -> ChaosReport {
                 }
             })
             .await;
-    }
+        commands_finished.store(true, Ordering::SeqCst);
+    };
+    // DynamoDB killed a third of the way through the commands.
+    let strike = async {
+        let server = server.as_deref_mut()?;
+        let due = || done.load(Ordering::Relaxed) >= total / 3;
+        outage::strike_when(server, "commands", due, &commands_finished, config.progress).await
+    };
+    let ((), commands_outage) = tokio::join!(commands_phase, strike);
     let command_phase = started.elapsed();
 
     // Drain: the first sweeper alone, killed between a send and its mark; then the others.
@@ -716,7 +810,16 @@ pub async fn run(db: &DynamoDb, config: &ChaosConfig) -> ChaosReport {
     };
     let hang_after = (backlog / 3).max(1);
     recorder.hang_after.store(hang_after, Ordering::SeqCst);
-    let doomed = tokio::spawn(drain(sweeper(0), outbox.clone()));
+    let failed_sweeps = Arc::new(AtomicUsize::new(0));
+    let drain = |n: usize| {
+        tokio::spawn(drain(
+            sweeper(n),
+            outbox.clone(),
+            Arc::clone(&failed_sweeps),
+            config.progress,
+        ))
+    };
+    let doomed = drain(0);
     let sweeper_killed = tokio::select! {
         () = recorder.hung.notified() => true,
         _ = &mut Box::pin(wait_finished(&doomed)) => false,
@@ -725,25 +828,36 @@ pub async fn run(db: &DynamoDb, config: &ChaosConfig) -> ChaosReport {
     let _ = doomed.await;
     let kill_mark = recorder.count();
     let killed_sweeper_deliveries = recorder.count_by(Sender::Sweeper(0));
-    let survivors: Vec<_> = (1..config.sweepers.max(2))
-        .map(|n| tokio::spawn(drain(sweeper(n), outbox.clone())))
-        .collect();
-    for survivor in survivors {
-        survivor.await.expect("a sweeper task");
-    }
+    let survivors: Vec<_> = (1..config.sweepers.max(2)).map(drain).collect();
+    let drain_finished = AtomicBool::new(false);
+    let survivors_finish = async {
+        for survivor in survivors {
+            survivor.await.expect("a sweeper task");
+        }
+        drain_finished.store(true, Ordering::SeqCst);
+    };
+    // DynamoDB killed again once the surviving sweepers have sent a quarter of what is left.
+    let strike_at = kill_mark + (backlog.saturating_sub(killed_sweeper_deliveries) / 4).max(1);
+    let strike = async {
+        let server = server.as_deref_mut()?;
+        let due = || recorder.count() >= strike_at;
+        outage::strike_when(server, "drain", due, &drain_finished, config.progress).await
+    };
+    let ((), drain_outage) = tokio::join!(survivors_finish, strike);
     let drain_phase = drain_started.elapsed();
 
     let outcomes = std::mem::take(&mut *outcomes.lock().expect("not poisoned"));
-    let mut report = check(
-        db,
-        &outbox,
-        &entities,
-        &commands,
-        &outcomes,
-        &recorder.deliveries(),
-        sweeper_killed.then_some(kill_mark),
-    )
-    .await;
+    let log = DeliveryLog {
+        deliveries: &recorder.deliveries(),
+        kill_mark: sweeper_killed.then_some(kill_mark),
+        failed_marks: &recorder.failed_marks(),
+    };
+    let mut report = check(db, &outbox, &entities, &commands, &outcomes, &log).await;
+    report.outages = [commands_outage, drain_outage]
+        .into_iter()
+        .flatten()
+        .collect();
+    report.failed_sweeps = failed_sweeps.load(Ordering::Relaxed);
     report.injected_send_failures = recorder.injected_send_failures.load(Ordering::Relaxed);
     report.backlog = backlog;
     report.sweeper_killed = sweeper_killed;
@@ -805,6 +919,9 @@ async fn handle_one(
         {
             Outcome::RolledBack
         }
+        Ok(Err(ChaosError::Outbox(outbox_runtime::Error::CommitUncertain { .. }))) => {
+            Outcome::CommitUncertain
+        }
         Ok(Err(err)) => Outcome::Uncertain(format!("{err:?}")),
         Ok(Ok(messages)) => {
             if fault == CommandFault::CrashAfterSend {
@@ -816,13 +933,16 @@ async fn handle_one(
     }
 }
 
-/// Sweeps until nothing is outstanding (or the task is killed).
-async fn drain(mut sweeper: Sweeper, outbox: Outbox) {
+/// Sweeps until nothing is outstanding (or the task is killed), counting the passes that fail.
+async fn drain(mut sweeper: Sweeper, outbox: Outbox, failed: Arc<AtomicUsize>, progress: bool) {
     let mut passes = 0_u64;
     loop {
         passes += 1;
         if let Err(err) = sweeper.sweep_once().await {
-            eprintln!("  sweep failed (next pass retries): {err}");
+            failed.fetch_add(1, Ordering::Relaxed);
+            if progress {
+                eprintln!("  sweep failed (next pass retries): {err}");
+            }
         }
         match outbox.outstanding_count(1).await {
             Ok(count) if count.count == 0 => break,
@@ -839,6 +959,16 @@ async fn drain(mut sweeper: Sweeper, outbox: Outbox) {
     let _ = sweeper.release().await;
 }
 
+/// What the transport saw, and what explains a second delivery.
+struct DeliveryLog<'a> {
+    /// Every delivery, in order.
+    deliveries: &'a [Delivery],
+    /// The number of deliveries when the doomed sweeper was killed, if it was.
+    kill_mark: Option<usize>,
+    /// Failed mark requests, each with the number of deliveries at that moment.
+    failed_marks: &'a [(usize, MessageId)],
+}
+
 /// Checks a finished run against the table and the record of deliveries.
 async fn check(
     db: &DynamoDb,
@@ -846,9 +976,13 @@ async fn check(
     entities: &TableSchema,
     commands: &[Command],
     outcomes: &HashMap<String, Outcome>,
-    deliveries: &[Delivery],
-    kill_mark: Option<usize>,
+    log: &DeliveryLog<'_>,
 ) -> ChaosReport {
+    let DeliveryLog {
+        deliveries,
+        kill_mark,
+        failed_marks,
+    } = *log;
     let mut report = ChaosReport {
         commands: commands.len(),
         deliveries: deliveries.len(),
@@ -885,6 +1019,13 @@ async fn check(
                 committed.insert(&command.id);
             }
             Some(Outcome::RolledBack) => {}
+            Some(Outcome::CommitUncertain) => {
+                report.commits_unanswered += 1;
+                if in_table {
+                    report.commits_unanswered_applied += 1;
+                    committed.insert(&command.id);
+                }
+            }
             Some(Outcome::Uncertain(error)) => {
                 report.uncertain.push(format!(
                     "{} ({}): {error}",
@@ -927,6 +1068,11 @@ async fn check(
         }
     }
     let mut delivered_seqs: HashMap<&str, BTreeSet<u64>> = HashMap::new();
+    let mut marks_failed: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (seen, id) in failed_marks {
+        marks_failed.entry(id.as_str()).or_default().push(*seen);
+    }
+    report.failed_marks = failed_marks.len();
     let mut last_delivery: HashMap<&str, (usize, &Delivery)> = HashMap::new();
     for (index, delivery) in deliveries.iter().enumerate() {
         let id = delivery.id.as_str();
@@ -935,12 +1081,18 @@ async fn check(
             continue;
         };
         match last_delivery.insert(id, (index, delivery)) {
-            Some((_, previous)) => {
-                let cause = previous.unmarked.or_else(|| {
-                    let killed = previous.sender == Sender::Sweeper(0)
-                        && kill_mark.is_some_and(|mark| index >= mark);
-                    killed.then_some(DuplicateCause::SweeperKilled)
+            Some((previous_index, previous)) => {
+                let killed = previous.sender == Sender::Sweeper(0)
+                    && kill_mark.is_some_and(|mark| index >= mark);
+                // A mark that failed after the earlier copy went out, before this one did.
+                let mark_failed = marks_failed.get(id).is_some_and(|seen| {
+                    seen.iter()
+                        .any(|&seen| seen > previous_index && seen <= index)
                 });
+                let cause = previous
+                    .unmarked
+                    .or(killed.then_some(DuplicateCause::SweeperKilled))
+                    .or(mark_failed.then_some(DuplicateCause::MarkFailed));
                 match cause {
                     Some(cause) => *report.duplicates.entry(cause).or_default() += 1,
                     None => report.unexplained_duplicates.push(delivery.id.clone()),

@@ -1,6 +1,10 @@
-//! The fault-injection run at any size: `cargo xtask chaos --commands 10000` (which starts
-//! DynamoDB Local), or `cargo run -p outbox-tests --bin chaos -- --commands 10000` against
-//! `DYNAMODB_ENDPOINT`. Prints the figures; exits non-zero when a promise was broken.
+//! The fault-injection run at any size: `cargo xtask chaos --commands 10000`, or
+//! `cargo run -p outbox-tests --bin chaos -- --commands 10000`. Prints the figures; exits
+//! non-zero when a promise was broken.
+//!
+//! By default the run starts a DynamoDB Local of its own with its data on disk and kills and
+//! restarts it twice (see `outbox_tests::restartable`); `--no-restart` runs against the shared
+//! `DYNAMODB_ENDPOINT` instead and never stops it.
 //!
 //! `--sweeper-processes N [--kill-one]` runs N sweepers as processes of this binary over a
 //! committed backlog instead (see `outbox_tests::chaos::processes`).
@@ -16,7 +20,7 @@ use outbox_tests::dynamodb;
 const USAGE: &str = "\
 usage: chaos [--commands N] [--keys N] [--concurrency N] [--sweepers N] [--seed N]
              [--fault-percent N] [--send-fail-percent N] [--send-then-fail-percent N]
-             [--sweeper-only]
+             [--sweeper-only] [--no-restart]
        chaos --sweeper-processes N [--kill-one] [--commands N] [--keys N] [--shards N]
              [--lease-ms N] [--seed N]";
 
@@ -29,6 +33,7 @@ enum Mode {
 fn parse(args: &[String]) -> Result<Mode, String> {
     let mut config = ChaosConfig {
         progress: true,
+        restart_dynamodb: true,
         ..ChaosConfig::default()
     };
     let mut processes: Option<usize> = None;
@@ -40,6 +45,10 @@ fn parse(args: &[String]) -> Result<Mode, String> {
     while let Some(flag) = rest.next() {
         if flag == "--sweeper-only" {
             config.clear_immediately = false;
+            continue;
+        }
+        if flag == "--no-restart" {
+            config.restart_dynamodb = false;
             continue;
         }
         if flag == "--kill-one" {
@@ -107,10 +116,9 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let db = dynamodb().await;
     eprintln!(
         "chaos: {} commands over {} keys, {} at a time; {} % of commands, {} % of sends fail, \
-         {} % delivered then reported failed; {} sweepers, one killed; seed {}{}",
+         {} % delivered then reported failed; {} sweepers, one killed; {}; seed {}{}",
         config.commands,
         config.keys,
         config.concurrency,
@@ -118,6 +126,11 @@ async fn main() -> ExitCode {
         config.send_fail_percent,
         config.send_then_fail_percent,
         config.sweepers,
+        if config.restart_dynamodb {
+            "DynamoDB Local killed and restarted twice (its own server, data on disk)"
+        } else {
+            "DynamoDB never stopped (the shared endpoint)"
+        },
         config.seed,
         if config.clear_immediately {
             ""
@@ -125,7 +138,7 @@ async fn main() -> ExitCode {
             "; the sweepers send everything"
         }
     );
-    let report = chaos::run(&db, &config).await;
+    let report = chaos::run(&config).await;
     println!("{report}");
     let violations = report.violations();
     if violations.is_empty() {

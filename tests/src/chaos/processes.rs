@@ -33,8 +33,8 @@ use outbox_runtime::{
 };
 
 use super::{
-    ChaosConfig, ChaosHandler, ChaosReport, Command, Delivery, Outcome, Recorder, Sender, check,
-    plan,
+    ChaosConfig, ChaosHandler, ChaosReport, Command, Delivery, DeliveryLog, Outcome, Recorder,
+    Sender, check, plan,
 };
 use crate::{create_table, unique_name};
 
@@ -598,16 +598,12 @@ pub async fn run(
     }
 
     let outcomes = std::mem::take(&mut *outcomes.lock().expect("not poisoned"));
-    let mut report = check(
-        db,
-        &outbox,
-        &entities,
-        &commands,
-        &outcomes,
-        &deliveries,
+    let log = DeliveryLog {
+        deliveries: &deliveries,
         kill_mark,
-    )
-    .await;
+        failed_marks: &[],
+    };
+    let mut report = check(db, &outbox, &entities, &commands, &outcomes, &log).await;
     report.backlog = backlog;
     report.sweeper_killed = killed.is_some();
     report.killed_sweeper_deliveries = killed.as_ref().map_or(0, |(_, n)| *n);
