@@ -25,11 +25,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// No answer from the DynamoDB endpoint: it is down, wrong, or too slow.
-    #[error(
-        "cannot reach DynamoDB at {endpoint}: {source}; start DynamoDB Local with \
-         `cargo xtask dynamodb start` (or run everything with `cargo xtask test`), or set \
-         DYNAMODB_ENDPOINT to the URL of a running endpoint"
-    )]
+    #[error("cannot reach DynamoDB at {endpoint}: {source}; {}", reach_hint(.endpoint))]
     Unreachable {
         /// The endpoint that did not answer.
         endpoint: String,
@@ -253,6 +249,25 @@ impl Error {
     }
 }
 
+/// What to do about an endpoint that does not answer: a local one is started, a remote one is
+/// checked.
+fn reach_hint(endpoint: &str) -> &'static str {
+    let host = endpoint
+        .split_once("://")
+        .map_or(endpoint, |(_, rest)| rest)
+        .trim_start_matches('[');
+    let local = ["127.", "localhost", "::1", "0.0.0.0"]
+        .iter()
+        .any(|prefix| host.starts_with(prefix));
+    if local {
+        "start DynamoDB Local with `cargo xtask dynamodb start` (or run everything with \
+         `cargo xtask test`), or set DYNAMODB_ENDPOINT to the URL of a running endpoint"
+    } else {
+        "check the network path to it (VPC endpoint, proxy, firewall) and that the region \
+         and endpoint are the ones intended (AWS_REGION, DYNAMODB_ENDPOINT)"
+    }
+}
+
 /// The innermost cause of a dispatch failure, which is the part a user can act on
 /// ("Connection refused", "dns error").
 fn innermost_cause(failure: &(dyn std::error::Error + 'static), timeout: bool) -> String {
@@ -284,4 +299,42 @@ fn describe_cancellation(reasons: &[ActionFailure]) -> String {
             failed.join("; ")
         }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unreachable(endpoint: &str) -> String {
+        Error::Unreachable {
+            endpoint: endpoint.to_owned(),
+            source: "Connection refused".into(),
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn a_local_endpoint_that_does_not_answer_is_to_be_started() {
+        for endpoint in [
+            "http://127.0.0.1:8000",
+            "http://localhost:8000",
+            "http://[::1]:8000",
+        ] {
+            let message = unreachable(endpoint);
+            assert!(message.contains("cargo xtask dynamodb start"), "{message}");
+        }
+    }
+
+    #[test]
+    fn a_remote_endpoint_that_does_not_answer_is_to_be_checked_not_started() {
+        let message = unreachable("https://dynamodb.eu-west-1.amazonaws.com");
+        assert!(
+            message.starts_with(
+                "cannot reach DynamoDB at https://dynamodb.eu-west-1.amazonaws.com: \
+                 Connection refused; check the network path"
+            ),
+            "{message}"
+        );
+        assert!(!message.contains("xtask"), "{message}");
+    }
 }

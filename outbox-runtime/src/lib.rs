@@ -4,6 +4,28 @@
 //! or neither: entity writes and outgoing messages commit in one `TransactWriteItems`
 //! ([`Transaction`]). Right after the commit the messages go to a transport; if the process dies
 //! first, they stay outstanding in the [`Outbox`] table for a sweeper to send later.
+//!
+//! # Metrics and logs
+//!
+//! Metrics go through the [`metrics`](https://docs.rs/metrics) facade: install any recorder
+//! (Prometheus, StatsD, CloudWatch EMF) in the service and they appear; without one they cost
+//! nothing.
+//!
+//! | name | kind | labels | counts |
+//! | --- | --- | --- | --- |
+//! | `outbox_sent_total` | counter | `path` = `immediate` or `sweeper` | messages handed to the transport |
+//! | `outbox_send_failed_total` | counter | `path` | sends the transport refused (retried later) |
+//! | `outbox_sent_unmarked_total` | counter | `path` | sent, but the mark failed: each will be sent again (a duplicate) |
+//! | `outbox_dead_lettered_total` | counter | | messages set aside after the last attempt, or unreadable |
+//! | `outbox_lease_acquired_total`, `outbox_lease_lost_total` | counter | | shard leases taken and lost by sweepers |
+//! | `outbox_outstanding_backlog` | gauge | `owner` | outstanding messages the last pass examined (bounded by what a pass reads) |
+//! | `outbox_oldest_outstanding_age_seconds` | gauge | `owner` | age of the oldest outstanding message the last pass saw |
+//!
+//! Logs are [`tracing`](https://docs.rs/tracing) events: `warn` for a failed send, a failed
+//! mark, a failed sweep pass, a lost lease and a dead-lettered message; `error` for an
+//! unreadable item set aside; `info` for a sweeper's start, stop and leases taken; `debug` spans
+//! `outbox.commit`, `outbox.clear` and `outbox.sweep_shard`. Message bodies and credentials are
+//! never logged.
 
 extern crate self as outbox_runtime;
 

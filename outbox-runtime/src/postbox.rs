@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tracing::Instrument;
+
 use crate::attempts::RetryPolicy;
 use crate::backoff::Backoff;
 use crate::error::{Error, Result};
@@ -119,9 +121,14 @@ impl Postbox {
 
     /// [`Postbox::clear`] for messages that already failed `attempts[i]` times.
     async fn clear_after(&self, messages: &[Message], attempts: &[u32]) -> ClearReport {
-        let mut report = ClearReport::default();
         let span = tracing::debug_span!("outbox.clear", messages = messages.len());
-        let _enter = span.enter();
+        self.send_and_mark(messages, attempts)
+            .instrument(span)
+            .await
+    }
+
+    async fn send_and_mark(&self, messages: &[Message], attempts: &[u32]) -> ClearReport {
+        let mut report = ClearReport::default();
         let results = self.producer.send_batch(messages).await;
         let mut failures = Vec::new();
         for ((message, result), previous) in messages.iter().zip(results).zip(attempts) {
@@ -155,6 +162,8 @@ impl Postbox {
         }
         metrics::counter!("outbox_sent_total", "path" => "immediate")
             .increment((report.sent.len() + report.sent_unmarked.len()) as u64);
+        metrics::counter!("outbox_sent_unmarked_total", "path" => "immediate")
+            .increment(report.sent_unmarked.len() as u64);
         metrics::counter!("outbox_send_failed_total", "path" => "immediate")
             .increment(report.left_outstanding.len() as u64);
         report

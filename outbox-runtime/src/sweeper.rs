@@ -7,6 +7,8 @@ use std::time::{Duration, SystemTime};
 
 pub use tokio_util::sync::CancellationToken;
 
+use tracing::Instrument;
+
 use crate::attempts::{FailureOutcome, RetryPolicy};
 use crate::error::Result;
 use crate::item::StoredMessage;
@@ -186,11 +188,10 @@ impl Sweeper {
                 continue;
             }
             let span = tracing::debug_span!("outbox.sweep_shard", shard);
-            let _enter = span.enter();
-            self.sweep_shard(shard, &mut report).await?;
+            self.sweep_shard(shard, &mut report)
+                .instrument(span)
+                .await?;
         }
-        metrics::counter!("outbox_sent_total", "path" => "sweeper")
-            .increment(report.sent.len() as u64);
         // Bounded by what one pass reads (batch size x pages x shards held): never a full count.
         metrics::gauge!("outbox_outstanding_backlog", "owner" => self.config.owner.clone())
             .set(report.examined as f64);
@@ -200,8 +201,6 @@ impl Sweeper {
             .unwrap_or_default();
         metrics::gauge!("outbox_oldest_outstanding_age_seconds", "owner" => self.config.owner.clone())
             .set(oldest_age.as_secs_f64());
-        metrics::counter!("outbox_send_failed_total", "path" => "sweeper")
-            .increment(report.failed as u64);
         Ok(report)
     }
 
@@ -350,7 +349,17 @@ impl Sweeper {
                 }
             }
             // Marked before anything else can fail: a sent message left unmarked is sent again.
-            self.outbox.mark_dispatched(&sent).await?;
+            let unmarked = self.outbox.mark_dispatched_each(&sent).await;
+            if let Some(err) = unmarked.error {
+                metrics::counter!("outbox_sent_unmarked_total", "path" => "sweeper")
+                    .increment(unmarked.ids.len() as u64);
+                return Err(err);
+            }
+            // Counted per round, so a pass that stops at an error still counts what it did.
+            metrics::counter!("outbox_sent_total", "path" => "sweeper")
+                .increment(sent.len() as u64);
+            metrics::counter!("outbox_send_failed_total", "path" => "sweeper")
+                .increment(failures.len() as u64);
             report.sent.extend(sent);
             for (stored, err) in failures {
                 report.failed += 1;

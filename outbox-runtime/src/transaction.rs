@@ -13,6 +13,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, Put, ReturnConsumedCapacity, TransactWriteItem, Update,
 };
 use serde::Serialize;
+use tracing::Instrument;
 
 use crate::attributes as attr;
 use crate::config::OutboxConfig;
@@ -581,7 +582,6 @@ impl Transaction {
             messages = self.messages.len(),
             token = %token
         );
-        let _enter = span.enter();
         let result = self
             .db
             .client()
@@ -594,6 +594,7 @@ impl Transaction {
                     .unwrap_or(ReturnConsumedCapacity::Total),
             )
             .send()
+            .instrument(span)
             .await;
         match result {
             Ok(output) => Ok(Committed {

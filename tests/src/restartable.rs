@@ -59,7 +59,7 @@ impl RestartableDynamoDb {
 
     /// A client for it. Requests made while it is down fail after the SDK's retries.
     pub fn client(&self) -> DynamoDb {
-        DynamoDb::local(&self.endpoint())
+        DynamoDb::local(self.endpoint())
     }
 
     /// Times it was started again after a kill.

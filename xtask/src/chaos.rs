@@ -1,19 +1,18 @@
 //! `cargo xtask chaos --commands 10000`: the fault-injection run at a size beyond the test
-//! suite's, against the local services, with its figures printed (see `outbox_tests::chaos`).
+//! suite's, against DynamoDB Local, with its figures printed (see `outbox_tests::chaos`).
 //! Exits non-zero when a committed message was lost, a rolled-back one delivered, or any other
 //! promise broken.
 
 use std::process::ExitCode;
 
 use crate::Result;
-use crate::provision::provision;
 use crate::services::{LocalServices, cargo, step};
 
 /// Runs the `chaos` binary of the test package with `args` (`--commands N`, ...).
 pub(crate) fn run(args: &[&str]) -> Result<ExitCode> {
-    let services = LocalServices::start()?;
-    step("provisioning tables");
-    provision(&services.dynamodb_endpoint())?;
+    // The run makes its own tables; the in-process run starts and restarts a DynamoDB Local of
+    // its own too, so the shared one serves `--no-restart` and the sweeper processes.
+    let services = LocalServices::start_dynamodb()?;
     step(&format!("running the chaos run: {}", args.join(" ")));
     let mut command = cargo();
     command

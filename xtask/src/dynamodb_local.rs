@@ -126,6 +126,15 @@ fn ensure_downloaded() -> Result<PathBuf> {
     })
 }
 
+/// The variable through which runs that start a DynamoDB Local of their own (the chaos run's
+/// restartable server) find the emulator xtask fetched.
+pub(crate) const EMULATOR_DIR_ENV: &str = "DYNAMODB_LOCAL_DIR";
+
+/// The unpacked emulator directory, when an earlier run fetched it.
+pub(crate) fn emulator_dir() -> Option<PathBuf> {
+    find_emulator_dir(&cache_dir())
+}
+
 fn find_emulator_dir(cache: &Path) -> Option<PathBuf> {
     let lib = cache.join("package").join("lib");
     std::fs::read_dir(lib)

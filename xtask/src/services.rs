@@ -3,7 +3,7 @@
 
 use std::process::{Command, ExitStatus};
 
-use crate::dynamodb_local::DynamoDbLocal;
+use crate::dynamodb_local::{self, DynamoDbLocal};
 use crate::local_server::{LocalServer, Started};
 use crate::moto::Moto;
 use crate::{Result, block_on};
@@ -40,11 +40,15 @@ impl LocalServices {
     }
 
     /// The environment a child process needs to reach the services: `DYNAMODB_ENDPOINT` and
-    /// `SQS_SNS_ENDPOINT`.
+    /// `SQS_SNS_ENDPOINT`; and `DYNAMODB_LOCAL_DIR`, the emulator for runs that start and
+    /// restart a DynamoDB Local of their own.
     pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
         let mut env = Vec::new();
         if let Some(dynamodb) = &self.dynamodb {
             env.push((DynamoDbLocal::ENDPOINT_ENV, dynamodb.endpoint()));
+        }
+        if let Some(dir) = dynamodb_local::emulator_dir() {
+            env.push((dynamodb_local::EMULATOR_DIR_ENV, dir.display().to_string()));
         }
         if let Some(moto) = &self.moto {
             env.push((Moto::ENDPOINT_ENV, moto.endpoint()));
