@@ -172,6 +172,26 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// One message of a batch request was refused while the others went through (the batch
+    /// itself succeeded); nothing else about the message changed.
+    #[error(
+        "DynamoDB {operation} on table `{table}` failed for message {message_id}: {code}: \
+         {reason}{}",
+        item_hint(.code)
+    )]
+    ItemFailed {
+        /// The API operation, for example `BatchExecuteStatement`.
+        operation: &'static str,
+        /// The table concerned.
+        table: String,
+        /// The message.
+        message_id: MessageId,
+        /// DynamoDB's code, for example `AccessDenied` or `ThrottlingError`.
+        code: String,
+        /// DynamoDB's message.
+        reason: String,
+    },
+
     /// Any other error DynamoDB returned, with the operation and table it came from.
     #[error("DynamoDB {operation} on table `{table}` failed: {source}")]
     DynamoDb {
@@ -246,6 +266,21 @@ impl Error {
                 },
             },
         }
+    }
+}
+
+/// What to do about a message refused inside a batch.
+fn item_hint(code: &str) -> &'static str {
+    match code {
+        "AccessDenied" => {
+            "; marking dispatched needs `dynamodb:PartiQLUpdate` on the outbox table (print the \
+             whole policy with `cargo xtask iam-policy`)"
+        }
+        "ThrottlingError" | "ProvisionedThroughputExceeded" | "RequestLimitExceeded" => {
+            "; the table is throttled: the message stays outstanding and the sweeper marks it \
+             later"
+        }
+        _ => "",
     }
 }
 

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::types::{
-    AttributeValue, DeleteRequest, KeysAndAttributes, ReturnValuesOnConditionCheckFailure, Select,
-    WriteRequest,
+    AttributeValue, BatchStatementRequest, DeleteRequest, KeysAndAttributes,
+    ReturnValuesOnConditionCheckFailure, Select, WriteRequest,
 };
+use futures_util::StreamExt;
 
 use crate::attributes as attr;
 use crate::backoff::Backoff;
@@ -24,8 +25,18 @@ use crate::transaction::{Transaction, validate_message};
 const BATCH_GET_LIMIT: usize = 100;
 /// Items per `BatchWriteItem` call (DynamoDB's limit).
 const BATCH_WRITE_LIMIT: usize = 25;
-/// Concurrent `UpdateItem` calls when marking many messages dispatched.
-const MARK_CONCURRENCY: usize = 16;
+/// Statements per `BatchExecuteStatement` call (DynamoDB's limit).
+const BATCH_STATEMENT_LIMIT: usize = 25;
+/// Concurrent batch calls when marking many messages dispatched.
+const MARK_CONCURRENCY: usize = 4;
+/// Per-statement error codes of a batch that a later attempt may get past.
+const RETRYABLE_STATEMENT_CODES: [&str; 5] = [
+    "ThrottlingError",
+    "ProvisionedThroughputExceeded",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "TransactionConflict",
+];
 /// How often unprocessed batch items are retried before giving up.
 const UNPROCESSED_RETRIES: u32 = 8;
 
@@ -331,16 +342,18 @@ impl Outbox {
             .collect())
     }
 
-    /// Marks messages dispatched. With [`Cleanup::Delete`] they are deleted in batches of 25;
-    /// with [`Cleanup::Keep`] each gets `DispatchedAt` and a TTL counted from now, and leaves
-    /// the outstanding index. Idempotent: ids already dispatched or absent are left alone.
+    /// Marks messages dispatched, 25 per request. With [`Cleanup::Delete`] they are deleted
+    /// (`BatchWriteItem`); with [`Cleanup::Keep`] each gets `DispatchedAt` and a TTL counted from
+    /// now, and leaves the outstanding index (a conditional PartiQL `UPDATE` per message in one
+    /// `BatchExecuteStatement`, which needs `dynamodb:PartiQLUpdate` on the table). Idempotent:
+    /// ids already dispatched or absent are left alone.
     ///
     /// A failed request does not stop the others: every id gets its request, because each
     /// message left unmarked is one the sweeper will send a second time.
     ///
     /// # Errors
-    /// The first request error, once every id was tried; the ids whose request succeeded stay
-    /// marked.
+    /// The first error, once every id was tried ([`Error::ItemFailed`] when DynamoDB refused
+    /// one message of a batch); the ids whose request succeeded stay marked.
     pub async fn mark_dispatched(&self, ids: &[MessageId]) -> Result<()> {
         let unmarked = self.mark_dispatched_each(ids).await;
         match unmarked.error {
@@ -363,15 +376,26 @@ impl Outbox {
                     .checked_add(retention)
                     .map_or(u64::MAX, |at| to_millis(at) / 1000);
                 let dispatched = to_millis(now);
-                for chunk in ids.chunks(MARK_CONCURRENCY) {
-                    let calls = chunk
-                        .iter()
-                        .map(|id| self.mark_one(id, dispatched, expires));
-                    let results = futures_util::future::join_all(calls).await;
-                    for (id, result) in chunk.iter().zip(results) {
-                        if let Err(err) = result {
-                            unmarked.add([id.clone()], err);
-                        }
+                let mut unique: Vec<&MessageId> = Vec::new();
+                for id in ids {
+                    if !unique.contains(&id) {
+                        unique.push(id);
+                    }
+                }
+                // Collected first: a lazy iterator of futures would keep the caller's future
+                // from being `Send` (its closure borrows across the await).
+                let batches: Vec<_> = unique
+                    .chunks(BATCH_STATEMENT_LIMIT)
+                    .map(|chunk| self.mark_batch(chunk, dispatched, expires))
+                    .collect();
+                let results: Vec<Unmarked> = futures_util::stream::iter(batches)
+                    .buffer_unordered(MARK_CONCURRENCY)
+                    .collect()
+                    .await;
+                for batch in results {
+                    unmarked.ids.extend(batch.ids);
+                    if let Some(err) = batch.error {
+                        unmarked.error.get_or_insert(err);
                     }
                 }
             }
@@ -379,34 +403,103 @@ impl Outbox {
         unmarked
     }
 
-    async fn mark_one(&self, id: &MessageId, dispatched_ms: u64, expires_s: u64) -> Result<()> {
-        let result = self
-            .db
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .key(attr::MESSAGE_ID, AttributeValue::S(id.to_string()))
-            .update_expression("SET #dispatched = :dispatched, #expires = :expires REMOVE #since")
-            .condition_expression("attribute_exists(#since)")
-            .expression_attribute_names("#dispatched", attr::DISPATCHED_AT)
-            .expression_attribute_names("#expires", attr::EXPIRES_AT)
-            .expression_attribute_names("#since", attr::OUTSTANDING_SINCE)
-            .expression_attribute_values(":dispatched", number(dispatched_ms))
-            .expression_attribute_values(":expires", number(expires_s))
-            .set_return_consumed_capacity(self.db.consumed_capacity())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+    /// Marks up to 25 messages with one PartiQL `BatchExecuteStatement`: per message the same
+    /// conditional update an `UpdateItem` would make (set `DispatchedAt` and the TTL, leave the
+    /// index; only while still outstanding, so it is idempotent and never recreates an item), in
+    /// one request instead of 25. Statements refused for throttling are sent again with backoff.
+    async fn mark_batch(
+        &self,
+        chunk: &[&MessageId],
+        dispatched_ms: u64,
+        expires_s: u64,
+    ) -> Unmarked {
+        let statement = format!(
+            "UPDATE \"{table}\" SET \"{dispatched}\" = ? SET \"{expires}\" = ? REMOVE \"{since}\" \
+             WHERE \"{id}\" = ? AND \"{since}\" IS NOT MISSING",
+            table = self.table(),
+            dispatched = attr::DISPATCHED_AT,
+            expires = attr::EXPIRES_AT,
+            since = attr::OUTSTANDING_SINCE,
+            id = attr::MESSAGE_ID,
+        );
+        let mut unmarked = Unmarked::default();
+        let mut pending: Vec<&MessageId> = chunk.to_vec();
+        let mut backoff = Backoff::new(Duration::from_millis(25), Duration::from_secs(2));
+        while !pending.is_empty() {
+            let statements = pending
+                .iter()
+                .map(|id| {
+                    BatchStatementRequest::builder()
+                        .statement(&statement)
+                        .parameters(number(dispatched_ms))
+                        .parameters(number(expires_s))
+                        .parameters(AttributeValue::S(id.to_string()))
+                        .build()
+                        .expect("the statement is set")
+                })
+                .collect();
+            let output = match self
+                .db
+                .client()
+                .batch_execute_statement()
+                .set_statements(Some(statements))
+                .set_return_consumed_capacity(self.db.consumed_capacity())
+                .send()
+                .await
             {
-                // Already dispatched, or gone: marking is idempotent.
-                Ok(())
+                Ok(output) => output,
+                Err(err) => {
+                    let err = self.sdk_error("BatchExecuteStatement", err);
+                    unmarked.add(pending.iter().map(|id| (*id).clone()), err);
+                    return unmarked;
+                }
+            };
+            // One response per statement, in the order sent.
+            let mut retry = Vec::new();
+            for (index, id) in pending.iter().enumerate() {
+                let Some(error) = output.responses().get(index).map(|r| r.error()) else {
+                    unmarked.add(
+                        [(*id).clone()],
+                        self.item_failed(id, "MissingResponse", "no response for this statement"),
+                    );
+                    continue;
+                };
+                let Some(error) = error else { continue };
+                let code = error.code().map_or("Unknown", |code| code.as_str());
+                match code {
+                    // No longer outstanding: already marked, or deleted. Marking is idempotent.
+                    "ConditionalCheckFailed" => {}
+                    _ if RETRYABLE_STATEMENT_CODES.contains(&code) => retry.push(*id),
+                    _ => {
+                        let reason = error.message().unwrap_or_default();
+                        unmarked.add([(*id).clone()], self.item_failed(id, code, reason));
+                    }
+                }
             }
-            Err(err) => Err(self.sdk_error("UpdateItem", err)),
+            if !retry.is_empty() && backoff.attempts() >= UNPROCESSED_RETRIES {
+                for id in retry.drain(..) {
+                    let reason = format!("still refused after {UNPROCESSED_RETRIES} retries");
+                    unmarked.add(
+                        [id.clone()],
+                        self.item_failed(id, "ThrottlingError", &reason),
+                    );
+                }
+            }
+            if !retry.is_empty() {
+                backoff.wait().await;
+            }
+            pending = retry;
+        }
+        unmarked
+    }
+
+    fn item_failed(&self, id: &MessageId, code: &str, reason: &str) -> Error {
+        Error::ItemFailed {
+            operation: "BatchExecuteStatement",
+            table: self.table().to_owned(),
+            message_id: id.clone(),
+            code: code.to_owned(),
+            reason: reason.to_owned(),
         }
     }
 

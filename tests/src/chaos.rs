@@ -1019,6 +1019,8 @@ async fn check(
                 committed.insert(&command.id);
             }
             Some(Outcome::RolledBack) => {}
+            // A commit DynamoDB was to refuse anyway: rolled back whether or not it got there.
+            Some(Outcome::CommitUncertain) if command.fault.rolls_back() => {}
             Some(Outcome::CommitUncertain) => {
                 report.commits_unanswered += 1;
                 if in_table {

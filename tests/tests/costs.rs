@@ -53,12 +53,12 @@ async fn the_immediate_path_costs_one_commit_and_the_marks() {
             .await
             .unwrap();
             assert_eq!(cost.delivered, CALLS * messages);
-            // Keep: one UpdateItem per message (it leaves the index, gets a TTL). Delete: one
-            // BatchWriteItem per 25 messages.
+            // Keep: one BatchExecuteStatement (a conditional update per message: it leaves the
+            // index, gets a TTL) per 25 messages. Delete: one BatchWriteItem per 25 messages.
             let expected = match cleanup {
                 Cleanup::Keep { .. } => vec![
+                    ("BatchExecuteStatement", CALLS * messages.div_ceil(25)),
                     ("TransactWriteItems", CALLS),
-                    ("UpdateItem", CALLS * messages),
                 ],
                 Cleanup::Delete => vec![
                     ("BatchWriteItem", CALLS * messages.div_ceil(25)),
@@ -127,12 +127,10 @@ async fn the_sweeper_path_costs_a_query_per_shard_and_a_read_per_busy_shard() {
         assert_eq!(cost.delivered, (CALLS * MESSAGES) as u64);
         let busy = per_shard.len() as u64;
         // Every message has its own key, so each shard's messages go out in one round.
+        let batches = per_shard.values().map(|count| count.div_ceil(25)).sum();
         let marks = match cleanup {
-            Cleanup::Keep { .. } => ("UpdateItem", (CALLS * MESSAGES) as u64),
-            Cleanup::Delete => (
-                "BatchWriteItem",
-                per_shard.values().map(|count| count.div_ceil(25)).sum(),
-            ),
+            Cleanup::Keep { .. } => ("BatchExecuteStatement", batches),
+            Cleanup::Delete => ("BatchWriteItem", batches),
         };
         let mut expected = vec![
             ("BatchGetItem", busy),
@@ -188,7 +186,7 @@ async fn capacity_units_per_message_follow_the_item_size() {
 
             let cost = scenarios::immediate_path(&rig, 1, call).await.unwrap();
             let mark = match cleanup {
-                Cleanup::Keep { .. } => "UpdateItem",
+                Cleanup::Keep { .. } => "BatchExecuteStatement",
                 Cleanup::Delete => "BatchWriteItem",
             };
             let commit = &cost.counts.ops["TransactWriteItems"];
@@ -198,9 +196,16 @@ async fn capacity_units_per_message_follow_the_item_size() {
                 "commit of a {bytes}-byte body, {cleanup:?}"
             );
             let marked = &cost.counts.ops[mark];
+            // DynamoDB Local reports no consumed capacity for PartiQL statements at all; AWS
+            // bills each statement of the batch like the `UpdateItem` it stands for. Should a
+            // DynamoDB Local report it one day, this fails, and the figure is asserted here.
+            let expected = match cleanup {
+                Cleanup::Keep { .. } => (0.0, 0.0),
+                Cleanup::Delete => (write_units, 1.0),
+            };
             assert_eq!(
                 (marked.table_capacity, marked.index_capacity),
-                (write_units, 1.0),
+                expected,
                 "{mark} of a {bytes}-byte body, {cleanup:?}"
             );
 
@@ -215,9 +220,10 @@ async fn capacity_units_per_message_follow_the_item_size() {
                 cost.counts.ops["Query"].capacity, 0.5,
                 "keys from the index"
             );
+            let commit = 2.0 * write_units + 2.0;
             assert_eq!(
                 cost.counts.write_capacity(),
-                3.0 * write_units + 3.0,
+                commit + expected.0 + expected.1,
                 "the sweeper path writes what the immediate path writes"
             );
         }

@@ -411,8 +411,8 @@ async fn invalid_names_and_empty_topics_are_refused_before_anything_is_sent() {
     assert_eq!(outbox.outstanding_count(10).await.unwrap().count, 0);
 }
 
-/// Fails, before it leaves the process, every `UpdateItem` whose request names `id`: a mark
-/// of that one message meeting an unavailable DynamoDB.
+/// Fails, before it leaves the process, every mark request (`BatchExecuteStatement`) whose
+/// body names `id`: the marks of that batch meeting an unavailable DynamoDB.
 #[derive(Debug)]
 struct FailMarksOf(String);
 
@@ -428,10 +428,10 @@ impl Intercept for FailMarksOf {
         _: &mut ConfigBag,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let request = context.request();
-        let is_update =
-            request.headers().get("x-amz-target") == Some("DynamoDB_20120810.UpdateItem");
+        let is_mark = request.headers().get("x-amz-target")
+            == Some("DynamoDB_20120810.BatchExecuteStatement");
         let body = String::from_utf8_lossy(request.body().bytes().unwrap_or_default());
-        if is_update && body.contains(&self.0) {
+        if is_mark && body.contains(&self.0) {
             return Err("injected: DynamoDB unavailable".into());
         }
         Ok(())
@@ -439,11 +439,11 @@ impl Intercept for FailMarksOf {
 }
 
 #[tokio::test]
-async fn a_failed_mark_stops_no_other_and_the_clear_reports_that_message_sent_but_unmarked() {
+async fn marks_go_25_to_a_request_and_a_failed_batch_stops_no_other_and_is_reported_unmarked() {
     let db = dynamodb().await;
     let config = OutboxConfig::new(unique_name("outbox"));
     create_table(&db, &config.table_schema()).await;
-    // More than one round of concurrent marks, the failing one in the first.
+    // Two batches: the first (25) fails, the second (15) goes through.
     let messages: Vec<Message> = (0..40)
         .map(|n| Message::new("t", format!("{{\"n\":{n}}}").into_bytes()))
         .collect();
@@ -462,20 +462,25 @@ async fn a_failed_mark_stops_no_other_and_the_clear_reports_that_message_sent_bu
     let report = postbox.clear(&messages).await;
 
     assert_eq!(producer.sent().len(), 40, "every message was sent");
-    assert_eq!(report.sent_unmarked, vec![poisoned.clone()]);
-    assert_eq!(report.sent.len(), 39);
+    let first_batch: HashSet<MessageId> = messages[..25].iter().map(|m| m.id().clone()).collect();
+    let unmarked: HashSet<MessageId> = report.sent_unmarked.iter().cloned().collect();
+    assert_eq!(unmarked, first_batch, "{report:?}");
+    assert_eq!(report.sent.len(), 15);
     assert!(report.left_outstanding.is_empty(), "{report:?}");
     let outstanding = outbox.outstanding(Duration::ZERO, 100, None).await.unwrap();
-    let ids: Vec<&MessageId> = outstanding
+    let left: HashSet<MessageId> = outstanding
         .messages
         .iter()
-        .map(|m| m.message.id())
+        .map(|m| m.message.id().clone())
         .collect();
     assert_eq!(
-        ids,
-        vec![&poisoned],
-        "only the unmarked one is left for the sweeper"
+        left, first_batch,
+        "only the unmarked ones are left for the sweeper"
     );
+    for message in &messages[25..] {
+        let stored = outbox.get(message.id()).await.unwrap().unwrap();
+        assert!(stored.dispatched_at.is_some() && stored.expires_at.is_some());
+    }
     let err = outbox.mark_dispatched(&[poisoned]).await.unwrap_err();
     assert!(err.to_string().contains("cannot reach DynamoDB"), "{err}");
 }

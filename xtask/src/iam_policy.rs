@@ -8,17 +8,18 @@
 //! | --- | --- | --- |
 //! | handler commit | `TransactWriteItems` of the deposits (`transaction.rs`) | `PutItem`, outbox table |
 //! | | the handler's own entity writes | `PutItem`, `UpdateItem`, `DeleteItem`, `ConditionCheckItem`, each `--entity-table` |
-//! | immediate clear | mark dispatched, `Cleanup::Keep` (`outbox.rs`) | `UpdateItem`, outbox table |
+//! | immediate clear | mark dispatched, `Cleanup::Keep`: PartiQL `UPDATE`s in `BatchExecuteStatement` (`outbox.rs`) | `PartiQLUpdate`, outbox table |
 //! | | mark dispatched, `Cleanup::Delete` (`outbox.rs`) | `BatchWriteItem`, outbox table |
 //! | | record a failed send (`attempts.rs`) | `UpdateItem`, outbox table |
 //! | | send (`producer/sqs.rs`, `producer/sns.rs`) | `sqs:SendMessage` (also authorizes `SendMessageBatch`), `sns:Publish` (also `PublishBatch`) |
 //! | sweeper | outstanding ids and backlog count (`outbox.rs`) | `Query`, the outstanding index |
 //! | | consistent re-read (`outbox.rs`) and lease reads (`lease.rs`) | `BatchGetItem`, outbox table |
-//! | | mark, record failures, renew leases and membership (`outbox.rs`, `attempts.rs`, `lease.rs`) | `UpdateItem`, outbox table |
+//! | | record failures, renew leases and membership (`attempts.rs`, `lease.rs`) | `UpdateItem`, outbox table |
+//! | | mark with `Cleanup::Keep` | `PartiQLUpdate`, outbox table |
 //! | | take a lease, create the membership item (`lease.rs`) | `PutItem`, outbox table |
 //! | | mark with `Cleanup::Delete` | `BatchWriteItem`, outbox table |
 //! | | send | as the immediate clear |
-//! | operations | `Outbox::add`, `get`, `get_many`, `outstanding`, `outstanding_count`, `dispatched`, `dead_letters`, `replay`, `delete` | `PutItem`, `GetItem`, `BatchGetItem`, `Scan`, `UpdateItem`, `BatchWriteItem` on the table; `Query` on the index |
+//! | operations | `Outbox::add`, `get`, `get_many`, `outstanding`, `outstanding_count`, `dispatched`, `dead_letters`, `replay`, `delete`, `mark_dispatched` | `PutItem`, `GetItem`, `BatchGetItem`, `Scan`, `UpdateItem`, `BatchWriteItem`, `PartiQLUpdate` on the table; `Query` on the index |
 //! | provisioning | `TableSchema::ensure` (`schema.rs`) | `CreateTable`, `DescribeTable`, `UpdateTimeToLive`, `DescribeTimeToLive`, outbox table |
 //! | | `DynamoDb::check_reachable` (`connection.rs`) | `ListTables`, `*` (it has no resource-level permission) |
 
@@ -179,10 +180,11 @@ pub(crate) fn policy(config: &PolicyConfig) -> String {
     };
     let table = table_arn(&config.table);
     let index = format!("{table}/index/{}", config.index);
+    // The mark itself, and `UpdateItem` to record a failed send.
     let mark = if config.cleanup_delete {
         vec!["dynamodb:BatchWriteItem", "dynamodb:UpdateItem"]
     } else {
-        vec!["dynamodb:UpdateItem"]
+        vec!["dynamodb:PartiQLUpdate", "dynamodb:UpdateItem"]
     };
     let has = |part: &str| config.parts.iter().any(|p| p == part);
 
@@ -241,6 +243,7 @@ pub(crate) fn policy(config: &PolicyConfig) -> String {
                 "dynamodb:BatchGetItem",
                 "dynamodb:BatchWriteItem",
                 "dynamodb:GetItem",
+                "dynamodb:PartiQLUpdate",
                 "dynamodb:PutItem",
                 "dynamodb:Scan",
                 "dynamodb:UpdateItem",
@@ -341,6 +344,7 @@ mod tests {
         for action in [
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
+            "dynamodb:PartiQLUpdate",
             "dynamodb:Query",
             "dynamodb:BatchGetItem",
         ] {
@@ -351,6 +355,7 @@ mod tests {
             "dynamodb:Scan",
             "dynamodb:CreateTable",
             "dynamodb:BatchWriteItem",
+            "dynamodb:PartiQLSelect",
             "dynamodb:*",
             "\"*\"",
         ] {
@@ -369,6 +374,7 @@ mod tests {
             "arn:aws:sns:us-east-1:123456789012:people",
         ]));
         assert!(text.contains("dynamodb:BatchWriteItem"), "{text}");
+        assert!(!text.contains("dynamodb:PartiQLUpdate"), "{text}");
         assert!(text.contains("\"sqs:SendMessage\""), "{text}");
         assert!(
             text.contains("\"arn:aws:sqs:us-east-1:123456789012:greetings\""),

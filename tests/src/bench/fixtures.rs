@@ -9,7 +9,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, DeleteRequest, Put, ReturnConsumedCapacity, TransactWriteItem, WriteRequest,
+    AttributeValue, BatchStatementRequest, DeleteRequest, Put, ReturnConsumedCapacity,
+    TransactWriteItem, WriteRequest,
 };
 use outbox_runtime::attributes as attr;
 use outbox_runtime::producer::{InMemoryProducer, Producer, ProducerError};
@@ -187,10 +188,8 @@ impl std::fmt::Debug for HandWritten {
     }
 }
 
-/// Items per `BatchWriteItem` (DynamoDB's limit).
+/// Items per `BatchWriteItem`, statements per `BatchExecuteStatement` (DynamoDB's limits).
 const BATCH_WRITE_LIMIT: usize = 25;
-/// Concurrent `UpdateItem` calls when marking, as the runtime does.
-const MARK_CONCURRENCY: usize = 16;
 
 impl HandWritten {
     /// A handler writing to `outbox` and `people` through `db`, sending with `producer`.
@@ -323,32 +322,44 @@ impl HandWritten {
                 let expires = (now + retention)
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, |elapsed| elapsed.as_secs());
-                for chunk in ids.chunks(MARK_CONCURRENCY) {
-                    let calls = chunk.iter().map(|id| {
-                        client
-                            .update_item()
-                            .table_name(&self.outbox.table_name)
-                            .key(attr::MESSAGE_ID, AttributeValue::S(id.clone()))
-                            .update_expression(
-                                "SET #dispatched = :dispatched, #expires = :expires REMOVE #since",
-                            )
-                            .condition_expression("attribute_exists(#since)")
-                            .expression_attribute_names("#dispatched", attr::DISPATCHED_AT)
-                            .expression_attribute_names("#expires", attr::EXPIRES_AT)
-                            .expression_attribute_names("#since", attr::OUTSTANDING_SINCE)
-                            .expression_attribute_values(
-                                ":dispatched",
-                                AttributeValue::N(dispatched.to_string()),
-                            )
-                            .expression_attribute_values(
-                                ":expires",
-                                AttributeValue::N(expires.to_string()),
-                            )
+                let statement = format!(
+                    "UPDATE \"{}\" SET \"{}\" = ? SET \"{}\" = ? REMOVE \"{since}\" WHERE \"{}\" = ? \
+                     AND \"{since}\" IS NOT MISSING",
+                    self.outbox.table_name,
+                    attr::DISPATCHED_AT,
+                    attr::EXPIRES_AT,
+                    attr::MESSAGE_ID,
+                    since = attr::OUTSTANDING_SINCE,
+                );
+                let calls = ids
+                    .chunks(BATCH_WRITE_LIMIT)
+                    .map(|chunk| {
+                        let statements = chunk
+                            .iter()
+                            .map(|id| {
+                                BatchStatementRequest::builder()
+                                    .statement(&statement)
+                                    .parameters(AttributeValue::N(dispatched.to_string()))
+                                    .parameters(AttributeValue::N(expires.to_string()))
+                                    .parameters(AttributeValue::S(id.clone()))
+                                    .build()
+                            })
+                            .collect::<Result<Vec<_>, _>>()?;
+                        Ok(client
+                            .batch_execute_statement()
+                            .set_statements(Some(statements))
                             .set_return_consumed_capacity(self.db.consumed_capacity())
-                            .send()
-                    });
-                    for result in futures_util::future::join_all(calls).await {
-                        result?;
+                            .send())
+                    })
+                    .collect::<Result<Vec<_>, BoxError>>()?;
+                for output in futures_util::future::join_all(calls).await {
+                    let refused = output?
+                        .responses()
+                        .iter()
+                        .filter_map(|response| response.error()?.code())
+                        .any(|code| code.as_str() != "ConditionalCheckFailed");
+                    if refused {
+                        return Err("BatchExecuteStatement refused a mark".into());
                     }
                 }
             }

@@ -15,6 +15,7 @@ use aws_sdk_dynamodb::config::interceptors::{
 };
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
+use aws_sdk_dynamodb::operation::batch_execute_statement::BatchExecuteStatementOutput;
 use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemOutput;
 use aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemOutput;
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemOutput;
@@ -339,6 +340,12 @@ impl Intercept for Meter {
             } else if let Some(out) = output.downcast_ref::<BatchWriteItemOutput>() {
                 Some((
                     "BatchWriteItem",
+                    out.consumed_capacity().iter().collect(),
+                    0,
+                ))
+            } else if let Some(out) = output.downcast_ref::<BatchExecuteStatementOutput>() {
+                Some((
+                    "BatchExecuteStatement",
                     out.consumed_capacity().iter().collect(),
                     0,
                 ))

@@ -1,12 +1,12 @@
-//! Watching the marks: an SDK interceptor on every client of a chaos run that notes each
-//! `UpdateItem` marking a message dispatched whose request failed (DynamoDB killed, restarting,
-//! not answering). Such a message was sent and stays outstanding, so a sweeper sends it again:
-//! the note is what explains that duplicate. Only failures are noted; a mark whose request
-//! succeeded needs no explaining.
+//! Watching the marks: an SDK interceptor on every client of a chaos run that notes each message
+//! whose mark failed (DynamoDB killed, restarting, not answering). Such a message was sent and
+//! stays outstanding, so a sweeper sends it again: the note is what explains that duplicate.
+//! Only failures are noted; a mark that succeeded needs no explaining.
 //!
-//! The runtime marks with one `UpdateItem` per message under `Cleanup::Keep` (the chaos run's
-//! cleanup), setting `DispatchedAt`; that attribute name in the request is what tells a mark
-//! from the other updates (a recorded failed attempt, a dead-lettering).
+//! Under `Cleanup::Keep` (the chaos run's cleanup) the runtime marks with `BatchExecuteStatement`:
+//! one PartiQL `UPDATE` per message setting `DispatchedAt`, its message id the last parameter.
+//! A failed request fails every mark in it; a statement refused inside a batch that succeeded
+//! fails that one (unless it was refused because the message was already marked).
 
 use std::sync::Arc;
 
@@ -14,7 +14,9 @@ use aws_sdk_dynamodb::config::interceptors::{
     BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
 };
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_dynamodb::operation::update_item::UpdateItemInput;
+use aws_sdk_dynamodb::operation::batch_execute_statement::{
+    BatchExecuteStatementInput, BatchExecuteStatementOutput,
+};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use outbox_runtime::{MessageId, attributes as attr};
@@ -40,12 +42,12 @@ impl MarkWatcher {
     }
 }
 
-/// The message a mark request is about, kept in the request's own state between its start and
-/// its end.
+/// The messages a mark request is about, in statement order, kept in the request's own state
+/// between its start and its end.
 #[derive(Clone, Debug)]
-struct MarkOf(MessageId);
+struct MarksOf(Vec<MessageId>);
 
-impl Storable for MarkOf {
+impl Storable for MarksOf {
     type Storer = StoreReplace<Self>;
 }
 
@@ -59,18 +61,20 @@ impl Intercept for MarkWatcher {
         context: &BeforeSerializationInterceptorContextRef<'_>,
         cfg: &mut ConfigBag,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        let Some(update) = context.input().downcast_ref::<UpdateItemInput>() else {
+        let Some(batch) = context.input().downcast_ref::<BatchExecuteStatementInput>() else {
             return Ok(());
         };
-        let sets_dispatched = update
-            .expression_attribute_names()
-            .is_some_and(|names| names.values().any(|name| name == attr::DISPATCHED_AT));
-        if let (true, Some(AttributeValue::S(id))) = (
-            sets_dispatched,
-            update.key().and_then(|key| key.get(attr::MESSAGE_ID)),
-        ) {
-            cfg.interceptor_state()
-                .store_put(MarkOf(MessageId::from(id.as_str())));
+        let ids: Vec<MessageId> = batch
+            .statements()
+            .iter()
+            .filter(|statement| statement.statement().contains(attr::DISPATCHED_AT))
+            .filter_map(|statement| match statement.parameters().last() {
+                Some(AttributeValue::S(id)) => Some(MessageId::from(id.as_str())),
+                _ => None,
+            })
+            .collect();
+        if !ids.is_empty() {
+            cfg.interceptor_state().store_put(MarksOf(ids));
         }
         Ok(())
     }
@@ -81,17 +85,34 @@ impl Intercept for MarkWatcher {
         _: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        let Some(MarkOf(id)) = cfg.load::<MarkOf>() else {
+        let Some(MarksOf(ids)) = cfg.load::<MarksOf>() else {
             return Ok(());
         };
-        // A refused condition means "already marked": the runtime treats it as done.
-        let failed = match context.output_or_error() {
-            Some(Ok(_)) => false,
-            Some(Err(err)) => !format!("{err:?}").contains("ConditionalCheckFailed"),
-            None => true,
-        };
-        if failed {
-            self.recorder.note_failed_mark(id.clone());
+        match context.output_or_error() {
+            Some(Ok(output)) => {
+                let responses = output
+                    .downcast_ref::<BatchExecuteStatementOutput>()
+                    .map(BatchExecuteStatementOutput::responses)
+                    .unwrap_or_default();
+                for (index, id) in ids.iter().enumerate() {
+                    let refused = match responses.get(index) {
+                        None => true,
+                        Some(response) => response.error().is_some_and(|error| {
+                            error
+                                .code()
+                                .is_none_or(|code| code.as_str() != "ConditionalCheckFailed")
+                        }),
+                    };
+                    if refused {
+                        self.recorder.note_failed_mark(id.clone());
+                    }
+                }
+            }
+            _ => {
+                for id in ids {
+                    self.recorder.note_failed_mark(id.clone());
+                }
+            }
         }
         Ok(())
     }
