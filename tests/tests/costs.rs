@@ -208,6 +208,11 @@ async fn capacity_units_per_message_follow_the_item_size() {
                 expected,
                 "{mark} of a {bytes}-byte body, {cleanup:?}"
             );
+            let unreported = match cleanup {
+                Cleanup::Keep { .. } => marked.requests,
+                Cleanup::Delete => 0,
+            };
+            assert_eq!(marked.unreported, unreported, "{mark}, {cleanup:?}");
 
             let cost = scenarios::sweeper_path(&rig, &mut sweeper, 1, call)
                 .await

@@ -45,6 +45,10 @@ pub struct OpCount {
     pub index_capacity: f64,
     /// Items read: returned by `GetItem` and `BatchGetItem`, scanned by `Query` and `Scan`.
     pub items_read: u64,
+    /// Answers that carried no consumed capacity although it was asked for: DynamoDB Local
+    /// reports none for PartiQL (`BatchExecuteStatement`) nor for a query that reads nothing, so
+    /// their units are missing from the figures above, not zero.
+    pub unreported: u64,
 }
 
 impl OpCount {
@@ -55,6 +59,7 @@ impl OpCount {
             table_capacity: self.table_capacity - earlier.table_capacity,
             index_capacity: self.index_capacity - earlier.index_capacity,
             items_read: self.items_read - earlier.items_read,
+            unreported: self.unreported - earlier.unreported,
         }
     }
 }
@@ -110,6 +115,11 @@ impl Counts {
                 .filter(|(name, _)| !is_read(name))
                 .map(|(_, op)| op.capacity),
         )
+    }
+
+    /// Answers without a capacity figure (see [`OpCount::unreported`]).
+    pub fn unreported(&self) -> u64 {
+        self.ops.values().map(|op| op.unreported).sum()
     }
 
     /// Items read by every operation.
@@ -382,6 +392,7 @@ impl Intercept for Meter {
         if let Some((operation, consumed, items)) = found {
             self.add(operation, |op| {
                 op.items_read += items;
+                op.unreported += u64::from(consumed.is_empty());
                 for capacity in consumed {
                     op.capacity += capacity.capacity_units().unwrap_or(0.0);
                     op.table_capacity += capacity

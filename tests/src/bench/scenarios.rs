@@ -437,6 +437,8 @@ pub struct CostRow {
     pub read_capacity_per_message: f64,
     /// Of which on the outstanding index.
     pub index_capacity_per_message: f64,
+    /// Answers that carried no capacity figure, so the units above leave them out.
+    pub unreported_requests: u64,
     /// The measurement.
     pub cost: PathCost,
 }
@@ -463,6 +465,7 @@ impl CostRow {
             write_capacity_per_message: per(cost.counts.write_capacity()),
             read_capacity_per_message: per(cost.counts.read_capacity()),
             index_capacity_per_message: per(cost.counts.index_capacity()),
+            unreported_requests: cost.counts.unreported(),
             cost,
         }
     }

@@ -381,20 +381,42 @@ fn print_capacity(rows: &[CostRow], calls: usize) {
         "\n#### Capacity units per delivered message (ReturnConsumedCapacity=INDEXES on every \
          call; {calls} calls of one message, no entity)\n"
     );
-    println!("| body | cleanup | path | units/message | written | read | of which index |");
-    println!("|---:|:---|:---|---:|---:|---:|---:|");
+    println!(
+        "| body | cleanup | path | units/message | written | read | of which index | \
+         requests without a figure |"
+    );
+    println!("|---:|:---|:---|---:|---:|---:|---:|:---|");
     for row in rows {
+        let unreported: Vec<String> = row
+            .cost
+            .counts
+            .ops
+            .iter()
+            .filter(|(_, op)| op.unreported > 0)
+            .map(|(name, op)| format!("{name} {}", op.unreported))
+            .collect();
         println!(
-            "| {} B | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            "| {} B | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
             row.body_bytes,
             row.cleanup,
             row.path,
             row.capacity_per_message,
             row.write_capacity_per_message,
             row.read_capacity_per_message,
-            row.index_capacity_per_message
+            row.index_capacity_per_message,
+            if unreported.is_empty() {
+                "none".to_owned()
+            } else {
+                unreported.join(" + ")
+            }
         );
     }
+    println!(
+        "\nA request without a figure is one DynamoDB Local answered without the consumed \
+         capacity asked for (PartiQL statements, queries that read nothing): its units are \
+         missing from the row, not zero. On DynamoDB, a PartiQL UPDATE is billed as the \
+         UpdateItem it stands for."
+    );
     println!();
 }
 
