@@ -287,19 +287,30 @@ fn item_hint(code: &str) -> &'static str {
 /// What to do about an endpoint that does not answer: a local one is started, a remote one is
 /// checked.
 fn reach_hint(endpoint: &str) -> &'static str {
-    let host = endpoint
+    let authority = endpoint
         .split_once("://")
         .map_or(endpoint, |(_, rest)| rest)
-        .trim_start_matches('[');
-    let local = ["127.", "localhost", "::1", "0.0.0.0"]
-        .iter()
-        .any(|prefix| host.starts_with(prefix));
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    // `[::1]:8000`, `127.0.0.1:8000`, `localhost:8000`: the host without the port.
+    let host = match authority.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => authority
+            .rsplit_once(':')
+            .map_or(authority, |(host, _)| host),
+    };
+    let local = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified());
     if local {
         "start DynamoDB Local with `cargo xtask dynamodb start` (or run everything with \
          `cargo xtask test`), or set DYNAMODB_ENDPOINT to the URL of a running endpoint"
     } else {
-        "check the network path to it (VPC endpoint, proxy, firewall) and that the region \
-         and endpoint are the ones intended (AWS_REGION, DYNAMODB_ENDPOINT)"
+        "check that it is up and reachable from here (VPC endpoint, proxy, firewall, \
+         container network) and that the region and endpoint are the ones intended \
+         (AWS_REGION, DYNAMODB_ENDPOINT)"
     }
 }
 
@@ -354,6 +365,8 @@ mod tests {
             "http://127.0.0.1:8000",
             "http://localhost:8000",
             "http://[::1]:8000",
+            "http://LOCALHOST",
+            "127.0.0.1:8000",
         ] {
             let message = unreachable(endpoint);
             assert!(message.contains("cargo xtask dynamodb start"), "{message}");
@@ -362,11 +375,19 @@ mod tests {
 
     #[test]
     fn a_remote_endpoint_that_does_not_answer_is_to_be_checked_not_started() {
+        for endpoint in [
+            "http://localhost.example.com:8000",
+            "http://127.0.0.1.example.com",
+            "http://dynamodb-local:8000",
+        ] {
+            let message = unreachable(endpoint);
+            assert!(!message.contains("xtask"), "{message}");
+        }
         let message = unreachable("https://dynamodb.eu-west-1.amazonaws.com");
         assert!(
             message.starts_with(
                 "cannot reach DynamoDB at https://dynamodb.eu-west-1.amazonaws.com: \
-                 Connection refused; check the network path"
+                 Connection refused; check that it is up and reachable"
             ),
             "{message}"
         );

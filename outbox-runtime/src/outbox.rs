@@ -376,12 +376,7 @@ impl Outbox {
                     .checked_add(retention)
                     .map_or(u64::MAX, |at| to_millis(at) / 1000);
                 let dispatched = to_millis(now);
-                let mut unique: Vec<&MessageId> = Vec::new();
-                for id in ids {
-                    if !unique.contains(&id) {
-                        unique.push(id);
-                    }
-                }
+                let unique = unique_ids(ids);
                 // Collected first: a lazy iterator of futures would keep the caller's future
                 // from being `Send` (its closure borrows across the await).
                 let batches: Vec<_> = unique
@@ -407,6 +402,9 @@ impl Outbox {
     /// conditional update an `UpdateItem` would make (set `DispatchedAt` and the TTL, leave the
     /// index; only while still outstanding, so it is idempotent and never recreates an item), in
     /// one request instead of 25. Statements refused for throttling are sent again with backoff.
+    /// Statements refused for want of `dynamodb:PartiQLUpdate` (a role granted only what an
+    /// earlier release needed) fall back to one `UpdateItem` each, with a warning: marking keeps
+    /// working, at the old request count, until the role is updated.
     async fn mark_batch(
         &self,
         chunk: &[&MessageId],
@@ -423,6 +421,7 @@ impl Outbox {
             id = attr::MESSAGE_ID,
         );
         let mut unmarked = Unmarked::default();
+        let mut denied: Vec<&MessageId> = Vec::new();
         let mut pending: Vec<&MessageId> = chunk.to_vec();
         let mut backoff = Backoff::new(Duration::from_millis(25), Duration::from_secs(2));
         while !pending.is_empty() {
@@ -448,6 +447,13 @@ impl Outbox {
                 .await
             {
                 Ok(output) => output,
+                Err(err)
+                    if aws_sdk_dynamodb::error::ProvideErrorMetadata::code(&err)
+                        == Some("AccessDeniedException") =>
+                {
+                    denied.append(&mut pending);
+                    break;
+                }
                 Err(err) => {
                     let err = self.sdk_error("BatchExecuteStatement", err);
                     unmarked.add(pending.iter().map(|id| (*id).clone()), err);
@@ -455,21 +461,25 @@ impl Outbox {
                 }
             };
             // One response per statement, in the order sent.
-            let mut retry = Vec::new();
+            let mut retry: Vec<(&MessageId, String)> = Vec::new();
             for (index, id) in pending.iter().enumerate() {
-                let Some(error) = output.responses().get(index).map(|r| r.error()) else {
-                    unmarked.add(
-                        [(*id).clone()],
-                        self.item_failed(id, "MissingResponse", "no response for this statement"),
-                    );
+                let Some(response) = output.responses().get(index) else {
+                    let err =
+                        self.item_failed(id, "MissingResponse", "no answer to this statement");
+                    unmarked.add([(*id).clone()], err);
                     continue;
                 };
-                let Some(error) = error else { continue };
+                let Some(error) = response.error() else {
+                    continue;
+                };
                 let code = error.code().map_or("Unknown", |code| code.as_str());
                 match code {
                     // No longer outstanding: already marked, or deleted. Marking is idempotent.
                     "ConditionalCheckFailed" => {}
-                    _ if RETRYABLE_STATEMENT_CODES.contains(&code) => retry.push(*id),
+                    "AccessDenied" => denied.push(id),
+                    _ if RETRYABLE_STATEMENT_CODES.contains(&code) => {
+                        retry.push((id, code.to_owned()));
+                    }
                     _ => {
                         let reason = error.message().unwrap_or_default();
                         unmarked.add([(*id).clone()], self.item_failed(id, code, reason));
@@ -477,20 +487,76 @@ impl Outbox {
                 }
             }
             if !retry.is_empty() && backoff.attempts() >= UNPROCESSED_RETRIES {
-                for id in retry.drain(..) {
-                    let reason = format!("still refused after {UNPROCESSED_RETRIES} retries");
-                    unmarked.add(
-                        [id.clone()],
-                        self.item_failed(id, "ThrottlingError", &reason),
-                    );
+                let reason = format!("still refused after {UNPROCESSED_RETRIES} retries");
+                for (id, code) in retry.drain(..) {
+                    unmarked.add([id.clone()], self.item_failed(id, &code, &reason));
                 }
             }
             if !retry.is_empty() {
                 backoff.wait().await;
             }
-            pending = retry;
+            pending = retry.into_iter().map(|(id, _)| id).collect();
+        }
+        if !denied.is_empty() {
+            self.warn_partiql_denied();
+            let calls = denied
+                .iter()
+                .map(|id| self.mark_one(id, dispatched_ms, expires_s));
+            for (id, result) in denied
+                .iter()
+                .zip(futures_util::future::join_all(calls).await)
+            {
+                if let Err(err) = result {
+                    unmarked.add([(*id).clone()], err);
+                }
+            }
         }
         unmarked
+    }
+
+    /// The warning that marks fall back to `UpdateItem`, once per process.
+    fn warn_partiql_denied(&self) {
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        WARNED.call_once(|| {
+            tracing::warn!(
+                table = %self.table(),
+                "marking dispatched with BatchExecuteStatement was denied: falling back to one \
+                 UpdateItem per message; grant dynamodb:PartiQLUpdate on the table (see \
+                 `cargo xtask iam-policy`) to mark 25 per request"
+            );
+        });
+    }
+
+    /// The conditional `UpdateItem` a batch statement stands for.
+    async fn mark_one(&self, id: &MessageId, dispatched_ms: u64, expires_s: u64) -> Result<()> {
+        let result = self
+            .db
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .key(attr::MESSAGE_ID, AttributeValue::S(id.to_string()))
+            .update_expression("SET #dispatched = :dispatched, #expires = :expires REMOVE #since")
+            .condition_expression("attribute_exists(#since)")
+            .expression_attribute_names("#dispatched", attr::DISPATCHED_AT)
+            .expression_attribute_names("#expires", attr::EXPIRES_AT)
+            .expression_attribute_names("#since", attr::OUTSTANDING_SINCE)
+            .expression_attribute_values(":dispatched", number(dispatched_ms))
+            .expression_attribute_values(":expires", number(expires_s))
+            .set_return_consumed_capacity(self.db.consumed_capacity())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                // Already dispatched, or gone: marking is idempotent.
+                Ok(())
+            }
+            Err(err) => Err(self.sdk_error("UpdateItem", err)),
+        }
     }
 
     fn item_failed(&self, id: &MessageId, code: &str, reason: &str) -> Error {
@@ -794,23 +860,33 @@ impl Outbox {
 
     /// [`Outbox::delete`], saying which ids may still be present.
     async fn delete_each(&self, ids: &[MessageId]) -> Unmarked {
-        let mut unique: Vec<&MessageId> = Vec::new();
-        for id in ids {
-            if !unique.contains(&id) {
-                unique.push(id);
-            }
-        }
         let mut left = Unmarked::default();
-        for chunk in unique.chunks(BATCH_WRITE_LIMIT) {
-            if let Err(err) = self.delete_batch(chunk).await {
-                left.add(chunk.iter().map(|id| (*id).clone()), err);
+        for chunk in unique_ids(ids).chunks(BATCH_WRITE_LIMIT) {
+            let batch = self.delete_batch(chunk).await;
+            left.ids.extend(batch.ids);
+            if let Some(err) = batch.error {
+                left.error.get_or_insert(err);
             }
         }
         left
     }
 
-    /// One `BatchWriteItem` of at most 25 deletes, retried while items come back unprocessed.
-    async fn delete_batch(&self, chunk: &[&MessageId]) -> Result<()> {
+    /// One `BatchWriteItem` of at most 25 deletes, retried while items come back unprocessed;
+    /// says which ids may still be present.
+    async fn delete_batch(&self, chunk: &[&MessageId]) -> Unmarked {
+        match self.try_delete_batch(chunk).await {
+            Ok(()) => Unmarked::default(),
+            Err((left, err)) => Unmarked {
+                ids: left,
+                error: Some(err),
+            },
+        }
+    }
+
+    async fn try_delete_batch(
+        &self,
+        chunk: &[&MessageId],
+    ) -> std::result::Result<(), (Vec<MessageId>, Error)> {
         let mut requests: Vec<WriteRequest> = chunk
             .iter()
             .map(|id| {
@@ -834,7 +910,10 @@ impl Outbox {
                 .set_return_consumed_capacity(self.db.consumed_capacity())
                 .send()
                 .await
-                .map_err(|err| self.sdk_error("BatchWriteItem", err))?;
+                .map_err(|err| {
+                    let left = chunk.iter().map(|id| (*id).clone()).collect();
+                    (left, self.sdk_error("BatchWriteItem", err))
+                })?;
             requests = output
                 .unprocessed_items()
                 .and_then(|tables| tables.get(self.table()))
@@ -847,14 +926,15 @@ impl Outbox {
                         .filter_map(|r| r.delete_request()?.key().get(attr::MESSAGE_ID))
                         .filter_map(|v| v.as_s().ok().cloned())
                         .collect();
-                    return Err(Error::InvalidConfig(format!(
+                    let err = Error::InvalidConfig(format!(
                         "BatchWriteItem left {} deletes in table `{}` unprocessed after {} \
                          retries (the table is throttled); still present: {}",
                         left.len(),
                         self.table(),
                         UNPROCESSED_RETRIES,
                         left.join(", ")
-                    )));
+                    ));
+                    return Err((left.into_iter().map(MessageId::from).collect(), err));
                 }
                 backoff.wait().await;
             }
@@ -929,4 +1009,10 @@ impl Unmarked {
         self.ids.extend(ids);
         self.error.get_or_insert(err);
     }
+}
+
+/// `ids` without repeats, in their first order: a batch naming one item twice is refused.
+fn unique_ids(ids: &[MessageId]) -> Vec<&MessageId> {
+    let mut seen = std::collections::HashSet::new();
+    ids.iter().filter(|id| seen.insert(*id)).collect()
 }

@@ -30,7 +30,8 @@ pub enum ClearMode {
 pub struct ClearReport {
     /// Sent and marked dispatched.
     pub sent: Vec<MessageId>,
-    /// Not sent; left for the sweeper, with the failed attempt recorded.
+    /// Not sent; left for the sweeper, the failed attempt recorded (when DynamoDB could be
+    /// reached to record it).
     pub left_outstanding: Vec<MessageId>,
     /// Sent, but marking them dispatched failed (DynamoDB unavailable, say): they stay
     /// outstanding and the sweeper sends them a second time. Delivery is at least once; these
@@ -114,7 +115,8 @@ impl Postbox {
     }
 
     /// Sends messages from memory (no read back) and marks the sent ones dispatched in
-    /// batches. Whatever fails stays outstanding for the sweeper, with the attempt recorded.
+    /// batches. Whatever fails stays outstanding for the sweeper: a failed send with its attempt
+    /// recorded, a failed mark as [`ClearReport::sent_unmarked`] (sent again later).
     pub async fn clear(&self, messages: &[Message]) -> ClearReport {
         self.clear_after(messages, &vec![0; messages.len()]).await
     }

@@ -350,17 +350,16 @@ impl Sweeper {
             }
             // Marked before anything else can fail: a sent message left unmarked is sent again.
             let unmarked = self.outbox.mark_dispatched_each(&sent).await;
-            if let Some(err) = unmarked.error {
-                metrics::counter!("outbox_sent_unmarked_total", "path" => "sweeper")
-                    .increment(unmarked.ids.len() as u64);
-                return Err(err);
-            }
             // Counted per round, so a pass that stops at an error still counts what it did.
             metrics::counter!("outbox_sent_total", "path" => "sweeper")
                 .increment(sent.len() as u64);
+            metrics::counter!("outbox_sent_unmarked_total", "path" => "sweeper")
+                .increment(unmarked.ids.len() as u64);
             metrics::counter!("outbox_send_failed_total", "path" => "sweeper")
                 .increment(failures.len() as u64);
             report.sent.extend(sent);
+            // Failed sends are recorded even when the mark failed: their backoff and their way
+            // to the dead letters must not depend on DynamoDB's answer to another request.
             for (stored, err) in failures {
                 report.failed += 1;
                 blocked.extend(stored.message.header.partition_key.clone());
@@ -376,6 +375,9 @@ impl Sweeper {
                 if matches!(outcome, FailureOutcome::DeadLettered { .. }) {
                     report.dead_lettered += 1;
                 }
+            }
+            if let Some(err) = unmarked.error {
+                return Err(err);
             }
         }
     }

@@ -40,7 +40,7 @@ use outbox_runtime::{
     Sweeper, SweeperConfig, Transaction, transactional_handler,
 };
 use serde::{Deserialize, Serialize};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, oneshot};
 
 use crate::restartable::RestartableDynamoDb;
 use crate::{create_table, unique_name};
@@ -220,6 +220,18 @@ pub struct Recorder {
     hung: Notify,
     /// Messages whose mark request failed, with the number of deliveries at that moment.
     failed_marks: Mutex<Vec<(usize, MessageId)>>,
+    /// Where the next DynamoDB outage strikes, when one is planned.
+    kill_point: Mutex<Option<KillPoint>>,
+    /// Set from the kill point until the kill: no command starts and nothing is sent.
+    held: AtomicBool,
+    released: Notify,
+}
+
+/// The delivery at which DynamoDB is killed: the sender that makes it hands over a channel and
+/// waits until the kill is done, so that its mark meets a dead endpoint.
+struct KillPoint {
+    at: usize,
+    reached: oneshot::Sender<oneshot::Sender<()>>,
 }
 
 impl Recorder {
@@ -234,6 +246,9 @@ impl Recorder {
             hang_after: AtomicUsize::new(0),
             hung: Notify::new(),
             failed_marks: Mutex::new(Vec::new()),
+            kill_point: Mutex::new(None),
+            held: AtomicBool::new(false),
+            released: Notify::new(),
         })
     }
 
@@ -267,6 +282,56 @@ impl Recorder {
         self.failed_marks.lock().expect("not poisoned").clone()
     }
 
+    /// Plans an outage at the `at`-th delivery; the receiver gets the channel to say "killed".
+    fn arm_kill_point(&self, at: usize) -> oneshot::Receiver<oneshot::Sender<()>> {
+        let (reached, receiver) = oneshot::channel();
+        *self.kill_point.lock().expect("not poisoned") = Some(KillPoint { at, reached });
+        receiver
+    }
+
+    /// Waits for the kill when the delivery just recorded reached the kill point; until the
+    /// kill, everything else waits too (see [`Recorder::wait_while_held`]).
+    async fn stop_at_kill_point(&self) {
+        let count = self.count();
+        let reached = {
+            let mut point = self.kill_point.lock().expect("not poisoned");
+            if point.as_ref().is_some_and(|p| count >= p.at) {
+                point.take().map(|p| p.reached)
+            } else {
+                None
+            }
+        };
+        if let Some(reached) = reached {
+            self.held.store(true, Ordering::SeqCst);
+            let (killed, wait) = oneshot::channel();
+            if reached.send(killed).is_ok() {
+                let _ = wait.await;
+            } else {
+                self.release();
+            }
+        }
+    }
+
+    /// Waits while an outage is being prepared. DynamoDB Local answers a write before it has
+    /// reached its file (a kill within milliseconds of the answer loses it, which DynamoDB never
+    /// does), so before the kill the run stops starting commands and sending, and lets what is
+    /// in flight settle.
+    async fn wait_while_held(&self) {
+        loop {
+            let released = self.released.notified();
+            if !self.held.load(Ordering::SeqCst) {
+                return;
+            }
+            released.await;
+        }
+    }
+
+    /// Lets commands and sends go on after the kill.
+    fn release(&self) {
+        self.held.store(false, Ordering::SeqCst);
+        self.released.notify_waiters();
+    }
+
     fn count_by(&self, sender: Sender) -> usize {
         self.deliveries
             .lock()
@@ -298,6 +363,9 @@ pub struct RecordingProducer {
 impl Producer for RecordingProducer {
     async fn send(&self, message: &Message) -> Result<(), ProducerError> {
         let recorder = &self.recorder;
+        if matches!(self.sender, Sender::Immediate | Sender::Sweeper(_)) {
+            recorder.wait_while_held().await;
+        }
         if self.sender == Sender::DyingProcess {
             recorder.record(
                 message,
@@ -328,6 +396,7 @@ impl Producer for RecordingProducer {
             ));
         }
         recorder.record(message, self.sender, None);
+        recorder.stop_at_kill_point().await;
         let hang_after = recorder.hang_after.load(Ordering::SeqCst);
         if self.sender == Sender::Sweeper(0)
             && hang_after > 0
@@ -512,8 +581,8 @@ pub struct ChaosReport {
     pub sweeper_overtakes: Vec<MessageId>,
     /// Commands whose entity and message were not stored together (one without the other).
     pub torn_commits: Vec<String>,
-    /// Committed messages still outstanding or dead-lettered at the end.
-    pub not_dispatched: Vec<MessageId>,
+    /// Committed messages still outstanding or dead-lettered at the end, each with its state.
+    pub not_dispatched: Vec<String>,
     /// Messages the backlog held when the sweepers started.
     pub backlog: usize,
     /// Deliveries by the killed sweeper, and whether the kill happened.
@@ -551,10 +620,7 @@ impl ChaosReport {
             &ids(&self.sweeper_overtakes),
         );
         list("entity and message not stored together", &self.torn_commits);
-        list(
-            "committed but not marked dispatched",
-            &ids(&self.not_dispatched),
-        );
+        list("committed but not marked dispatched", &self.not_dispatched);
         found
     }
 
@@ -757,11 +823,17 @@ async fn run_on(
                 let outcomes = Arc::clone(&outcomes);
                 let done = Arc::clone(&done);
                 let dying = &dying;
+                let recorder = &recorder;
                 async move {
                     for command in queue {
+                        recorder.wait_while_held().await;
                         let id = command.id.clone();
-                        let outcome =
-                            handle_one(&handler, dying, command, config.clear_immediately).await;
+                        let outcome = handle_one(&handler, dying, command, config).await;
+                        // A caller that got no answer waits a little before its next command,
+                        // as a client backing off from an unavailable service would.
+                        if outcome == Outcome::CommitUncertain {
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        }
                         outcomes.lock().expect("not poisoned").insert(id, outcome);
                         let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                         if config.progress && n.is_multiple_of(1000) {
@@ -773,11 +845,23 @@ async fn run_on(
             .await;
         commands_finished.store(true, Ordering::SeqCst);
     };
-    // DynamoDB killed a third of the way through the commands.
+    // DynamoDB killed right after the send that makes a third of the commands' deliveries.
+    let kill_point = server
+        .is_some()
+        .then(|| recorder.arm_kill_point((total / 3).max(1)));
     let strike = async {
         let server = server.as_deref_mut()?;
-        let due = || done.load(Ordering::Relaxed) >= total / 3;
-        outage::strike_when(server, "commands", due, &commands_finished, config.progress).await
+        let point = kill_point?;
+        let release = || recorder.release();
+        outage::strike_at(
+            server,
+            "commands",
+            point,
+            release,
+            &commands_finished,
+            config.progress,
+        )
+        .await
     };
     let ((), commands_outage) = tokio::join!(commands_phase, strike);
     let command_phase = started.elapsed();
@@ -838,10 +922,20 @@ async fn run_on(
     };
     // DynamoDB killed again once the surviving sweepers have sent a quarter of what is left.
     let strike_at = kill_mark + (backlog.saturating_sub(killed_sweeper_deliveries) / 4).max(1);
+    let kill_point = server.is_some().then(|| recorder.arm_kill_point(strike_at));
     let strike = async {
         let server = server.as_deref_mut()?;
-        let due = || recorder.count() >= strike_at;
-        outage::strike_when(server, "drain", due, &drain_finished, config.progress).await
+        let point = kill_point?;
+        let release = || recorder.release();
+        outage::strike_at(
+            server,
+            "drain",
+            point,
+            release,
+            &drain_finished,
+            config.progress,
+        )
+        .await
     };
     let ((), drain_outage) = tokio::join!(survivors_finish, strike);
     let drain_phase = drain_started.elapsed();
@@ -878,8 +972,9 @@ async fn handle_one(
     handler: &Arc<ChaosHandler>,
     dying: &RecordingProducer,
     command: Command,
-    clear_immediately: bool,
+    config: &ChaosConfig,
 ) -> Outcome {
+    let clear_immediately = config.clear_immediately;
     let fault = command.fault;
     if fault == CommandFault::CancelledBeforeCommit {
         // One poll runs the body up to its first await point, then the request is dropped.
@@ -920,6 +1015,14 @@ async fn handle_one(
             Outcome::RolledBack
         }
         Ok(Err(ChaosError::Outbox(outbox_runtime::Error::CommitUncertain { .. }))) => {
+            Outcome::CommitUncertain
+        }
+        // The SDK retried a commit that DynamoDB Local applied just before it was killed; the
+        // restarted server has forgotten the request token, so the retry finds its own deposit.
+        // On DynamoDB the token is kept for ten minutes and the retry succeeds.
+        Ok(Err(ChaosError::Outbox(outbox_runtime::Error::DuplicateMessage { .. })))
+            if config.restart_dynamodb =>
+        {
             Outcome::CommitUncertain
         }
         Ok(Err(err)) => Outcome::Uncertain(format!("{err:?}")),
@@ -1049,12 +1152,19 @@ async fn check(
     for command in commands {
         let stored = stored.get(&command.id);
         if committed.contains(command.id.as_str()) {
-            match stored {
-                Some(s) if s.dispatched_at.is_some() && !s.is_dead_lettered() => {}
-                _ => report
-                    .not_dispatched
-                    .push(MessageId::from(command.id.as_str())),
-            }
+            let state = match stored {
+                Some(s) if s.dispatched_at.is_some() && !s.is_dead_lettered() => continue,
+                None => "missing from the table".to_owned(),
+                Some(s) if s.is_dead_lettered() => format!(
+                    "dead-lettered after {} attempts: {}",
+                    s.attempts,
+                    s.last_error.as_deref().unwrap_or("no error kept")
+                ),
+                Some(s) => format!("still outstanding after {} attempts", s.attempts),
+            };
+            report
+                .not_dispatched
+                .push(format!("{} ({state})", command.id));
         }
     }
 

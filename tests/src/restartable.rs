@@ -62,7 +62,7 @@ impl RestartableDynamoDb {
         DynamoDb::local(self.endpoint())
     }
 
-    /// Times it was started again after a kill.
+    /// Times it was started again.
     pub fn restarts(&self) -> u32 {
         self.restarts
     }
@@ -83,11 +83,12 @@ impl RestartableDynamoDb {
     pub async fn restart(&mut self) -> Duration {
         self.kill();
         let started = Instant::now();
-        self.spawn_and_wait().await;
         self.restarts += 1;
+        self.spawn_and_wait().await;
         started.elapsed()
     }
 
+    /// One log per start: `server-0.log` for the first, `server-1.log` after the first restart.
     fn log_path(&self) -> PathBuf {
         self.data_dir.join(format!("server-{}.log", self.restarts))
     }

@@ -5,8 +5,9 @@
 //!
 //! Under `Cleanup::Keep` (the chaos run's cleanup) the runtime marks with `BatchExecuteStatement`:
 //! one PartiQL `UPDATE` per message setting `DispatchedAt`, its message id the last parameter.
-//! A failed request fails every mark in it; a statement refused inside a batch that succeeded
-//! fails that one (unless it was refused because the message was already marked).
+//! A failed attempt of the request notes every mark in it (a retry that succeeds later may come
+//! after another sweeper took the shard over); a statement refused for good inside a batch that
+//! succeeded notes that one.
 
 use std::sync::Arc;
 
@@ -51,6 +52,14 @@ impl Storable for MarksOf {
     type Storer = StoreReplace<Self>;
 }
 
+/// Set once a failed attempt of the request was noted, so that its retries are not noted again.
+#[derive(Clone, Debug)]
+struct Noted;
+
+impl Storable for Noted {
+    type Storer = StoreReplace<Self>;
+}
+
 impl Intercept for MarkWatcher {
     fn name(&self) -> &'static str {
         "ChaosMarkWatcher"
@@ -79,6 +88,27 @@ impl Intercept for MarkWatcher {
         Ok(())
     }
 
+    /// An attempt that failed: the mark is late at best (the SDK may retry it after DynamoDB is
+    /// back, by which time another sweeper may have taken the shard and sent the message again).
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let attempt_failed = !matches!(context.output_or_error(), Some(Ok(_)));
+        if attempt_failed && cfg.load::<Noted>().is_none() {
+            if let Some(MarksOf(ids)) = cfg.load::<MarksOf>() {
+                for id in ids {
+                    self.recorder.note_failed_mark(id.clone());
+                }
+            }
+            cfg.interceptor_state().store_put(Noted);
+        }
+        Ok(())
+    }
+
+    /// A request that succeeded can still refuse single statements.
     fn read_after_execution(
         &self,
         context: &FinalizerInterceptorContextRef<'_>,
@@ -88,30 +118,33 @@ impl Intercept for MarkWatcher {
         let Some(MarksOf(ids)) = cfg.load::<MarksOf>() else {
             return Ok(());
         };
-        match context.output_or_error() {
-            Some(Ok(output)) => {
-                let responses = output
-                    .downcast_ref::<BatchExecuteStatementOutput>()
-                    .map(BatchExecuteStatementOutput::responses)
-                    .unwrap_or_default();
-                for (index, id) in ids.iter().enumerate() {
-                    let refused = match responses.get(index) {
-                        None => true,
-                        Some(response) => response.error().is_some_and(|error| {
-                            error
-                                .code()
-                                .is_none_or(|code| code.as_str() != "ConditionalCheckFailed")
-                        }),
-                    };
-                    if refused {
-                        self.recorder.note_failed_mark(id.clone());
-                    }
-                }
-            }
-            _ => {
-                for id in ids {
-                    self.recorder.note_failed_mark(id.clone());
-                }
+        let Some(Ok(output)) = context.output_or_error() else {
+            return Ok(());
+        };
+        let responses = output
+            .downcast_ref::<BatchExecuteStatementOutput>()
+            .map(BatchExecuteStatementOutput::responses)
+            .unwrap_or_default();
+        for (index, id) in ids.iter().enumerate() {
+            let refused = match responses.get(index) {
+                None => true,
+                // Already marked needs no explaining; throttling the runtime retries itself.
+                Some(response) => response.error().is_some_and(|error| {
+                    !matches!(
+                        error.code().map(|code| code.as_str()),
+                        Some(
+                            "ConditionalCheckFailed"
+                                | "ThrottlingError"
+                                | "ProvisionedThroughputExceeded"
+                                | "RequestLimitExceeded"
+                                | "InternalServerError"
+                                | "TransactionConflict"
+                        )
+                    )
+                }),
+            };
+            if refused {
+                self.recorder.note_failed_mark(id.clone());
             }
         }
         Ok(())
