@@ -192,6 +192,25 @@ pub enum Error {
         reason: String,
     },
 
+    /// A batch request kept coming back with items unprocessed: the table is throttled.
+    #[error(
+        "DynamoDB {operation} on table `{table}` left {} items unprocessed after {retries} \
+         retries ({}): the table is throttled; raise its capacity (or use on-demand billing) or \
+         work in smaller batches",
+        unprocessed.len(),
+        list_ids(unprocessed)
+    )]
+    Throttled {
+        /// The API operation, for example `BatchWriteItem`.
+        operation: &'static str,
+        /// The table concerned.
+        table: String,
+        /// The messages still unprocessed.
+        unprocessed: Vec<MessageId>,
+        /// How many times they were sent again.
+        retries: u32,
+    },
+
     /// Any other error DynamoDB returned, with the operation and table it came from.
     #[error("DynamoDB {operation} on table `{table}` failed: {source}")]
     DynamoDb {
@@ -266,6 +285,15 @@ impl Error {
                 },
             },
         }
+    }
+}
+
+/// Up to five ids, then how many more.
+fn list_ids(ids: &[MessageId]) -> String {
+    let shown: Vec<String> = ids.iter().take(5).map(ToString::to_string).collect();
+    match ids.len().saturating_sub(shown.len()) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
     }
 }
 
@@ -357,6 +385,26 @@ mod tests {
             source: "Connection refused".into(),
         }
         .to_string()
+    }
+
+    #[test]
+    fn a_throttled_batch_names_its_first_ids_and_counts_the_rest() {
+        let unprocessed: Vec<MessageId> =
+            (0..7).map(|n| MessageId::from(format!("m{n}"))).collect();
+        let text = Error::Throttled {
+            operation: "BatchWriteItem",
+            table: "Outbox".into(),
+            unprocessed,
+            retries: 8,
+        }
+        .to_string();
+        assert!(
+            text.starts_with(
+                "DynamoDB BatchWriteItem on table `Outbox` left 7 items unprocessed after 8 \
+                 retries (m0, m1, m2, m3, m4 and 2 more): the table is throttled"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

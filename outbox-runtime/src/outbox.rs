@@ -323,14 +323,16 @@ impl Outbox {
                     .unwrap_or_default();
                 if !keys.is_empty() {
                     if backoff.attempts() >= UNPROCESSED_RETRIES {
-                        return Err(Error::InvalidConfig(format!(
-                            "BatchGetItem left {} keys of table `{}` unprocessed after {} \
-                             retries; the table is throttled: raise its capacity or read fewer \
-                             at once",
-                            keys.len(),
-                            self.table(),
-                            UNPROCESSED_RETRIES
-                        )));
+                        return Err(Error::Throttled {
+                            operation: "BatchGetItem",
+                            table: self.table().to_owned(),
+                            unprocessed: keys
+                                .iter()
+                                .filter_map(|key| key.get(attr::MESSAGE_ID)?.as_s().ok())
+                                .map(|id| MessageId::from(id.as_str()))
+                                .collect(),
+                            retries: UNPROCESSED_RETRIES,
+                        });
                     }
                     backoff.wait().await;
                 }
@@ -926,15 +928,14 @@ impl Outbox {
                         .filter_map(|r| r.delete_request()?.key().get(attr::MESSAGE_ID))
                         .filter_map(|v| v.as_s().ok().cloned())
                         .collect();
-                    let err = Error::InvalidConfig(format!(
-                        "BatchWriteItem left {} deletes in table `{}` unprocessed after {} \
-                         retries (the table is throttled); still present: {}",
-                        left.len(),
-                        self.table(),
-                        UNPROCESSED_RETRIES,
-                        left.join(", ")
-                    ));
-                    return Err((left.into_iter().map(MessageId::from).collect(), err));
+                    let left: Vec<MessageId> = left.into_iter().map(MessageId::from).collect();
+                    let err = Error::Throttled {
+                        operation: "BatchWriteItem",
+                        table: self.table().to_owned(),
+                        unprocessed: left.clone(),
+                        retries: UNPROCESSED_RETRIES,
+                    };
+                    return Err((left, err));
                 }
                 backoff.wait().await;
             }

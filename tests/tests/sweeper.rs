@@ -531,3 +531,97 @@ async fn a_shard_pass_longer_than_the_lease_keeps_the_shard_and_sends_nothing_tw
     assert_eq!(ids.len(), 10, "nothing sent twice: {} sends", ids.len());
     assert_eq!(distinct.len(), 10);
 }
+
+/// While on, fails every mark request (`BatchExecuteStatement`) before it leaves the process.
+#[derive(Clone, Debug, Default)]
+struct MarksFail(Arc<std::sync::atomic::AtomicBool>);
+
+impl MarksFail {
+    fn set(&self, on: bool) {
+        self.0.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for MarksFail {
+    fn name(&self) -> &'static str {
+        "MarksFail"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextMut<
+            '_,
+        >,
+        _: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let is_mark = context.request().headers().get("x-amz-target")
+            == Some("DynamoDB_20120810.BatchExecuteStatement");
+        if is_mark && self.0.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err("injected: DynamoDB unavailable".into());
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_failed_mark_fails_the_pass_but_failed_sends_are_recorded_and_the_next_pass_resends() {
+    let db = dynamodb().await;
+    let config = OutboxConfig::new(unique_name("outbox")).with_shards(1);
+    create_table(&db, &config.table_schema()).await;
+    let marks = MarksFail::default();
+    let outbox = Outbox::new(db.with_interceptor(marks.clone()), config).unwrap();
+    let producer = Arc::new(FlakyProducer::default());
+    let postbox = Postbox::new(outbox.clone(), Arc::clone(&producer));
+    let refused = Message::new("t", b"{}".to_vec());
+    let sent = Message::new("t", b"{}".to_vec());
+    outbox.add(&refused).await.unwrap();
+    outbox.add(&sent).await.unwrap();
+    producer.fail(refused.id(), 1);
+    let mut sweeper = Sweeper::new(&postbox, sweeper_config("marks-fail", slow_retry()));
+
+    marks.set(true);
+    let err = sweeper.sweep_once().await.unwrap_err();
+    assert!(err.to_string().contains("cannot reach DynamoDB"), "{err}");
+    // The failed send was recorded all the same: its backoff does not depend on the mark.
+    let stored = outbox.get(refused.id()).await.unwrap().unwrap();
+    assert_eq!(stored.attempts, 1);
+    assert!(stored.next_attempt_at.is_some());
+    // The sent one stays outstanding.
+    assert!(
+        outbox
+            .get(sent.id())
+            .await
+            .unwrap()
+            .unwrap()
+            .is_outstanding()
+    );
+
+    marks.set(false);
+    let report = sweeper.sweep_once().await.unwrap();
+    assert_eq!(
+        report.sent,
+        vec![sent.id().clone()],
+        "sent again, then marked"
+    );
+    assert_eq!(report.held_back, 1, "the refused one waits for its backoff");
+    let copies = producer
+        .inner
+        .sent()
+        .iter()
+        .filter(|m| m.id() == sent.id())
+        .count();
+    assert_eq!(
+        copies, 2,
+        "at least once: the unmarked message went out twice"
+    );
+    assert!(
+        outbox
+            .get(sent.id())
+            .await
+            .unwrap()
+            .unwrap()
+            .dispatched_at
+            .is_some()
+    );
+}
