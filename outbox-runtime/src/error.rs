@@ -186,7 +186,7 @@ pub enum Error {
         table: String,
         /// The message.
         message_id: MessageId,
-        /// DynamoDB's code, for example `AccessDenied` or `ThrottlingError`.
+        /// DynamoDB's code, for example `ValidationError` or `ThrottlingError`.
         code: String,
         /// DynamoDB's message.
         reason: String,
@@ -300,10 +300,6 @@ fn list_ids(ids: &[MessageId]) -> String {
 /// What to do about a message refused inside a batch.
 fn item_hint(code: &str) -> &'static str {
     match code {
-        "AccessDenied" => {
-            "; marking dispatched needs `dynamodb:PartiQLUpdate` on the outbox table (print the \
-             whole policy with `cargo xtask iam-policy`)"
-        }
         "ThrottlingError" | "ProvisionedThroughputExceeded" | "RequestLimitExceeded" => {
             "; the table is throttled: the message stays outstanding and the sweeper marks it \
              later"

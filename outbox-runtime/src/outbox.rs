@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::types::{
@@ -57,6 +58,9 @@ const UNPROCESSED_RETRIES: u32 = 8;
 pub struct Outbox {
     db: DynamoDb,
     config: Arc<OutboxConfig>,
+    /// Set once DynamoDB refused a PartiQL mark for want of permission: from then on this
+    /// outbox (and its clones) marks with `UpdateItem` and spends no request on PartiQL.
+    partiql_denied: Arc<AtomicBool>,
 }
 
 /// A position in a listing, to be passed back for the next page. It holds no server state: a
@@ -134,6 +138,7 @@ impl Outbox {
         Ok(Self {
             db,
             config: Arc::new(config),
+            partiql_denied: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -405,8 +410,8 @@ impl Outbox {
     /// index; only while still outstanding, so it is idempotent and never recreates an item), in
     /// one request instead of 25. Statements refused for throttling are sent again with backoff.
     /// Statements refused for want of `dynamodb:PartiQLUpdate` (a role granted only what an
-    /// earlier release needed) fall back to one `UpdateItem` each, with a warning: marking keeps
-    /// working, at the old request count, until the role is updated.
+    /// earlier release needed) fall back to one `UpdateItem` each, with a warning; this outbox
+    /// then marks with `UpdateItem` only (one request per message) until the process restarts.
     async fn mark_batch(
         &self,
         chunk: &[&MessageId],
@@ -425,6 +430,9 @@ impl Outbox {
         let mut unmarked = Unmarked::default();
         let mut denied: Vec<&MessageId> = Vec::new();
         let mut pending: Vec<&MessageId> = chunk.to_vec();
+        if self.partiql_denied.load(Ordering::Relaxed) {
+            denied.append(&mut pending);
+        }
         let mut backoff = Backoff::new(Duration::from_millis(25), Duration::from_secs(2));
         while !pending.is_empty() {
             let statements = pending
@@ -458,8 +466,9 @@ impl Outbox {
                 }
                 Err(err) => {
                     let err = self.sdk_error("BatchExecuteStatement", err);
-                    unmarked.add(pending.iter().map(|id| (*id).clone()), err);
-                    return unmarked;
+                    unmarked.add(pending.drain(..).cloned(), err);
+                    // Those denied in an earlier round still get their fallback below.
+                    break;
                 }
             };
             // One response per statement, in the order sent.
@@ -500,7 +509,15 @@ impl Outbox {
             pending = retry.into_iter().map(|(id, _)| id).collect();
         }
         if !denied.is_empty() {
-            self.warn_partiql_denied();
+            if !self.partiql_denied.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    table = %self.table(),
+                    "marking dispatched with BatchExecuteStatement was denied: this outbox marks \
+                     with one UpdateItem per message from now on; grant dynamodb:PartiQLUpdate \
+                     on the table (see `cargo xtask iam-policy`) and restart to mark 25 per \
+                     request"
+                );
+            }
             let calls = denied
                 .iter()
                 .map(|id| self.mark_one(id, dispatched_ms, expires_s));
@@ -514,19 +531,6 @@ impl Outbox {
             }
         }
         unmarked
-    }
-
-    /// The warning that marks fall back to `UpdateItem`, once per process.
-    fn warn_partiql_denied(&self) {
-        static WARNED: std::sync::Once = std::sync::Once::new();
-        WARNED.call_once(|| {
-            tracing::warn!(
-                table = %self.table(),
-                "marking dispatched with BatchExecuteStatement was denied: falling back to one \
-                 UpdateItem per message; grant dynamodb:PartiQLUpdate on the table (see \
-                 `cargo xtask iam-policy`) to mark 25 per request"
-            );
-        });
     }
 
     /// The conditional `UpdateItem` a batch statement stands for.
@@ -904,6 +908,12 @@ impl Outbox {
             .collect();
         let mut backoff = Backoff::new(Duration::from_millis(25), Duration::from_secs(2));
         while !requests.is_empty() {
+            // On a failed retry round only what that round carried may still be present.
+            let left: Vec<MessageId> = requests
+                .iter()
+                .filter_map(|r| r.delete_request()?.key().get(attr::MESSAGE_ID)?.as_s().ok())
+                .map(|id| MessageId::from(id.as_str()))
+                .collect();
             let output = self
                 .db
                 .client()
@@ -912,10 +922,7 @@ impl Outbox {
                 .set_return_consumed_capacity(self.db.consumed_capacity())
                 .send()
                 .await
-                .map_err(|err| {
-                    let left = chunk.iter().map(|id| (*id).clone()).collect();
-                    (left, self.sdk_error("BatchWriteItem", err))
-                })?;
+                .map_err(|err| (left, self.sdk_error("BatchWriteItem", err)))?;
             requests = output
                 .unprocessed_items()
                 .and_then(|tables| tables.get(self.table()))

@@ -358,12 +358,14 @@ impl Sweeper {
             metrics::counter!("outbox_send_failed_total", "path" => "sweeper")
                 .increment(failures.len() as u64);
             report.sent.extend(sent);
-            // Failed sends are recorded even when the mark failed: their backoff and their way
-            // to the dead letters must not depend on DynamoDB's answer to another request.
+            // Failed sends are recorded even when the mark failed, each one whatever became of
+            // the others: their backoff and their way to the dead letters must not depend on
+            // DynamoDB's answer to another request.
+            let mut record_error = None;
             for (stored, err) in failures {
                 report.failed += 1;
                 blocked.extend(stored.message.header.partition_key.clone());
-                let outcome = self
+                match self
                     .outbox
                     .record_failure(
                         &stored.message.header.id,
@@ -371,12 +373,16 @@ impl Sweeper {
                         &err.to_string(),
                         &self.config.retry,
                     )
-                    .await?;
-                if matches!(outcome, FailureOutcome::DeadLettered { .. }) {
-                    report.dead_lettered += 1;
+                    .await
+                {
+                    Ok(FailureOutcome::DeadLettered { .. }) => report.dead_lettered += 1,
+                    Ok(_) => {}
+                    Err(err) => {
+                        record_error.get_or_insert(err);
+                    }
                 }
             }
-            if let Some(err) = unmarked.error {
+            if let Some(err) = unmarked.error.or(record_error) {
                 return Err(err);
             }
         }

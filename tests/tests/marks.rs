@@ -12,7 +12,8 @@ use aws_sdk_dynamodb::config::interceptors::{
     BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextMut,
 };
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use outbox_runtime::{Error, Message, MessageId, Outbox, OutboxConfig};
+use outbox_runtime::producer::InMemoryProducer;
+use outbox_runtime::{Error, Message, MessageId, Outbox, OutboxConfig, Postbox};
 use outbox_tests::{create_table, dynamodb, unique_name};
 
 const TARGET: &str = "x-amz-target";
@@ -24,7 +25,8 @@ struct Refusals(Arc<State>);
 
 #[derive(Debug, Default)]
 struct State {
-    /// Per planned request: the code each statement gets (by index; the last one for the rest).
+    /// Per planned request: the code each statement gets (by index; the last one for the rest),
+    /// or, as `request:<type>`, an error answer to the whole request (HTTP 400).
     planned: Mutex<Vec<Vec<&'static str>>>,
     /// The answer waiting for the diverted request: the code of each statement.
     diverted: Mutex<Option<Vec<&'static str>>>,
@@ -111,6 +113,21 @@ impl Intercept for Refusals {
         let Some(codes) = self.0.diverted.lock().unwrap().take() else {
             return Ok(());
         };
+        if let Some(error_type) = codes[0].strip_prefix("request:") {
+            let body = serde_json::json!({
+                "__type": format!("com.amazonaws.dynamodb.v20120810#{error_type}"),
+                "message": format!("injected {error_type}"),
+            })
+            .to_string();
+            let response = context.response_mut();
+            *response.status_mut() = 400.try_into()?;
+            response.headers_mut().remove("x-amz-crc32");
+            response
+                .headers_mut()
+                .insert("content-length", body.len().to_string());
+            *response.body_mut() = body.into();
+            return Ok(());
+        }
         let responses: Vec<serde_json::Value> = codes
             .iter()
             .map(|code| {
@@ -229,6 +246,23 @@ async fn a_statement_refused_for_good_is_named_with_its_code_and_the_others_are_
         "{text}"
     );
     assert_eq!(refusals.requests("BatchExecuteStatement"), 1, "not retried");
+
+    // Through a clear: only the refused one is reported sent but unmarked.
+    let messages: Vec<Message> = (0..3)
+        .map(|n| Message::new("t", format!("{{\"m\":{n}}}").into_bytes()))
+        .collect();
+    for message in &messages {
+        outbox.add(message).await.unwrap();
+    }
+    refusals.plan(vec![
+        "ConditionalCheckFailed",
+        "ValidationError",
+        "ConditionalCheckFailed",
+    ]);
+    let postbox = Postbox::new(outbox.clone(), InMemoryProducer::new());
+    let report = postbox.clear(&messages).await;
+    assert_eq!(report.sent_unmarked, vec![messages[1].id().clone()]);
+    assert_eq!(report.sent.len(), 2);
 }
 
 #[tokio::test]
@@ -273,4 +307,44 @@ async fn without_the_partiql_permission_marks_fall_back_to_one_update_item_each(
                 .is_some()
         );
     }
+}
+
+#[tokio::test]
+async fn a_whole_request_denied_falls_back_too_and_later_marks_skip_partiql() {
+    let refusals = Refusals::default();
+    let (outbox, ids) = outbox_with(&refusals, 3).await;
+    refusals.plan(vec!["request:AccessDeniedException"]);
+
+    outbox.mark_dispatched(&ids[..2]).await.unwrap();
+    assert_eq!(refusals.requests("UpdateItem"), 2);
+    // Denied once: the outbox (and its clones) no longer spend a request on PartiQL.
+    outbox.clone().mark_dispatched(&ids[2..]).await.unwrap();
+
+    assert_eq!(refusals.requests("BatchExecuteStatement"), 1);
+    assert_eq!(refusals.requests("UpdateItem"), 3);
+    assert_eq!(outstanding(&outbox).await, 0);
+}
+
+#[tokio::test]
+async fn denied_statements_are_marked_even_when_a_later_retry_round_fails() {
+    let refusals = Refusals::default();
+    let (outbox, ids) = outbox_with(&refusals, 4).await;
+    // Round one: the first statement denied, the rest throttled; round two fails outright.
+    refusals.plan(vec!["AccessDenied", "ThrottlingError"]);
+    refusals.plan(vec!["request:ValidationException"]);
+
+    let err = outbox.mark_dispatched(&ids).await.unwrap_err();
+
+    assert!(err.to_string().contains("BatchExecuteStatement"), "{err}");
+    let first = outbox.get(&ids[0]).await.unwrap().unwrap();
+    assert!(
+        first.dispatched_at.is_some(),
+        "the denied one fell back to UpdateItem"
+    );
+    assert_eq!(refusals.requests("UpdateItem"), 1);
+    assert_eq!(
+        outstanding(&outbox).await,
+        3,
+        "the others are left for the sweeper"
+    );
 }

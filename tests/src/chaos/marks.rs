@@ -7,7 +7,8 @@
 //! one PartiQL `UPDATE` per message setting `DispatchedAt`, its message id the last parameter.
 //! A failed attempt of the request notes every mark in it (a retry that succeeds later may come
 //! after another sweeper took the shard over); a statement refused for good inside a batch that
-//! succeeded notes that one.
+//! succeeded notes that one. Statements refused for throttling are not noted: the runtime sends
+//! them again (DynamoDB Local never throttles, so a chaos run never sees one).
 
 use std::sync::Arc;
 
