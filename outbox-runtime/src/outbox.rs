@@ -909,11 +909,7 @@ impl Outbox {
         let mut backoff = Backoff::new(Duration::from_millis(25), Duration::from_secs(2));
         while !requests.is_empty() {
             // On a failed retry round only what that round carried may still be present.
-            let left: Vec<MessageId> = requests
-                .iter()
-                .filter_map(|r| r.delete_request()?.key().get(attr::MESSAGE_ID)?.as_s().ok())
-                .map(|id| MessageId::from(id.as_str()))
-                .collect();
+            let left = deleted_ids(&requests);
             let output = self
                 .db
                 .client()
@@ -930,12 +926,7 @@ impl Outbox {
                 .unwrap_or_default();
             if !requests.is_empty() {
                 if backoff.attempts() >= UNPROCESSED_RETRIES {
-                    let left: Vec<String> = requests
-                        .iter()
-                        .filter_map(|r| r.delete_request()?.key().get(attr::MESSAGE_ID))
-                        .filter_map(|v| v.as_s().ok().cloned())
-                        .collect();
-                    let left: Vec<MessageId> = left.into_iter().map(MessageId::from).collect();
+                    let left = deleted_ids(&requests);
                     let err = Error::Throttled {
                         operation: "BatchWriteItem",
                         table: self.table().to_owned(),
@@ -1023,4 +1014,13 @@ impl Unmarked {
 fn unique_ids(ids: &[MessageId]) -> Vec<&MessageId> {
     let mut seen = std::collections::HashSet::new();
     ids.iter().filter(|id| seen.insert(*id)).collect()
+}
+
+/// The message ids a batch of delete requests names.
+fn deleted_ids(requests: &[WriteRequest]) -> Vec<MessageId> {
+    requests
+        .iter()
+        .filter_map(|r| r.delete_request()?.key().get(attr::MESSAGE_ID)?.as_s().ok())
+        .map(|id| MessageId::from(id.as_str()))
+        .collect()
 }

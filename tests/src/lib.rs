@@ -6,6 +6,7 @@
 
 pub mod bench;
 pub mod chaos;
+pub mod inject;
 pub mod restartable;
 
 use outbox_runtime::connection::ENDPOINT_ENV;

@@ -27,6 +27,7 @@ use outbox_runtime::{
     DynamoDb, Error, Expr, MessageId, Outbox, OutboxMessage, Postbox, Transaction,
     transactional_handler,
 };
+use outbox_tests::inject::{TARGET, answer, divert_to_read_only};
 use outbox_tests::{create_table, dynamodb, fresh_outbox, unique_name};
 use serde::{Deserialize, Serialize};
 
@@ -468,7 +469,6 @@ struct ConflictState {
     diverted: Mutex<Option<usize>>,
 }
 
-const TARGET: &str = "x-amz-target";
 const TRANSACT_WRITE_ITEMS: &str = "DynamoDB_20120810.TransactWriteItems";
 
 impl Conflicts {
@@ -508,12 +508,7 @@ impl Intercept for Conflicts {
             .as_array()
             .ok_or("TransactItems")?
             .len();
-        // A read-only call in its place: the diverted attempt writes nothing.
-        request
-            .headers_mut()
-            .insert(TARGET, "DynamoDB_20120810.ListTables");
-        request.headers_mut().insert("content-length", "2");
-        *request.body_mut() = "{}".into();
+        divert_to_read_only(request);
         *self.0.diverted.lock().unwrap() = Some(actions);
         Ok(())
     }
@@ -546,15 +541,7 @@ impl Intercept for Conflicts {
             "Message": "Transaction cancelled, please refer cancellation reasons for specific \
                         reasons [TransactionConflict]",
             "CancellationReasons": reasons,
-        })
-        .to_string();
-        let response = context.response_mut();
-        *response.status_mut() = 400.try_into()?;
-        response.headers_mut().remove("x-amz-crc32");
-        response
-            .headers_mut()
-            .insert("content-length", body.len().to_string());
-        *response.body_mut() = body.into();
-        Ok(())
+        });
+        answer(context.response_mut(), 400, &body)
     }
 }

@@ -1,8 +1,7 @@
 //! Marking dispatched under `Cleanup::Keep`: 25 conditional PartiQL updates per
 //! `BatchExecuteStatement`, against DynamoDB Local. DynamoDB Local never refuses a single
 //! statement of a batch, so the refusals (throttling, a permission missing, a validation error)
-//! are injected: an SDK interceptor turns the chosen request into a read-only call that writes
-//! nothing and answers it with the per-statement errors DynamoDB would send.
+//! are injected (see `outbox_tests::inject`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -14,9 +13,9 @@ use aws_sdk_dynamodb::config::interceptors::{
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use outbox_runtime::producer::InMemoryProducer;
 use outbox_runtime::{Error, Message, MessageId, Outbox, OutboxConfig, Postbox};
+use outbox_tests::inject::{TARGET, answer, divert_to_read_only};
 use outbox_tests::{create_table, dynamodb, unique_name};
 
-const TARGET: &str = "x-amz-target";
 const BATCH_EXECUTE: &str = "DynamoDB_20120810.BatchExecuteStatement";
 
 /// Counts requests by operation and answers the next `BatchExecuteStatement`s as planned.
@@ -94,12 +93,7 @@ impl Intercept for Refusals {
         let codes: Vec<&'static str> = (0..statements)
             .map(|index| codes[index.min(codes.len() - 1)])
             .collect();
-        // A read-only call in its place: the diverted batch writes nothing.
-        request
-            .headers_mut()
-            .insert(TARGET, "DynamoDB_20120810.ListTables");
-        request.headers_mut().insert("content-length", "2");
-        *request.body_mut() = "{}".into();
+        divert_to_read_only(request);
         *self.0.diverted.lock().unwrap() = Some(codes);
         Ok(())
     }
@@ -117,16 +111,8 @@ impl Intercept for Refusals {
             let body = serde_json::json!({
                 "__type": format!("com.amazonaws.dynamodb.v20120810#{error_type}"),
                 "message": format!("injected {error_type}"),
-            })
-            .to_string();
-            let response = context.response_mut();
-            *response.status_mut() = 400.try_into()?;
-            response.headers_mut().remove("x-amz-crc32");
-            response
-                .headers_mut()
-                .insert("content-length", body.len().to_string());
-            *response.body_mut() = body.into();
-            return Ok(());
+            });
+            return answer(context.response_mut(), 400, &body);
         }
         let responses: Vec<serde_json::Value> = codes
             .iter()
@@ -136,15 +122,11 @@ impl Intercept for Refusals {
                 })
             })
             .collect();
-        let body = serde_json::json!({ "Responses": responses }).to_string();
-        let response = context.response_mut();
-        *response.status_mut() = 200.try_into()?;
-        response.headers_mut().remove("x-amz-crc32");
-        response
-            .headers_mut()
-            .insert("content-length", body.len().to_string());
-        *response.body_mut() = body.into();
-        Ok(())
+        answer(
+            context.response_mut(),
+            200,
+            &serde_json::json!({ "Responses": responses }),
+        )
     }
 }
 
