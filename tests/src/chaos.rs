@@ -11,7 +11,7 @@
 //! | after the send, before the mark | the process dies; or the transport takes the message and reports a failure | delivered, then delivered again by the sweeper: a counted duplicate |
 //! | the send | the transport fails intermittently (immediate path and sweepers) | retried with backoff until delivered |
 //! | the sweeper | one sweeper is killed between a send and its mark, without releasing its leases | the others take its shards once the leases lapse |
-//! | DynamoDB itself | with [`ChaosConfig::restart_dynamodb`]: the run's own DynamoDB Local, its data on disk, killed with SIGKILL and restarted once during the commands and once during the drain | commits in flight end committed or not (the caller may not know which: the table decides, and only committed messages are delivered); a send whose mark failed is sent again (a counted duplicate); the sweepers resume |
+//! | DynamoDB itself | with [`ChaosConfig::restart_dynamodb`]: the run's own DynamoDB Local, its data on disk, killed with SIGKILL right after a chosen send (once during the commands, once during the drain; the sender waits for the kill, so its mark meets a dead endpoint) and restarted on its data | commits that get no answer end committed or not (the caller cannot know which: the table decides, and only committed messages are delivered); a send whose mark failed is sent again (a counted duplicate); the sweepers resume |
 //!
 //! Then [`ChaosReport::violations`] lists every broken promise: a committed message never
 //! delivered (lost), a message of a failed handler delivered (phantom), a duplicate that no fault
