@@ -67,7 +67,9 @@ fn default_owner() -> String {
 /// What one pass did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SweepReport {
-    /// The shards this sweeper held during the pass.
+    /// The shards this sweeper held when the pass ended. A pass can give shards away midway
+    /// (a rebalance after another sweeper joined), so this is read at the end, never at the
+    /// start: a shard listed here is not held by any other sweeper at that moment.
     pub shards: Vec<u16>,
     /// Outstanding messages read.
     pub examined: usize,
@@ -177,11 +179,8 @@ impl Sweeper {
     /// The first DynamoDB error of the pass.
     pub async fn sweep_once(&mut self) -> Result<SweepReport> {
         self.keep_leases().await?;
-        let mut report = SweepReport {
-            shards: self.leases.shards(),
-            ..SweepReport::default()
-        };
-        for shard in report.shards.clone() {
+        let mut report = SweepReport::default();
+        for shard in self.leases.shards() {
             // A long pass renews its leases as it goes, and skips a shard it no longer holds.
             self.keep_leases().await?;
             if !self.leases.shards().contains(&shard) {
@@ -192,6 +191,7 @@ impl Sweeper {
                 .instrument(span)
                 .await?;
         }
+        report.shards = self.leases.shards();
         // Bounded by what one pass reads (batch size x pages x shards held): never a full count.
         metrics::gauge!("outbox_outstanding_backlog", "owner" => self.config.owner.clone())
             .set(report.examined as f64);

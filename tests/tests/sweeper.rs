@@ -351,6 +351,49 @@ async fn two_sweepers_split_the_shards_and_deliver_a_thousand_messages_exactly_o
 }
 
 #[tokio::test]
+async fn a_pass_that_gives_shards_away_midway_reports_only_what_it_still_holds() {
+    let outbox = outbox(8).await;
+    let producer = SlowProducer {
+        inner: Arc::new(InMemoryProducer::new()),
+        pause: Duration::from_millis(150),
+    };
+    let postbox = Postbox::new(outbox.clone(), producer);
+    // Rebalancing every 250 ms: a pass sending one message per shard at 150 ms a send
+    // rebalances after its second shard, and gives half its shards to the sweeper that joined.
+    let config = |owner: &str| SweeperConfig {
+        lease_duration: Duration::from_secs(1),
+        ..sweeper_config(owner, quick_retry(5))
+    };
+    let mut a = Sweeper::new(&postbox, config("sweeper-a"));
+    let mut b = Sweeper::new(&postbox, config("sweeper-b"));
+    assert_eq!(a.sweep_once().await.unwrap().shards.len(), 8);
+    assert!(
+        b.sweep_once().await.unwrap().shards.is_empty(),
+        "all 8 are a's"
+    );
+    for shard in 0..8 {
+        let key = (0..)
+            .map(|n| format!("key-{n}"))
+            .find(|key| outbox_runtime::shard::shard_of_key(key, 8) == shard)
+            .unwrap();
+        outbox
+            .add(&Message::new("t", b"{}".to_vec()).with_partition_key(key))
+            .await
+            .unwrap();
+    }
+
+    let held_a = a.sweep_once().await.unwrap().shards;
+    let held_b = b.sweep_once().await.unwrap().shards;
+    let overlap: Vec<_> = held_a.iter().filter(|s| held_b.contains(s)).collect();
+    assert!(
+        overlap.is_empty(),
+        "a's report lists shards b holds now: a {held_a:?}, b {held_b:?}"
+    );
+    assert_eq!(held_a.len(), 4, "a gave half away: {held_a:?}");
+    assert_eq!(held_b.len(), 4, "b took them: {held_b:?}");
+}
+
+#[tokio::test]
 async fn a_dead_sweepers_shards_are_taken_over_once_its_lease_lapses() {
     let outbox = outbox(4).await;
     let producer = Arc::new(InMemoryProducer::new());
