@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use aws_sdk_sqs::Client;
-use outbox_runtime::producer::sqs;
+use outbox_runtime::transport::sqs;
 use outbox_runtime::{Message, OutboxMessage};
 
 use crate::greetings::GreetingMade;

@@ -4,7 +4,7 @@
 //! dies first.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use outbox_runtime::schema::TableSchema;
+use outbox_runtime::table::TableSchema;
 use outbox_runtime::{
     DynamoDb, MessageId, OutboxMessage, Postbox, Transaction, transactional_handler,
 };

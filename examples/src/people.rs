@@ -1,6 +1,6 @@
 //! The `People` table of the greetings example: one item per person, keyed by name.
 
-use outbox_runtime::schema::{KeyAttribute, KeyKind, TableSchema};
+use outbox_runtime::table::{KeyAttribute, KeyKind, TableSchema};
 
 /// The default name of the people table.
 pub const PEOPLE_TABLE: &str = "People";

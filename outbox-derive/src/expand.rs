@@ -5,7 +5,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{
-    DeriveInput, FnArg, GenericArgument, Ident, Member, Pat, PatIdent, PathArguments, Type,
+    DeriveInput, FnArg, GenericArgument, Member, Pat, PatIdent, PathArguments, Type,
     parse_quote,
 };
 
@@ -303,20 +303,6 @@ fn is_option(ty: &Type) -> bool {
 // #[transactional_handler]
 // ---------------------------------------------------------------------------------------------
 
-/// `<Output as ::outbox_runtime::__private::HandlerOutput>::method(args)`, its tokens spanned
-/// from the first to the last token of the return type, so that rustc reports a missing
-/// `HandlerOutput` or `HandlerError` on the whole return type the user wrote, and only once
-/// however many calls there are.
-fn output_call(output: &Type, method: &str, args: TokenStream) -> TokenStream {
-    let (first, last) = first_and_last_span(output.to_token_stream());
-    let method = Ident::new(method, last);
-    let open = quote_spanned!(first=> <);
-    let close = quote_spanned!(last=> as ::outbox_runtime::__private::HandlerOutput>::#method);
-    let mut args = proc_macro2::Group::new(proc_macro2::Delimiter::Parenthesis, args);
-    args.set_span(last);
-    quote!(#open #output #close #args)
-}
-
 /// The spans of the first and the last token of `tokens`. Generated tokens spanned with the
 /// first and closed with the last make rustc point at the whole of what the user wrote (a
 /// proc macro cannot join spans on stable Rust).
@@ -410,27 +396,14 @@ fn expand_handler(handler: &Handler<'_>) -> TokenStream {
         let #tx_pat: &mut #tx_elem = &mut __outbox_tx;
     };
     let copies = reused.iter().map(|Reused { pat, source, span }| {
-        quote_spanned!(*span=> let #pat = ::outbox_runtime::__private::reuse(&#source);)
+        quote_spanned!(*span=> let #pat = __outbox::reuse(&#source);)
     });
 
     // The "fake return edge" (as in tracing-attributes): it gives the body's async block the
     // handler's return type, so `?`, `return` and type errors are checked against what the
     // user wrote, and reported on their own tokens.
     let fake_return = quote_spanned! {output_span=>
-        #[allow(
-            unknown_lints,
-            unreachable_code,
-            clippy::diverging_sub_expression,
-            clippy::empty_loop,
-            clippy::let_unit_value,
-            clippy::let_with_type_underscore,
-            clippy::needless_return,
-            clippy::unreachable
-        )]
-        if false {
-            let __outbox_fake_return: #output = loop {};
-            return __outbox_fake_return;
-        }
+        __outbox::fake_return_edge!(#output);
     };
     let run_body = quote! {
         async {
@@ -439,13 +412,12 @@ fn expand_handler(handler: &Handler<'_>) -> TokenStream {
         }
         .await
     };
-    // Every use of the return type goes through `<Output as HandlerOutput>`, spanned on the
-    // return type: one error there when it is not a `Result`, or when its error type cannot
-    // hold the runtime's.
-    let into_result = output_call(output, "into_result", quote!(__outbox_output));
-    let from_ok = output_call(output, "from_result", quote!(#private::Ok(__outbox_value)));
-    let from_err = output_call(output, "from_result", quote!(#private::Err(__outbox_err)));
-    let from_outbox_error = output_call(output, "from_outbox_error", quote!(__outbox_err));
+    // The body's output goes to the runner named at the return type: when it is not a `Result`,
+    // or its error cannot hold the runtime's, the one error is reported on the return type.
+    let output_arg = {
+        let (first, _) = first_and_last_span(output.to_token_stream());
+        quote_spanned!(first=> __outbox_output)
+    };
     // `&(postbox)` spanned from the expression's first token to its last: a postbox of the
     // wrong type is reported on the whole expression.
     let (first, last) = first_and_last_span(handler.postbox.to_token_stream());
@@ -455,59 +427,42 @@ fn expand_handler(handler: &Handler<'_>) -> TokenStream {
         handler.postbox.to_token_stream(),
     );
     postbox.set_span(last);
-    let postbox_binding = quote! {
-        let __outbox_postbox: &#private::Postbox = #borrow #postbox;
-    };
     let clear = match handler.clear {
-        Clear::Immediate => quote!(#private::ClearMode::Immediate),
-        Clear::Sweeper => quote!(#private::ClearMode::Sweeper),
+        Clear::Immediate => quote!(__outbox::ClearMode::Immediate),
+        Clear::Sweeper => quote!(__outbox::ClearMode::Sweeper),
     };
-    let commit = quote! {
-        #private::Postbox::commit(__outbox_postbox, __outbox_tx, #clear).await
+    let retries = handler.retries;
+    // Begin, commit, the retry decision and the send are the runner's: this is only the loop
+    // that runs the body where its borrows live (see `HandlerRun` for why not a closure).
+    let start = quote! {
+        use #private as __outbox;
+        let __outbox_postbox: &__outbox::Postbox = #borrow #postbox;
+        let mut __outbox_run = __outbox::HandlerRun::new(__outbox_postbox, #retries, #clear);
     };
-
     let block = if handler.retries == 0 {
         quote! {
-            #postbox_binding
-            let mut __outbox_tx = #private::Postbox::begin(__outbox_postbox);
+            #start
+            let mut __outbox_tx = __outbox_run.begin();
             let __outbox_output = {
                 #tx_binding
                 #run_body
             };
-            match #into_result {
-                #private::Ok(__outbox_value) => match #commit {
-                    #private::Ok(_) => #from_ok,
-                    #private::Err(__outbox_err) => #from_outbox_error,
-                },
-                #private::Err(__outbox_err) => #from_err,
-            }
+            __outbox_run.finish_once(__outbox_tx, #output_arg).await
         }
     } else {
-        let retries = handler.retries;
         quote! {
-            #postbox_binding
-            let mut __outbox_retry = #private::ConflictRetry::new(#retries);
+            #start
             loop {
-                let mut __outbox_tx = #private::Postbox::begin(__outbox_postbox);
+                let mut __outbox_tx = __outbox_run.begin();
                 let __outbox_output = {
                     #(#copies)*
                     #tx_binding
                     #run_body
                 };
-                match #into_result {
-                    #private::Ok(__outbox_value) => match #commit {
-                        #private::Ok(_) => {
-                            return #from_ok;
-                        }
-                        #private::Err(__outbox_err) => {
-                            if !__outbox_retry.should_retry(&__outbox_err).await {
-                                return #from_outbox_error;
-                            }
-                        }
-                    },
-                    #private::Err(__outbox_err) => {
-                        return #from_err;
-                    }
+                if let __outbox::Some(__outbox_done) =
+                    __outbox_run.finish(__outbox_tx, #output_arg).await
+                {
+                    return __outbox_done;
                 }
             }
         }

@@ -7,7 +7,7 @@ use std::time::Duration;
 /// current ceiling and the ceiling ("equal jitter"): clients retrying at once spread out, and
 /// no delay is ever shorter than half its step.
 #[derive(Clone, Debug)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     base: Duration,
     max: Duration,
     attempt: u32,
@@ -15,20 +15,7 @@ pub struct Backoff {
 
 impl Backoff {
     /// A backoff starting at `base`, capped at `max`.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let mut backoff = outbox_runtime::backoff::Backoff::new(
-    ///     Duration::from_millis(10),
-    ///     Duration::from_millis(80),
-    /// );
-    /// let first = backoff.next_delay();
-    /// assert!(first >= Duration::from_millis(5) && first <= Duration::from_millis(10));
-    /// for _ in 0..10 {
-    ///     assert!(backoff.next_delay() <= Duration::from_millis(80));
-    /// }
-    /// ```
-    pub fn new(base: Duration, max: Duration) -> Self {
+    pub(crate) fn new(base: Duration, max: Duration) -> Self {
         Self {
             base,
             max,
@@ -37,7 +24,7 @@ impl Backoff {
     }
 
     /// The delay before the next attempt.
-    pub fn next_delay(&mut self) -> Duration {
+    pub(crate) fn next_delay(&mut self) -> Duration {
         let ceiling = self
             .base
             .saturating_mul(1_u32 << self.attempt.min(20))
@@ -48,12 +35,28 @@ impl Backoff {
     }
 
     /// Sleeps for the next delay.
-    pub async fn wait(&mut self) {
+    pub(crate) async fn wait(&mut self) {
         tokio::time::sleep(self.next_delay()).await;
     }
 
     /// How many delays were handed out.
-    pub fn attempts(&self) -> u32 {
+    pub(crate) fn attempts(&self) -> u32 {
         self.attempt
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_start_at_half_the_base_and_never_pass_the_cap() {
+        let mut backoff = Backoff::new(Duration::from_millis(10), Duration::from_millis(80));
+        let first = backoff.next_delay();
+        assert!(first >= Duration::from_millis(5) && first <= Duration::from_millis(10));
+        for _ in 0..10 {
+            assert!(backoff.next_delay() <= Duration::from_millis(80));
+        }
+        assert_eq!(backoff.attempts(), 11);
     }
 }

@@ -1,11 +1,12 @@
 //! The one error type of the runtime.
 
+use std::fmt;
+
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::SdkError;
 
 use crate::limits::LimitError;
-use crate::message::MessageId;
-use crate::transaction::ActionFailure;
+use crate::message::id::MessageId;
 
 /// A boxed error source, kept so callers can walk the chain with [`std::error::Error::source`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -285,6 +286,38 @@ impl Error {
                 },
             },
         }
+    }
+}
+
+/// Why DynamoDB refused one action of a cancelled transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActionFailure {
+    /// The action's number, from 1, in the order it was added.
+    pub index: usize,
+    /// The action, as `put to table T, key K`.
+    pub action: String,
+    /// The table.
+    pub table: String,
+    /// The key, when known.
+    pub key: Option<String>,
+    /// DynamoDB's code: `None` for an innocent action, `ConditionalCheckFailed`,
+    /// `TransactionConflict`, `ValidationError`, ...
+    pub code: String,
+    /// DynamoDB's message, if any.
+    pub message: Option<String>,
+}
+
+impl fmt::Display for ActionFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "action {} ({}) failed with {}",
+            self.index, self.action, self.code
+        )?;
+        if let Some(message) = &self.message {
+            write!(f, ": {message}")?;
+        }
+        Ok(())
     }
 }
 

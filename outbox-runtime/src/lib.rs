@@ -29,35 +29,28 @@
 
 extern crate self as outbox_runtime;
 
-pub mod attempts;
-pub mod attributes;
-pub mod backoff;
-pub mod config;
-pub mod connection;
+pub(crate) mod backoff;
+pub mod client;
+pub mod dispatch;
 pub mod error;
-pub mod item;
-mod lease;
 pub mod limits;
 pub mod message;
-pub mod outbox;
-pub mod postbox;
-pub mod producer;
-pub mod schema;
-pub mod shard;
-pub mod sweeper;
+pub mod table;
+pub(crate) mod time;
 pub mod transaction;
+pub mod transport;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
 
-pub use attempts::{FailureOutcome, RetryPolicy};
-pub use config::{Cleanup, OutboxConfig};
-pub use connection::DynamoDb;
-pub use error::{Error, Result};
-pub use item::StoredMessage;
+pub use client::DynamoDb;
+pub use dispatch::{
+    ClearMode, ClearReport, HandlerReport, Postbox, SweepReport, Sweeper, SweeperConfig,
+    capture_reports,
+};
+pub use error::{ActionFailure, Error, Result};
 pub use message::{Body, Header, Message, MessageId, MessageType, OutboxMessage};
-pub use outbox::{AddOutcome, BoundedCount, ContinuationToken, Outbox, Page};
 /// Derives [`OutboxMessage`](trait@OutboxMessage); the keys of `#[outbox(...)]` are listed on
 /// the macro's own page and in the README.
 ///
@@ -116,7 +109,7 @@ pub use outbox_derive::OutboxMessage;
 ///
 /// ```no_run
 /// use outbox_runtime::{OutboxMessage, Postbox, Transaction, transactional_handler};
-/// use outbox_runtime::schema::{KeyAttribute, KeyKind, TableSchema};
+/// use outbox_runtime::table::{KeyAttribute, KeyKind, TableSchema};
 ///
 /// #[derive(serde::Serialize, serde::Deserialize, OutboxMessage)]
 /// #[outbox(topic = "greeting.made")]
@@ -173,9 +166,11 @@ pub use outbox_derive::OutboxMessage;
 /// # Ok(()) }
 /// ```
 pub use outbox_derive::transactional_handler;
-pub use postbox::{ClearMode, ClearReport, Postbox};
-pub use sweeper::{SweepReport, Sweeper, SweeperConfig};
-pub use transaction::{ActionFailure, Committed, Expr, Transaction};
+pub use table::{
+    AddOutcome, BoundedCount, Cleanup, ContinuationToken, FailureOutcome, Outbox, OutboxConfig,
+    Page, RetryPolicy, StoredMessage, TableSchema,
+};
+pub use transaction::{Committed, Expr, Transaction};
 
 /// The README's code is compiled as a doctest, so the quick start cannot rot.
 #[cfg(doctest)]

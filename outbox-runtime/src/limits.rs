@@ -2,9 +2,9 @@
 //! cannot succeed is refused before anything is sent, with a message naming the limit, the
 //! figure and the item (DynamoDB's own answers are opaque or, on DynamoDB Local, misleading).
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::HashMap;
 
-use crate::message::Item;
+use aws_sdk_dynamodb::types::AttributeValue;
 
 /// The most actions one `TransactWriteItems` may hold.
 pub const MAX_ACTIONS: usize = 100;
@@ -78,7 +78,7 @@ pub enum LimitError {
 /// let item = HashMap::from([("Name".to_owned(), AttributeValue::S("Tyrion".into()))]);
 /// assert_eq!(outbox_runtime::limits::item_size(&item), 4 + 6);
 /// ```
-pub fn item_size(item: &Item) -> usize {
+pub fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
     item.iter()
         .map(|(name, value)| name.len() + value_size(value))
         .sum()

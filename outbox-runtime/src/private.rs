@@ -13,11 +13,11 @@ pub use ::serde_dynamo;
 pub use ::serde_json;
 pub use ::std::string::String;
 
+pub use crate::dispatch::{ClearMode, HandlerError, HandlerOutput, HandlerRun, Postbox};
 pub use crate::error::Error;
 pub use crate::message::{
     Body, DYNAMODB_CONTENT_TYPE, JSON_CONTENT_TYPE, Message, MessageId, MessageType, OutboxMessage,
 };
-pub use crate::postbox::{ClearMode, ConflictRetry, Postbox};
 pub use crate::transaction::Transaction;
 
 use ::serde::Serialize;
@@ -177,71 +177,6 @@ type BoxedError = Box<dyn std::error::Error + Send + Sync + 'static>;
 // #[transactional_handler]
 // ---------------------------------------------------------------------------------------------
 
-/// What a transactional handler returns: a `Result`, committed on `Ok`, discarded on `Err`.
-///
-/// The generated code calls these methods as `<ReturnType as HandlerOutput>::...`, spanned on
-/// the return type the user wrote, so a return type that is not a `Result`, or whose error
-/// cannot hold the runtime's, is reported there, once.
-#[diagnostic::on_unimplemented(
-    message = "a `#[transactional_handler]` must return a `Result`, but this one returns `{Self}`",
-    label = "not a `Result`",
-    note = "the handler commits its transaction when the body returns `Ok` and discards it on \
-            `Err`; return `Result<T, E>` where `E: From<outbox_runtime::Error>`"
-)]
-pub trait HandlerOutput: Sized {
-    /// The `Ok` type.
-    type Value;
-    /// The `Err` type.
-    type Error;
-
-    /// The output as a plain `Result`.
-    fn into_result(self) -> Result<Self::Value, Self::Error>;
-
-    /// The output from a plain `Result`.
-    fn from_result(result: Result<Self::Value, Self::Error>) -> Self;
-
-    /// A failed commit as the handler's output.
-    fn from_outbox_error(err: Error) -> Self
-    where
-        Self::Error: HandlerError,
-    {
-        Self::from_result(Err(<Self::Error as HandlerError>::from_outbox_error(err)))
-    }
-}
-
-impl<T, E> HandlerOutput for Result<T, E> {
-    type Value = T;
-    type Error = E;
-
-    fn into_result(self) -> Result<T, E> {
-        self
-    }
-
-    fn from_result(result: Result<T, E>) -> Self {
-        result
-    }
-}
-
-/// A handler's error type: it must be able to carry the runtime's [`Error`], which is what a
-/// failed commit returns.
-#[diagnostic::on_unimplemented(
-    message = "the handler's error type `{Self}` cannot hold an `outbox_runtime::Error`",
-    label = "`{Self}` does not implement `From<outbox_runtime::Error>`",
-    note = "when the commit fails, a transactional handler returns the runtime's error through \
-            its own error type; implement `From<outbox_runtime::Error> for {Self}` (with \
-            thiserror: a variant `Outbox(#[from] outbox_runtime::Error)`)"
-)]
-pub trait HandlerError {
-    /// Converts the runtime's error.
-    fn from_outbox_error(err: Error) -> Self;
-}
-
-impl<E: From<Error>> HandlerError for E {
-    fn from_outbox_error(err: Error) -> Self {
-        E::from(err)
-    }
-}
-
 /// A by-value handler argument: the body may run more than once (after a transaction conflict),
 /// so each run gets its own copy.
 #[diagnostic::on_unimplemented(
@@ -261,6 +196,31 @@ impl<T: Clone> Reusable for T {
         self.clone()
     }
 }
+
+/// Gives the async block holding a handler's body the handler's return type, so that `?`,
+/// `return` and type errors in the body are checked against what the user wrote (the "fake
+/// return edge" of tracing-attributes). It never runs.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __outbox_fake_return_edge {
+    ($output:ty) => {
+        #[allow(
+            unknown_lints,
+            unreachable_code,
+            clippy::diverging_sub_expression,
+            clippy::empty_loop,
+            clippy::let_unit_value,
+            clippy::let_with_type_underscore,
+            clippy::needless_return,
+            clippy::unreachable
+        )]
+        if false {
+            let __outbox_fake_return: $output = loop {};
+            return __outbox_fake_return;
+        }
+    };
+}
+pub use crate::__outbox_fake_return_edge as fake_return_edge;
 
 /// A copy of a by-value argument for one run of the body.
 pub fn reuse<T: Reusable>(argument: &T) -> T {

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use outbox_runtime::DynamoDb;
-use outbox_runtime::connection::ENDPOINT_ENV;
+use outbox_runtime::client::ENDPOINT_ENV;
 
 use crate::local_server::{LocalServer, has_port_flag, require_tool};
 use crate::{Result, block_on};

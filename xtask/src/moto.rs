@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use outbox_runtime::producer::{ENDPOINT_ENV, sns, sqs};
+use outbox_runtime::transport::{ENDPOINT_ENV, sns, sqs};
 
 use crate::local_server::{LocalServer, has_port_flag, require_tool};
 use crate::{Result, block_on};

@@ -2,7 +2,7 @@
 //! the runtime and the examples (no second copy here).
 
 use outbox_examples::people;
-use outbox_runtime::schema::{EnsureOutcome, TableSchema};
+use outbox_runtime::table::{EnsureOutcome, TableSchema};
 use outbox_runtime::{DynamoDb, OutboxConfig};
 
 use crate::dynamodb_local::DynamoDbLocal;

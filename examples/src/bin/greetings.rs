@@ -14,7 +14,7 @@ use outbox_examples::greetings::{
     AddGreeting, AddGreetingHandler, AppError, GreetingMade, MAX_GREETINGS, People, Person,
 };
 use outbox_examples::people::PEOPLE_TABLE;
-use outbox_runtime::producer::{Producer, ProducerError, SqsProducer, sqs};
+use outbox_runtime::transport::{Producer, ProducerError, SqsProducer, sqs};
 use outbox_runtime::{DynamoDb, Message, MessageId, Outbox, OutboxConfig, Postbox};
 
 /// The exit code of the process that dies between its commit and its send.

@@ -10,153 +10,29 @@ use std::fmt;
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, Put, ReturnConsumedCapacity, TransactWriteItem, Update,
+    ConditionCheck, Delete, Put, ReturnConsumedCapacity, TransactWriteItem, Update,
 };
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::attributes as attr;
-use crate::config::OutboxConfig;
-use crate::connection::DynamoDb;
+mod action;
+mod expr;
+
+pub use expr::Expr;
+
+use crate::client::DynamoDb;
 use crate::error::{Error, Result};
-use crate::limits::{self, LimitError, MAX_ACTIONS, MAX_ITEM_BYTES, MAX_REQUEST_BYTES};
+use crate::limits::{self, LimitError, MAX_ACTIONS, MAX_REQUEST_BYTES};
 use crate::message::{Item, Message, MessageId, OutboxMessage};
-use crate::schema::TableSchema;
-use crate::{item, shard};
-
-/// An expression with its placeholders: a condition, or an update.
-///
-/// ```
-/// use aws_sdk_dynamodb::types::AttributeValue;
-/// use outbox_runtime::Expr;
-///
-/// let condition = Expr::new("#v = :v")
-///     .name("#v", "Version")
-///     .value(":v", AttributeValue::N("3".into()));
-/// assert_eq!(condition.text(), "#v = :v");
-/// ```
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Expr {
-    text: String,
-    names: HashMap<String, String>,
-    values: HashMap<String, AttributeValue>,
-}
-
-impl Expr {
-    /// An expression; name its placeholders with [`Expr::name`] and [`Expr::value`].
-    pub fn new(text: impl Into<String>) -> Self {
-        Self {
-            text: text.into(),
-            ..Self::default()
-        }
-    }
-
-    /// Binds a name placeholder (`#name`) to an attribute name.
-    pub fn name(mut self, placeholder: impl Into<String>, attribute: impl Into<String>) -> Self {
-        self.names.insert(placeholder.into(), attribute.into());
-        self
-    }
-
-    /// Binds a value placeholder (`:value`) to a value.
-    pub fn value(mut self, placeholder: impl Into<String>, value: AttributeValue) -> Self {
-        self.values.insert(placeholder.into(), value);
-        self
-    }
-
-    /// The expression text.
-    pub fn text(&self) -> &str {
-        &self.text
-    }
-
-    fn size(&self) -> usize {
-        self.text.len()
-            + self
-                .names
-                .iter()
-                .map(|(k, v)| k.len() + v.len())
-                .sum::<usize>()
-            + self
-                .values
-                .iter()
-                .map(|(k, v)| k.len() + limits::value_size(v))
-                .sum::<usize>()
-    }
-}
-
-/// Merges the placeholders of several expressions into the maps a request takes; `None` when
-/// there are none (DynamoDB refuses empty maps).
-#[allow(clippy::type_complexity)]
-fn placeholders(
-    exprs: &[&Expr],
-) -> (
-    Option<HashMap<String, String>>,
-    Option<HashMap<String, AttributeValue>>,
-) {
-    let mut names = HashMap::new();
-    let mut values = HashMap::new();
-    for expr in exprs {
-        names.extend(expr.names.clone());
-        values.extend(expr.values.clone());
-    }
-    (
-        (!names.is_empty()).then_some(names),
-        (!values.is_empty()).then_some(values),
-    )
-}
-
-/// What a transaction knows about one of its actions, to name it in errors.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct ActionInfo {
-    /// `put`, `update`, `delete`, `condition check`, `deposit`, `raw action`.
-    kind: &'static str,
-    table: String,
-    /// The key, as `Name="Tyrion"`, when known.
-    key: Option<String>,
-    /// The deposited message, for deposits.
-    message_id: Option<MessageId>,
-}
-
-impl fmt::Display for ActionInfo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} to table `{}`", self.kind, self.table)?;
-        if let Some(key) = &self.key {
-            write!(f, ", key {key}")?;
-        }
-        Ok(())
-    }
-}
-
-/// Why DynamoDB refused one action of a cancelled transaction.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ActionFailure {
-    /// The action's number, from 1, in the order it was added.
-    pub index: usize,
-    /// The action, as `put to table T, key K`.
-    pub action: String,
-    /// The table.
-    pub table: String,
-    /// The key, when known.
-    pub key: Option<String>,
-    /// DynamoDB's code: `None` for an innocent action, `ConditionalCheckFailed`,
-    /// `TransactionConflict`, `ValidationError`, ...
-    pub code: String,
-    /// DynamoDB's message, if any.
-    pub message: Option<String>,
-}
-
-impl fmt::Display for ActionFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "action {} ({}) failed with {}",
-            self.index, self.action, self.code
-        )?;
-        if let Some(message) = &self.message {
-            write!(f, ": {message}")?;
-        }
-        Ok(())
-    }
-}
+use crate::table::attributes as attr;
+use crate::table::config::OutboxConfig;
+use crate::table::layout;
+use crate::table::schema::TableSchema;
+use action::{
+    ActionInfo, cancellation_error, check_item_size, describe_key, distinct_tables, identity,
+    key_of, to_entity_item,
+};
+use expr::placeholders;
 
 /// The result of a successful commit: the messages it made durable, to be sent at once.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -172,7 +48,7 @@ pub struct Committed {
 ///
 /// ```no_run
 /// # async fn run(outbox: outbox_runtime::Outbox) -> outbox_runtime::Result<()> {
-/// use outbox_runtime::schema::{KeyAttribute, KeyKind, TableSchema};
+/// use outbox_runtime::table::{KeyAttribute, KeyKind, TableSchema};
 /// use outbox_runtime::Message;
 ///
 /// #[derive(serde::Serialize)]
@@ -301,7 +177,7 @@ impl Transaction {
     /// Updates the item at `key` with an update expression, optionally under a condition.
     ///
     /// ```no_run
-    /// # fn run(tx: &mut outbox_runtime::Transaction, people: &outbox_runtime::schema::TableSchema)
+    /// # fn run(tx: &mut outbox_runtime::Transaction, people: &outbox_runtime::table::TableSchema)
     /// # -> outbox_runtime::Result<()> {
     /// use std::collections::HashMap;
     /// use aws_sdk_dynamodb::types::AttributeValue;
@@ -471,18 +347,16 @@ impl Transaction {
     /// # Errors
     /// [`Error::InvalidMessage`] for an empty topic or id; [`Error::Limit`].
     pub fn deposit_message(&mut self, message: Message) -> Result<MessageId> {
-        validate_message(&message)?;
-        let shard = shard::shard_of(&message, self.outbox.shard_count);
-        let item = item::to_item(&message, shard);
+        let table = &self.outbox.table_name;
+        let item = layout::new_item(&message, self.outbox.shard_count, "deposit", table)?;
         let size = limits::item_size(&item);
         let id = message.header.id.clone();
         let info = ActionInfo {
             kind: "deposit",
-            table: self.outbox.table_name.clone(),
+            table: table.clone(),
             key: Some(format!("{}={:?}", attr::MESSAGE_ID, id.as_str())),
             message_id: Some(id.clone()),
         };
-        check_item_size(size, &info)?;
         let put = Put::builder()
             .table_name(&self.outbox.table_name)
             .set_item(Some(item))
@@ -639,136 +513,4 @@ impl Transaction {
             "outbox transaction rolled back"
         );
     }
-}
-
-/// Maps DynamoDB's reasons (one per action, in order) onto the actions they belong to.
-fn cancellation_error(
-    infos: &[ActionInfo],
-    reasons: &[aws_sdk_dynamodb::types::CancellationReason],
-) -> Error {
-    let failures: Vec<ActionFailure> = infos
-        .iter()
-        .enumerate()
-        .map(|(index, info)| {
-            let reason = reasons.get(index);
-            ActionFailure {
-                index: index + 1,
-                action: info.to_string(),
-                table: info.table.clone(),
-                key: info.key.clone(),
-                code: reason.and_then(|r| r.code()).unwrap_or("None").to_owned(),
-                message: reason.and_then(|r| r.message()).map(str::to_owned),
-            }
-        })
-        .collect();
-    let failed: Vec<(&ActionFailure, &ActionInfo)> = failures
-        .iter()
-        .zip(infos)
-        .filter(|(failure, _)| failure.code != "None")
-        .collect();
-    let only_duplicate_deposits = !failed.is_empty()
-        && failed.iter().all(|(failure, info)| {
-            info.message_id.is_some() && failure.code == "ConditionalCheckFailed"
-        });
-    if only_duplicate_deposits {
-        let (_, info) = failed[0];
-        return Error::DuplicateMessage {
-            table: info.table.clone(),
-            message_id: info.message_id.clone().expect("a deposit has a message id"),
-        };
-    }
-    Error::TransactionCancelled { reasons: failures }
-}
-
-fn distinct_tables(infos: &[ActionInfo]) -> String {
-    let mut tables: Vec<&str> = infos.iter().map(|info| info.table.as_str()).collect();
-    tables.sort_unstable();
-    tables.dedup();
-    tables.join(", ")
-}
-
-fn check_item_size(size: usize, info: &ActionInfo) -> Result<()> {
-    if size > MAX_ITEM_BYTES {
-        return Err(LimitError::ItemTooLarge {
-            limit: MAX_ITEM_BYTES,
-            size,
-            action: info.to_string(),
-        }
-        .into());
-    }
-    Ok(())
-}
-
-pub(crate) fn validate_message(message: &Message) -> Result<()> {
-    let problem = if message.header.topic.trim().is_empty() {
-        Some("the topic is empty; every message needs a topic to be routed by")
-    } else if message.header.id.as_str().is_empty() {
-        Some("the message id is empty; leave it to default to a fresh UUID")
-    } else if message
-        .header
-        .id
-        .as_str()
-        .starts_with(attr::RESERVED_ID_PREFIX)
-    {
-        Some("message ids starting with `__outbox` are reserved for the library's own items")
-    } else if message.header.content_type.trim().is_empty() {
-        Some("the content type is empty; use for example `application/json`")
-    } else {
-        None
-    };
-    match problem {
-        Some(reason) => Err(Error::InvalidMessage {
-            message_id: Some(message.header.id.clone()),
-            reason: reason.to_owned(),
-        }),
-        None => Ok(()),
-    }
-}
-
-fn to_entity_item<T: Serialize>(table: &TableSchema, entity: &T) -> Result<Item> {
-    serde_dynamo::to_item(entity).map_err(|err| Error::Serialization {
-        action: "encode",
-        type_name: std::any::type_name::<T>(),
-        topic: format!("(entity for table `{}`)", table.name),
-        source: Box::new(err),
-    })
-}
-
-/// The key attributes of `item` under `table`'s key schema.
-fn key_of(table: &TableSchema, item: &Item) -> Result<Item> {
-    let mut key = Item::new();
-    for name in
-        std::iter::once(&table.hash_key.name).chain(table.range_key.as_ref().map(|k| &k.name))
-    {
-        let value = item.get(name).ok_or_else(|| {
-            Error::InvalidConfig(format!(
-                "the item for table `{}` has no key attribute `{name}`; every item needs the \
-                 table's key (check the field's name and serde renames)",
-                table.name
-            ))
-        })?;
-        key.insert(name.clone(), value.clone());
-    }
-    Ok(key)
-}
-
-/// A stable identity for an item: table and key, with the key attributes in name order.
-fn identity(table: &str, key: &Item) -> String {
-    format!("{table}\u{0}{}", describe_key(key))
-}
-
-/// `Name="Tyrion"`, attributes in name order.
-fn describe_key(key: &Item) -> String {
-    let mut parts: Vec<(&String, &AttributeValue)> = key.iter().collect();
-    parts.sort_by(|a, b| a.0.cmp(b.0));
-    parts
-        .into_iter()
-        .map(|(name, value)| match value {
-            AttributeValue::S(text) => format!("{name}={text:?}"),
-            AttributeValue::N(number) => format!("{name}={number}"),
-            AttributeValue::B(bytes) => format!("{name}=<{} bytes>", bytes.as_ref().len()),
-            other => format!("{name}={other:?}"),
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }

@@ -4,12 +4,14 @@ use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::attributes as attr;
 use crate::backoff::Backoff;
 use crate::error::Result;
-use crate::item::number;
-use crate::message::{MessageId, to_millis};
-use crate::outbox::{ContinuationToken, Outbox, Page, ScanFilter};
+use crate::message::MessageId;
+use crate::table::attributes as attr;
+use crate::table::handle::TableHandle;
+use crate::table::layout::number;
+use crate::table::list::{ContinuationToken, Page, ScanFilter};
+use crate::time::to_millis;
 
 /// How failed sends are retried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,7 +36,8 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// The delay after the `attempts`-th failure, drawn with jitter (see [`Backoff`]).
+    /// The delay after the `attempts`-th failure: the ceiling doubles from `base_delay` up to
+    /// `max_delay`, and the delay is drawn between half the ceiling and the ceiling.
     pub fn delay_after(&self, attempts: u32) -> Duration {
         let mut backoff = Backoff::new(self.base_delay, self.max_delay);
         let mut delay = Duration::ZERO;
@@ -64,14 +67,11 @@ pub enum FailureOutcome {
     NotOutstanding,
 }
 
-impl Outbox {
+impl TableHandle {
     /// Records a failed send of a message that had failed `previous_attempts` times before:
     /// the count goes up by one and the error is kept; below the policy's maximum the message
     /// stays outstanding with a backoff, at the maximum it is dead-lettered.
-    ///
-    /// # Errors
-    /// The request's error.
-    pub async fn record_failure(
+    pub(crate) async fn record_failure(
         &self,
         id: &MessageId,
         previous_attempts: u32,
@@ -82,12 +82,12 @@ impl Outbox {
         let now = SystemTime::now();
         let error: String = error.chars().take(1000).collect();
         let request = self
-            .db()
+            .db
             .client()
             .update_item()
-            .table_name(&self.config().table_name)
+            .table_name(&self.config.table_name)
             .key(attr::MESSAGE_ID, AttributeValue::S(id.to_string()))
-            .set_return_consumed_capacity(self.db().consumed_capacity())
+            .set_return_consumed_capacity(self.db.consumed_capacity())
             .condition_expression("attribute_exists(#since)")
             .expression_attribute_names("#since", attr::OUTSTANDING_SINCE)
             .expression_attribute_names("#attempts", attr::ATTEMPTS)
@@ -136,8 +136,8 @@ impl Outbox {
             }
             Err(err) => Err(crate::Error::from_sdk(
                 "UpdateItem",
-                self.db().endpoint(),
-                &self.config().table_name,
+                self.db.endpoint(),
+                &self.config.table_name,
                 err,
             )),
         }
@@ -146,10 +146,7 @@ impl Outbox {
     /// Dead-letters a message now, whatever its attempt count, keeping `reason` as its last
     /// error: for a message that can never be sent (an item this library cannot read, a topic
     /// no producer routes). It leaves the outstanding index until replayed.
-    ///
-    /// # Errors
-    /// The request's error.
-    pub async fn dead_letter(&self, id: &MessageId, reason: &str) -> Result<FailureOutcome> {
+    pub(crate) async fn dead_letter(&self, id: &MessageId, reason: &str) -> Result<FailureOutcome> {
         let policy = RetryPolicy {
             max_attempts: 1,
             ..RetryPolicy::default()
@@ -159,10 +156,7 @@ impl Outbox {
 
     /// Dead-lettered messages, with their attempt count and last error. This scans the table
     /// (dead letters are rare and deliberately not indexed).
-    ///
-    /// # Errors
-    /// [`crate::Error::InvalidContinuationToken`]; the request's error.
-    pub async fn dead_letters(
+    pub(crate) async fn dead_letters(
         &self,
         limit: usize,
         token: Option<&ContinuationToken>,
@@ -178,17 +172,14 @@ impl Outbox {
 
     /// Puts dead-lettered messages back in line: outstanding again at their original place in
     /// order, with the attempt count reset. Ids that are not dead-lettered are left alone.
-    ///
-    /// # Errors
-    /// The first request error.
-    pub async fn replay(&self, ids: &[MessageId]) -> Result<usize> {
+    pub(crate) async fn replay(&self, ids: &[MessageId]) -> Result<usize> {
         let mut replayed = 0;
         for id in ids {
             let result = self
-                .db()
+                .db
                 .client()
                 .update_item()
-                .table_name(&self.config().table_name)
+                .table_name(&self.config.table_name)
                 .key(attr::MESSAGE_ID, AttributeValue::S(id.to_string()))
                 .update_expression("SET #since = #order, #attempts = :zero REMOVE #dead, #next")
                 .condition_expression("attribute_exists(#dead)")
@@ -198,7 +189,7 @@ impl Outbox {
                 .expression_attribute_names("#dead", attr::DEAD_LETTERED_AT)
                 .expression_attribute_names("#next", attr::NEXT_ATTEMPT_AT)
                 .expression_attribute_values(":zero", number(0))
-                .set_return_consumed_capacity(self.db().consumed_capacity())
+                .set_return_consumed_capacity(self.db.consumed_capacity())
                 .send()
                 .await;
             match result {
@@ -210,8 +201,8 @@ impl Outbox {
                 Err(err) => {
                     return Err(crate::Error::from_sdk(
                         "UpdateItem",
-                        self.db().endpoint(),
-                        &self.config().table_name,
+                        self.db.endpoint(),
+                        &self.config.table_name,
                         err,
                     ));
                 }

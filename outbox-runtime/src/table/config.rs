@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use crate::attributes as attr;
 use crate::error::{Error, Result};
-use crate::schema::{IndexSchema, KeyAttribute, KeyKind, TableSchema};
+use crate::table::attributes as attr;
+use crate::table::schema::{IndexSchema, KeyAttribute, KeyKind, TableSchema};
 
 /// What happens to a message once it has been dispatched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -9,9 +9,12 @@ use std::time::SystemTime;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::attributes as attr;
 use crate::error::{Error, Result};
-use crate::message::{Body, Header, Item, Message, MessageId, MessageType, from_millis, to_millis};
+use crate::limits::{LimitError, MAX_ITEM_BYTES, item_size};
+use crate::message::{Body, Header, Item, Message, MessageId, MessageType};
+use crate::table::attributes as attr;
+use crate::table::shard;
+use crate::time::{from_millis, to_millis};
 
 /// A message as stored, with its delivery state.
 #[derive(Clone, Debug, PartialEq)]
@@ -69,6 +72,63 @@ impl StoredMessage {
     /// [`Error::CorruptItem`].
     pub fn from_item(table: &str, item: &Item) -> Result<Self> {
         from_item(table, item)
+    }
+}
+
+/// The item of a new, outstanding message of an outbox of `shard_count` shards, after checking
+/// the message: the one way a message enters the table, in a transaction or outside one.
+/// `action` names the request in a size error, as `deposit to table `Outbox`` does.
+///
+/// # Errors
+/// [`Error::InvalidMessage`]; [`Error::Limit`] for an item over 400 KB.
+pub(crate) fn new_item(
+    message: &Message,
+    shard_count: u16,
+    verb: &str,
+    table: &str,
+) -> Result<Item> {
+    validate_message(message)?;
+    let item = to_item(message, shard::shard_of(message, shard_count));
+    let size = item_size(&item);
+    if size > MAX_ITEM_BYTES {
+        return Err(LimitError::ItemTooLarge {
+            limit: MAX_ITEM_BYTES,
+            size,
+            action: format!(
+                "{verb} to table `{table}`, key {}={:?}",
+                attr::MESSAGE_ID,
+                message.header.id.as_str()
+            ),
+        }
+        .into());
+    }
+    Ok(item)
+}
+
+/// What a message must be to enter the outbox.
+fn validate_message(message: &Message) -> Result<()> {
+    let problem = if message.header.topic.trim().is_empty() {
+        Some("the topic is empty; every message needs a topic to be routed by")
+    } else if message.header.id.as_str().is_empty() {
+        Some("the message id is empty; leave it to default to a fresh UUID")
+    } else if message
+        .header
+        .id
+        .as_str()
+        .starts_with(attr::RESERVED_ID_PREFIX)
+    {
+        Some("message ids starting with `__outbox` are reserved for the library's own items")
+    } else if message.header.content_type.trim().is_empty() {
+        Some("the content type is empty; use for example `application/json`")
+    } else {
+        None
+    };
+    match problem {
+        Some(reason) => Err(Error::InvalidMessage {
+            message_id: Some(message.header.id.clone()),
+            reason: reason.to_owned(),
+        }),
+        None => Ok(()),
     }
 }
 

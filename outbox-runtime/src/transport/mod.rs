@@ -1,13 +1,16 @@
-//! Producers: what sends a message to its transport.
+//! Transports: the [`Producer`] trait that sends a message, and its implementations.
 //!
 //! [`InMemoryProducer`] keeps what it is sent, for tests; [`SqsProducer`] and [`SnsProducer`]
-//! send to Amazon SQS queues and SNS topics, routed by topic. How a message looks on SQS and SNS
-//! (body, attributes, FIFO ids, batches) is described in [`wire`].
+//! send to Amazon SQS queues and SNS topics, routed by topic (one [`RoutedProducer`] over either
+//! [`Service`]). How a message looks on SQS and SNS (body, attributes, FIFO ids, batches), and
+//! how a consumer reads it back, is the contract in [`wire`].
 
+pub(crate) mod routed;
 pub mod sns;
 pub mod sqs;
 pub mod wire;
 
+pub use routed::{RoutedProducer, Service};
 pub use sns::SnsProducer;
 pub use sqs::SqsProducer;
 
@@ -46,7 +49,7 @@ impl ProducerError {
     /// Keeps `source` as the error's source (the transport's own error).
     ///
     /// ```
-    /// use outbox_runtime::{Message, producer::ProducerError};
+    /// use outbox_runtime::{Message, transport::ProducerError};
     ///
     /// let message = Message::new("t", b"{}".to_vec());
     /// let io = std::io::Error::other("connection reset");
@@ -63,7 +66,7 @@ impl ProducerError {
 /// `cargo xtask moto start` runs), read by [`sqs::client_from_env`] and [`sns::client_from_env`].
 ///
 /// ```
-/// use outbox_runtime::producer::{ENDPOINT_ENV, sqs};
+/// use outbox_runtime::transport::{ENDPOINT_ENV, sqs};
 ///
 /// let endpoint = std::env::var(ENDPOINT_ENV).unwrap_or_else(|_| "http://127.0.0.1:5000".into());
 /// let client = sqs::local_client(endpoint);
@@ -74,7 +77,7 @@ pub const ENDPOINT_ENV: &str = "SQS_SNS_ENDPOINT";
 /// Sends messages to a transport (SQS, SNS, ...).
 ///
 /// ```
-/// use outbox_runtime::{Message, producer::{Producer, ProducerError}};
+/// use outbox_runtime::{Message, transport::{Producer, ProducerError}};
 ///
 /// struct Stdout;
 /// #[async_trait::async_trait]
@@ -105,7 +108,7 @@ pub trait Producer: Send + Sync + 'static {
 ///
 /// ```
 /// # tokio_test_block_on(async {
-/// use outbox_runtime::{Message, producer::{InMemoryProducer, Producer}};
+/// use outbox_runtime::{Message, transport::{InMemoryProducer, Producer}};
 ///
 /// let producer = InMemoryProducer::new();
 /// producer.send(&Message::new("t", b"{}".to_vec())).await.unwrap();

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{
     TimeToLiveStatus,
 };
 
-use crate::connection::DynamoDb;
+use crate::client::DynamoDb;
 use crate::error::{Error, Result};
 
 /// How long [`TableSchema::ensure`] waits for a new table to become `ACTIVE`.
@@ -71,7 +71,7 @@ pub struct IndexSchema {
 /// created on demand (`PAY_PER_REQUEST`).
 ///
 /// ```
-/// use outbox_runtime::schema::{KeyAttribute, KeyKind, TableSchema};
+/// use outbox_runtime::table::{KeyAttribute, KeyKind, TableSchema};
 ///
 /// let people = TableSchema::new("People", KeyAttribute::new("Name", KeyKind::String));
 /// assert_eq!(people.name, "People");
@@ -136,7 +136,7 @@ impl TableSchema {
     ///
     /// ```no_run
     /// # async fn run() -> outbox_runtime::Result<()> {
-    /// use outbox_runtime::schema::{KeyAttribute, KeyKind, TableSchema};
+    /// use outbox_runtime::table::{KeyAttribute, KeyKind, TableSchema};
     /// let db = outbox_runtime::DynamoDb::from_env().await;
     /// TableSchema::new("People", KeyAttribute::new("Name", KeyKind::String))
     ///     .ensure(&db)

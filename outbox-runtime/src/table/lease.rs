@@ -13,11 +13,13 @@ use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 
-use crate::attributes as attr;
 use crate::error::{Error, Result};
-use crate::item::number;
-use crate::message::{Item, from_millis, to_millis};
-use crate::outbox::Outbox;
+use crate::message::Item;
+use crate::table::attributes as attr;
+use crate::table::handle::TableHandle;
+use crate::table::layout::number;
+use crate::table::shard::fnv1a_32;
+use crate::time::{from_millis, to_millis};
 
 /// The attribute of the membership item: a map from owner to expiry (epoch milliseconds).
 const MEMBERS: &str = "Members";
@@ -40,16 +42,16 @@ struct Observed {
 /// The shards one sweeper holds, and the writes that take, keep and give them back.
 #[derive(Debug)]
 pub(crate) struct Leases {
-    outbox: Outbox,
+    table: TableHandle,
     owner: String,
     duration: Duration,
     held: BTreeMap<u16, Held>,
 }
 
 impl Leases {
-    pub(crate) fn new(outbox: Outbox, owner: String, duration: Duration) -> Self {
+    pub(crate) fn new(table: TableHandle, owner: String, duration: Duration) -> Self {
         Self {
-            outbox,
+            table,
             owner,
             duration,
             held: BTreeMap::new(),
@@ -70,7 +72,7 @@ impl Leases {
         format!(
             "{}_lease#{}#{shard}",
             attr::RESERVED_ID_PREFIX,
-            self.outbox.config().index_name
+            self.table.config.index_name
         )
     }
 
@@ -78,20 +80,20 @@ impl Leases {
         format!(
             "{}_sweepers#{}",
             attr::RESERVED_ID_PREFIX,
-            self.outbox.config().index_name
+            self.table.config.index_name
         )
     }
 
     /// Renews this sweeper's membership and returns the sweepers alive now (itself included).
     /// Members seen expired are removed on the way.
     async fn heartbeat(&self) -> Result<usize> {
-        let table = &self.outbox.config().table_name;
+        let table = &self.table.config.table_name;
         let now = SystemTime::now();
         let expires = to_millis(now + self.duration);
         for _ in 0..2 {
             let result = self
-                .outbox
-                .db()
+                .table
+                .db
                 .client()
                 .update_item()
                 .table_name(table)
@@ -101,7 +103,7 @@ impl Leases {
                 .expression_attribute_names("#me", &self.owner)
                 .expression_attribute_values(":expires", number(expires))
                 .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
-                .set_return_consumed_capacity(self.outbox.db().consumed_capacity())
+                .set_return_consumed_capacity(self.table.db.consumed_capacity())
                 .send()
                 .await;
             match result {
@@ -130,8 +132,8 @@ impl Leases {
                         .is_some_and(|e| e.meta().code() == Some("ValidationException")) =>
                 {
                     let created = self
-                        .outbox
-                        .db()
+                        .table
+                        .db
                         .client()
                         .put_item()
                         .table_name(table)
@@ -139,7 +141,7 @@ impl Leases {
                         .item(MEMBERS, AttributeValue::M(HashMap::new()))
                         .condition_expression("attribute_not_exists(#id)")
                         .expression_attribute_names("#id", attr::MESSAGE_ID)
-                        .set_return_consumed_capacity(self.outbox.db().consumed_capacity())
+                        .set_return_consumed_capacity(self.table.db.consumed_capacity())
                         .send()
                         .await;
                     if let Err(err) = created
@@ -149,7 +151,7 @@ impl Leases {
                     {
                         return Err(Error::from_sdk(
                             "PutItem",
-                            self.outbox.db().endpoint(),
+                            self.table.db.endpoint(),
                             table,
                             err,
                         ));
@@ -158,7 +160,7 @@ impl Leases {
                 Err(err) => {
                     return Err(Error::from_sdk(
                         "UpdateItem",
-                        self.outbox.db().endpoint(),
+                        self.table.db.endpoint(),
                         table,
                         err,
                     ));
@@ -173,10 +175,10 @@ impl Leases {
         if owners.is_empty() {
             return Ok(());
         }
-        let table = &self.outbox.config().table_name;
+        let table = &self.table.config.table_name;
         let mut request = self
-            .outbox
-            .db()
+            .table
+            .db
             .client()
             .update_item()
             .table_name(table)
@@ -189,11 +191,11 @@ impl Leases {
         }
         request
             .update_expression(format!("REMOVE {}", paths.join(", ")))
-            .set_return_consumed_capacity(self.outbox.db().consumed_capacity())
+            .set_return_consumed_capacity(self.table.db.consumed_capacity())
             .send()
             .await
             .map(|_| ())
-            .map_err(|err| Error::from_sdk("UpdateItem", self.outbox.db().endpoint(), table, err))
+            .map_err(|err| Error::from_sdk("UpdateItem", self.table.db.endpoint(), table, err))
     }
 
     /// Renews membership, reads every lease, renews those held that are past half their time,
@@ -203,7 +205,7 @@ impl Leases {
         let alive = self.heartbeat().await?;
         let observed = self.read_all().await?;
         let now = SystemTime::now();
-        let shard_count = self.outbox.config().shard_count;
+        let shard_count = self.table.config.shard_count;
 
         // Forget what another sweeper has taken from us (our lease lapsed).
         let lost: Vec<u16> = self
@@ -243,7 +245,7 @@ impl Leases {
 
         // Take free or lapsed shards up to the fair share, starting at a point that differs
         // per owner so that sweepers starting together do not all race for shard 0.
-        let start = usize::try_from(crate::shard::fnv1a_32(self.owner.as_bytes())).unwrap_or(0)
+        let start = usize::try_from(fnv1a_32(self.owner.as_bytes())).unwrap_or(0)
             % usize::from(shard_count);
         for offset in 0..usize::from(shard_count) {
             if self.held.len() >= fair_share {
@@ -277,8 +279,8 @@ impl Leases {
     }
 
     async fn read_all(&self) -> Result<HashMap<u16, Observed>> {
-        let shard_count = self.outbox.config().shard_count;
-        let table = &self.outbox.config().table_name;
+        let shard_count = self.table.config.shard_count;
+        let table = &self.table.config.table_name;
         let mut observed = HashMap::new();
         let shards: Vec<u16> = (0..shard_count).collect();
         for chunk in shards.chunks(100) {
@@ -293,8 +295,8 @@ impl Leases {
                 .collect();
             while !keys.is_empty() {
                 let output = self
-                    .outbox
-                    .db()
+                    .table
+                    .db
                     .client()
                     .batch_get_item()
                     .request_items(
@@ -305,11 +307,11 @@ impl Leases {
                             .build()
                             .map_err(|err| Error::InvalidConfig(err.to_string()))?,
                     )
-                    .set_return_consumed_capacity(self.outbox.db().consumed_capacity())
+                    .set_return_consumed_capacity(self.table.db.consumed_capacity())
                     .send()
                     .await
                     .map_err(|err| {
-                        Error::from_sdk("BatchGetItem", self.outbox.db().endpoint(), table, err)
+                        Error::from_sdk("BatchGetItem", self.table.db.endpoint(), table, err)
                     })?;
                 for item in output
                     .responses()
@@ -366,10 +368,10 @@ impl Leases {
     async fn write(&mut self, shard: u16, expected_version: Option<u64>) -> Result<bool> {
         let version = expected_version.map_or(1, |v| v + 1);
         let expires_at = SystemTime::now() + self.duration;
-        let table = &self.outbox.config().table_name;
+        let table = &self.table.config.table_name;
         let request = self
-            .outbox
-            .db()
+            .table
+            .db
             .client()
             .put_item()
             .table_name(table)
@@ -377,7 +379,7 @@ impl Leases {
             .item(attr::LEASE_OWNER, AttributeValue::S(self.owner.clone()))
             .item(attr::LEASE_EXPIRES_AT, number(to_millis(expires_at)))
             .item(attr::LEASE_VERSION, number(version))
-            .set_return_consumed_capacity(self.outbox.db().consumed_capacity());
+            .set_return_consumed_capacity(self.table.db.consumed_capacity());
         let request = match expected_version {
             None => request
                 .condition_expression("attribute_not_exists(#id)")
@@ -412,7 +414,7 @@ impl Leases {
             }
             Err(err) => Err(Error::from_sdk(
                 "PutItem",
-                self.outbox.db().endpoint(),
+                self.table.db.endpoint(),
                 table,
                 err,
             )),
@@ -424,10 +426,10 @@ impl Leases {
         let Some(held) = self.held.remove(&shard) else {
             return Ok(());
         };
-        let table = &self.outbox.config().table_name;
+        let table = &self.table.config.table_name;
         let result = self
-            .outbox
-            .db()
+            .table
+            .db
             .client()
             .update_item()
             .table_name(table)
@@ -439,7 +441,7 @@ impl Leases {
             .expression_attribute_values(":zero", number(0))
             .expression_attribute_values(":held", number(held.version))
             .expression_attribute_values(":next", number(held.version + 1))
-            .set_return_consumed_capacity(self.outbox.db().consumed_capacity())
+            .set_return_consumed_capacity(self.table.db.consumed_capacity())
             .send()
             .await;
         match result {
@@ -453,7 +455,7 @@ impl Leases {
             }
             Err(err) => Err(Error::from_sdk(
                 "UpdateItem",
-                self.outbox.db().endpoint(),
+                self.table.db.endpoint(),
                 table,
                 err,
             )),

@@ -1,13 +1,14 @@
-//! The message model: a header and a body, and the [`OutboxMessage`] trait that
-//! `#[derive(OutboxMessage)]` implements.
+//! A message: a header and a body.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::error::{Error, Result};
+use crate::message::id::MessageId;
+use crate::time::now_millis;
 
 /// A DynamoDB item: attribute name to value.
 pub type Item = HashMap<String, AttributeValue>;
@@ -62,54 +63,6 @@ impl std::str::FromStr for MessageType {
                     "unknown message type `{name}`; expected `event`, `command` or `document`"
                 ),
             })
-    }
-}
-
-/// A message id: any non-empty string; new ids are UUID v7 (time-ordered).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MessageId(String);
-
-impl MessageId {
-    /// A fresh UUID v7.
-    ///
-    /// ```
-    /// let a = outbox_runtime::MessageId::new();
-    /// let b = outbox_runtime::MessageId::new();
-    /// assert_ne!(a, b);
-    /// assert_eq!(a.as_str().len(), 36);
-    /// ```
-    #[allow(clippy::new_without_default)]
-    pub fn new() -> Self {
-        Self(uuid::Uuid::now_v7().to_string())
-    }
-
-    /// The id as a string.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for MessageId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl From<String> for MessageId {
-    fn from(id: String) -> Self {
-        Self(id)
-    }
-}
-
-impl From<&str> for MessageId {
-    fn from(id: &str) -> Self {
-        Self(id.to_owned())
-    }
-}
-
-impl From<uuid::Uuid> for MessageId {
-    fn from(id: uuid::Uuid) -> Self {
-        Self(id.to_string())
     }
 }
 
@@ -281,86 +234,4 @@ impl Message {
     pub fn topic(&self) -> &str {
         &self.header.topic
     }
-}
-
-/// The current time truncated to the millisecond, the precision the table stores.
-pub(crate) fn now_millis() -> SystemTime {
-    from_millis(to_millis(SystemTime::now()))
-}
-
-/// Epoch milliseconds of a time (0 before the epoch).
-pub(crate) fn to_millis(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH).map_or(0, |elapsed| {
-        u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
-    })
-}
-
-/// The time at epoch milliseconds.
-pub(crate) fn from_millis(millis: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(millis)
-}
-
-/// A type that travels as outbox messages. Implement it with `#[derive(OutboxMessage)]`.
-///
-/// ```
-/// use outbox_runtime::{Message, MessageType, OutboxMessage, Result};
-///
-/// // What the derive writes, by hand.
-/// struct Ping;
-/// impl OutboxMessage for Ping {
-///     const TOPICS: &'static [&'static str] = &["ping"];
-///     fn topic(&self) -> &'static str { "ping" }
-///     fn message_type(&self) -> MessageType { MessageType::Event }
-///     fn to_message(&self) -> Result<Message> { Ok(Message::new("ping", b"{}".to_vec())) }
-///     fn from_message(message: &Message) -> Result<Self> {
-///         outbox_runtime::message::expect_topic::<Self>(message, MessageType::Event)?;
-///         Ok(Ping)
-///     }
-/// }
-/// let message = Ping.to_message()?;
-/// assert!(Ping::from_message(&message).is_ok());
-/// # Ok::<(), outbox_runtime::Error>(())
-/// ```
-pub trait OutboxMessage: Sized {
-    /// Every topic values of this type are sent on (one for a struct, one per variant for an
-    /// enum whose variants name their own).
-    const TOPICS: &'static [&'static str];
-
-    /// The topic of this value.
-    fn topic(&self) -> &'static str;
-
-    /// The message type of this value.
-    fn message_type(&self) -> MessageType;
-
-    /// Encodes the value as a message with a fresh id (or the value's own id field).
-    ///
-    /// # Errors
-    /// [`Error::Serialization`] naming the type and topic when the body cannot be encoded.
-    fn to_message(&self) -> Result<Message>;
-
-    /// Decodes a message. A message of another topic or type is an error naming both.
-    ///
-    /// # Errors
-    /// [`Error::WrongMessage`] or [`Error::Serialization`].
-    fn from_message(message: &Message) -> Result<Self>;
-}
-
-/// Checks that a message carries one of `T`'s topics and the expected type.
-///
-/// # Errors
-/// [`Error::WrongMessage`] naming what was expected and what was found.
-pub fn expect_topic<T: OutboxMessage>(message: &Message, message_type: MessageType) -> Result<()> {
-    let topic_ok = T::TOPICS.contains(&message.header.topic.as_str());
-    if topic_ok && message.header.message_type == message_type {
-        return Ok(());
-    }
-    Err(Error::WrongMessage {
-        type_name: std::any::type_name::<T>(),
-        expected: format!("{} on topic {}", message_type, T::TOPICS.join(" or ")),
-        found: format!(
-            "{} on topic {}",
-            message.header.message_type, message.header.topic
-        ),
-        message_id: message.header.id.clone(),
-    })
 }

@@ -14,7 +14,7 @@ const FNV_PRIME: u32 = 0x0100_0193;
 /// 32-bit FNV-1a of `bytes`.
 ///
 /// ```
-/// assert_eq!(outbox_runtime::shard::fnv1a_32(b"a"), 0xe40c_292c);
+/// assert_eq!(outbox_runtime::table::shard::fnv1a_32(b"a"), 0xe40c_292c);
 /// ```
 pub fn fnv1a_32(bytes: &[u8]) -> u32 {
     bytes.iter().fold(FNV_OFFSET_BASIS, |hash, byte| {
@@ -25,7 +25,7 @@ pub fn fnv1a_32(bytes: &[u8]) -> u32 {
 /// The shard of a partition key among `shard_count` shards (at least 1).
 ///
 /// ```
-/// use outbox_runtime::shard::shard_of_key;
+/// use outbox_runtime::table::shard::shard_of_key;
 /// assert_eq!(shard_of_key("Tyrion", 16), shard_of_key("Tyrion", 16));
 /// assert!(shard_of_key("Tyrion", 16) < 16);
 /// ```

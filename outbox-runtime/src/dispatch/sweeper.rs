@@ -2,21 +2,21 @@
 //! or the transport failed) and sends them, at least once, in order per partition key.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 pub use tokio_util::sync::CancellationToken;
 
 use tracing::Instrument;
 
-use crate::attempts::{FailureOutcome, RetryPolicy};
+use crate::dispatch::dispatcher::{Dispatcher, Path};
+use crate::dispatch::postbox::Postbox;
 use crate::error::Result;
-use crate::item::StoredMessage;
-use crate::lease::Leases;
-use crate::message::{Message, MessageId, to_millis};
-use crate::outbox::Outbox;
-use crate::postbox::Postbox;
-use crate::producer::Producer;
+use crate::message::{Message, MessageId};
+use crate::table::attempts::FailureOutcome;
+use crate::table::handle::TableHandle;
+use crate::table::layout::StoredMessage;
+use crate::table::lease::Leases;
+use crate::time::to_millis;
 
 /// How a sweeper works. The defaults suit a service that clears immediately after commits and
 /// runs the sweeper as a safety net.
@@ -30,8 +30,6 @@ pub struct SweeperConfig {
     pub batch_size: usize,
     /// Pages read per shard per pass at most (a page can be all held back by backoff).
     pub max_pages: usize,
-    /// Retries of failed sends.
-    pub retry: RetryPolicy,
     /// How long a shard lease lasts without renewal; a dead sweeper's shards are taken over
     /// after this.
     pub lease_duration: Duration,
@@ -46,7 +44,6 @@ impl Default for SweeperConfig {
             min_age: Duration::from_secs(10),
             batch_size: 100,
             max_pages: 10,
-            retry: RetryPolicy::default(),
             lease_duration: Duration::from_secs(30),
             owner: default_owner(),
         }
@@ -90,7 +87,7 @@ pub struct SweepReport {
 ///
 /// ```no_run
 /// # async fn run(postbox: outbox_runtime::Postbox) -> outbox_runtime::Result<()> {
-/// use outbox_runtime::sweeper::{Sweeper, SweeperConfig};
+/// use outbox_runtime::dispatch::{Sweeper, SweeperConfig};
 /// pub use tokio_util::sync::CancellationToken;
 ///
 /// let stop = CancellationToken::new();
@@ -102,8 +99,7 @@ pub struct SweepReport {
 /// # Ok(()) }
 /// ```
 pub struct Sweeper {
-    outbox: Outbox,
-    producer: Arc<dyn Producer>,
+    dispatcher: Dispatcher,
     config: SweeperConfig,
     leases: Leases,
     next_rebalance: Option<tokio::time::Instant>,
@@ -119,13 +115,17 @@ impl std::fmt::Debug for Sweeper {
 }
 
 impl Sweeper {
-    /// A sweeper over the postbox's outbox and producer.
+    /// A sweeper over the postbox's outbox and producer, retrying failed sends by the
+    /// postbox's [`RetryPolicy`](crate::RetryPolicy) (see [`Postbox::with_retry_policy`]).
     pub fn new(postbox: &Postbox, config: SweeperConfig) -> Self {
-        let outbox = postbox.outbox().clone();
-        let leases = Leases::new(outbox.clone(), config.owner.clone(), config.lease_duration);
+        let dispatcher = postbox.dispatcher().clone();
+        let leases = Leases::new(
+            dispatcher.table().clone(),
+            config.owner.clone(),
+            config.lease_duration,
+        );
         Self {
-            outbox,
-            producer: postbox.producer(),
+            dispatcher,
             config,
             leases,
             next_rebalance: None,
@@ -223,6 +223,10 @@ impl Sweeper {
         Ok(self.leases.shards().contains(&shard))
     }
 
+    fn table(&self) -> &TableHandle {
+        self.dispatcher.table()
+    }
+
     async fn sweep_shard(&mut self, shard: u16, report: &mut SweepReport) -> Result<()> {
         let now = SystemTime::now();
         let cutoff = to_millis(
@@ -237,7 +241,7 @@ impl Sweeper {
                 break;
             }
             let (ids, last) = self
-                .outbox
+                .table()
                 .query_shard(shard, cutoff, self.config.batch_size, start.take())
                 .await?;
             if ids.is_empty() {
@@ -245,13 +249,13 @@ impl Sweeper {
             }
             // The index lags: read each message consistently before deciding anything.
             let mut stored = Vec::new();
-            for (id, read) in self.outbox.read_many(&ids).await? {
+            for (id, read) in self.table().read_many(&ids).await? {
                 match read {
                     Ok(message) => stored.push(message),
                     // It can never be sent: set it aside rather than block the shard.
                     Err(err) => {
                         tracing::error!(message_id = %id, error = %err, "unreadable outbox item dead-lettered");
-                        self.outbox.dead_letter(&id, &err.to_string()).await?;
+                        self.table().dead_letter(&id, &err.to_string()).await?;
                         report.dead_lettered += 1;
                     }
                 }
@@ -339,50 +343,22 @@ impl Sweeper {
                 return Ok(false);
             }
             let messages: Vec<Message> = round.iter().map(|s| s.message.clone()).collect();
-            let results = self.producer.send_batch(&messages).await;
-            let mut sent = Vec::new();
-            let mut failures = Vec::new();
-            for (stored, result) in round.iter().zip(results) {
-                match result {
-                    Ok(()) => sent.push(stored.message.header.id.clone()),
-                    Err(err) => failures.push((stored, err)),
-                }
-            }
-            // Marked before anything else can fail: a sent message left unmarked is sent again.
-            let unmarked = self.outbox.mark_dispatched_each(&sent).await;
-            // Counted per round, so a pass that stops at an error still counts what it did.
-            metrics::counter!("outbox_sent_total", "path" => "sweeper")
-                .increment(sent.len() as u64);
-            metrics::counter!("outbox_sent_unmarked_total", "path" => "sweeper")
-                .increment(unmarked.ids.len() as u64);
-            metrics::counter!("outbox_send_failed_total", "path" => "sweeper")
-                .increment(failures.len() as u64);
-            report.sent.extend(sent);
-            // Failed sends are recorded even when the mark failed, each one whatever became of
-            // the others: their backoff and their way to the dead letters must not depend on
-            // DynamoDB's answer to another request.
-            let mut record_error = None;
-            for (stored, err) in failures {
+            let attempts: Vec<u32> = round.iter().map(|s| s.attempts).collect();
+            let dispatched = self
+                .dispatcher
+                .dispatch(&messages, &attempts, Path::Sweeper)
+                .await;
+            report.sent.extend(dispatched.sent);
+            report.sent.extend(dispatched.sent_unmarked);
+            for failed in dispatched.failed {
                 report.failed += 1;
-                blocked.extend(stored.message.header.partition_key.clone());
-                match self
-                    .outbox
-                    .record_failure(
-                        &stored.message.header.id,
-                        stored.attempts,
-                        &err.to_string(),
-                        &self.config.retry,
-                    )
-                    .await
-                {
-                    Ok(FailureOutcome::DeadLettered { .. }) => report.dead_lettered += 1,
-                    Ok(_) => {}
-                    Err(err) => {
-                        record_error.get_or_insert(err);
-                    }
+                blocked.extend(failed.partition_key);
+                if let Some(FailureOutcome::DeadLettered { .. }) = failed.recorded {
+                    report.dead_lettered += 1;
                 }
             }
-            if let Some(err) = unmarked.error.or(record_error) {
+            // A failed mark or record fails the pass; what it did is already counted.
+            if let Some(err) = dispatched.error {
                 return Err(err);
             }
         }

@@ -2,17 +2,17 @@
 //! the committed messages from memory.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tracing::Instrument;
 
-use crate::attempts::RetryPolicy;
-use crate::backoff::Backoff;
-use crate::error::{Error, Result};
+use crate::dispatch::dispatcher::{Dispatcher, Path};
+use crate::error::Result;
 use crate::message::{Message, MessageId};
-use crate::outbox::{AddOutcome, Outbox};
-use crate::producer::Producer;
+use crate::table::attempts::RetryPolicy;
+use crate::table::items::AddOutcome;
+use crate::table::outbox::Outbox;
 use crate::transaction::{Committed, Transaction};
+use crate::transport::Producer;
 
 /// When committed messages are sent.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -44,7 +44,7 @@ pub struct ClearReport {
 /// ```no_run
 /// # async fn run() -> outbox_runtime::Result<()> {
 /// use outbox_runtime::{DynamoDb, Message, Outbox, OutboxConfig, Postbox};
-/// use outbox_runtime::producer::InMemoryProducer;
+/// use outbox_runtime::transport::InMemoryProducer;
 ///
 /// let outbox = Outbox::new(DynamoDb::from_env().await, OutboxConfig::default())?;
 /// let postbox = Postbox::new(outbox, InMemoryProducer::new());
@@ -58,8 +58,7 @@ pub struct ClearReport {
 #[derive(Clone)]
 pub struct Postbox {
     outbox: Outbox,
-    producer: Arc<dyn Producer>,
-    retry: RetryPolicy,
+    dispatcher: Dispatcher,
 }
 
 impl std::fmt::Debug for Postbox {
@@ -73,16 +72,18 @@ impl std::fmt::Debug for Postbox {
 impl Postbox {
     /// A postbox over `outbox` sending with `producer`.
     pub fn new(outbox: Outbox, producer: impl Producer) -> Self {
-        Self {
-            outbox,
-            producer: Arc::new(producer),
-            retry: RetryPolicy::default(),
-        }
+        let dispatcher = Dispatcher::new(
+            outbox.handle().clone(),
+            Arc::new(producer),
+            RetryPolicy::default(),
+        );
+        Self { outbox, dispatcher }
     }
 
-    /// Sets how failed sends are counted and backed off (it should match the sweeper's).
+    /// Sets how failed sends are counted and backed off, on the immediate path and by every
+    /// sweeper made from this postbox.
     pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
+        self.dispatcher = self.dispatcher.with_retry_policy(retry);
         self
     }
 
@@ -91,9 +92,9 @@ impl Postbox {
         &self.outbox
     }
 
-    /// The producer, shared.
-    pub(crate) fn producer(&self) -> Arc<dyn Producer> {
-        Arc::clone(&self.producer)
+    /// What sends and marks for this postbox, shared with its sweepers.
+    pub(crate) fn dispatcher(&self) -> &Dispatcher {
+        &self.dispatcher
     }
 
     /// Begins a transaction.
@@ -107,11 +108,25 @@ impl Postbox {
     /// # Errors
     /// The commit's error (see [`Transaction::commit`]).
     pub async fn commit(&self, tx: Transaction, mode: ClearMode) -> Result<Committed> {
+        self.commit_and_clear(tx, mode)
+            .await
+            .map(|(committed, _)| committed)
+    }
+
+    /// [`Postbox::commit`], also saying what the clear did (`None` when nothing was sent: clear
+    /// mode `Sweeper`, or no messages).
+    pub(crate) async fn commit_and_clear(
+        &self,
+        tx: Transaction,
+        mode: ClearMode,
+    ) -> Result<(Committed, Option<ClearReport>)> {
         let committed = tx.commit().await?;
-        if mode == ClearMode::Immediate && !committed.messages.is_empty() {
-            self.clear(&committed.messages).await;
-        }
-        Ok(committed)
+        let report = if mode == ClearMode::Immediate && !committed.messages.is_empty() {
+            Some(self.clear(&committed.messages).await)
+        } else {
+            None
+        };
+        Ok((committed, report))
     }
 
     /// Sends messages from memory (no read back) and marks the sent ones dispatched in
@@ -124,51 +139,20 @@ impl Postbox {
     /// [`Postbox::clear`] for messages that already failed `attempts[i]` times.
     async fn clear_after(&self, messages: &[Message], attempts: &[u32]) -> ClearReport {
         let span = tracing::debug_span!("outbox.clear", messages = messages.len());
-        self.send_and_mark(messages, attempts)
+        let dispatched = self
+            .dispatcher
+            .dispatch(messages, attempts, Path::Immediate)
             .instrument(span)
-            .await
-    }
-
-    async fn send_and_mark(&self, messages: &[Message], attempts: &[u32]) -> ClearReport {
-        let mut report = ClearReport::default();
-        let results = self.producer.send_batch(messages).await;
-        let mut failures = Vec::new();
-        for ((message, result), previous) in messages.iter().zip(results).zip(attempts) {
-            match result {
-                Ok(()) => report.sent.push(message.header.id.clone()),
-                Err(err) => failures.push((message, err, *previous)),
-            }
+            .await;
+        ClearReport {
+            sent: dispatched.sent,
+            left_outstanding: dispatched
+                .failed
+                .into_iter()
+                .map(|failed| failed.id)
+                .collect(),
+            sent_unmarked: dispatched.sent_unmarked,
         }
-        // Marked first: the sooner a sent message is marked, the less likely a second send.
-        let unmarked = self.outbox.mark_dispatched_each(&report.sent).await;
-        if let Some(err) = unmarked.error {
-            tracing::warn!(error = %err, count = unmarked.ids.len(), "sent, but marking dispatched failed; the sweeper will send these again");
-            report.sent.retain(|id| !unmarked.ids.contains(id));
-            report.sent_unmarked = unmarked.ids;
-        }
-        for (message, err, previous) in failures {
-            tracing::warn!(
-                message_id = %message.header.id,
-                topic = %message.header.topic,
-                error = %err,
-                "send failed; the message stays outstanding for the sweeper"
-            );
-            if let Err(record) = self
-                .outbox
-                .record_failure(&message.header.id, previous, &err.to_string(), &self.retry)
-                .await
-            {
-                tracing::warn!(message_id = %message.header.id, error = %record, "recording the failed attempt failed");
-            }
-            report.left_outstanding.push(message.header.id.clone());
-        }
-        metrics::counter!("outbox_sent_total", "path" => "immediate")
-            .increment((report.sent.len() + report.sent_unmarked.len()) as u64);
-        metrics::counter!("outbox_sent_unmarked_total", "path" => "immediate")
-            .increment(report.sent_unmarked.len() as u64);
-        metrics::counter!("outbox_send_failed_total", "path" => "immediate")
-            .increment(report.left_outstanding.len() as u64);
-        report
     }
 
     /// Adds a message outside any transaction (see [`Outbox::add`]).
@@ -202,47 +186,5 @@ impl Postbox {
             .map(|stored| (stored.message, stored.attempts))
             .unzip();
         Ok(self.clear_after(&messages, &attempts).await)
-    }
-}
-
-/// Decides whether a failed commit should be run again: only a transaction conflict, only a
-/// bounded number of times, with a jittered, growing delay in between.
-///
-/// ```
-/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
-/// use outbox_runtime::{Error, postbox::ConflictRetry};
-///
-/// let mut retry = ConflictRetry::new(3);
-/// let not_a_conflict = Error::TableNotFound { table: "Outbox".into() };
-/// assert!(!retry.should_retry(&not_a_conflict).await);
-/// # });
-/// ```
-#[derive(Clone, Debug)]
-pub struct ConflictRetry {
-    remaining: u32,
-    backoff: Backoff,
-}
-
-impl ConflictRetry {
-    /// Up to `retries` further runs after the first (0 disables retrying).
-    pub fn new(retries: u32) -> Self {
-        Self {
-            remaining: retries,
-            backoff: Backoff::new(Duration::from_millis(20), Duration::from_millis(500)),
-        }
-    }
-
-    /// True, after waiting, when `err` is a conflict and runs remain.
-    pub async fn should_retry(&mut self, err: &Error) -> bool {
-        if !err.is_conflict() || self.remaining == 0 {
-            return false;
-        }
-        self.remaining -= 1;
-        tracing::debug!(
-            remaining = self.remaining,
-            "transaction conflict; running again"
-        );
-        self.backoff.wait().await;
-        true
     }
 }

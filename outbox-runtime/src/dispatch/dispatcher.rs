@@ -1,0 +1,141 @@
+//! The one way messages go out, on the immediate path and the sweeper's alike: send, mark what
+//! was sent, record what was not.
+
+use std::sync::Arc;
+
+use crate::error::Error;
+use crate::message::{Message, MessageId};
+use crate::table::attempts::{FailureOutcome, RetryPolicy};
+use crate::table::handle::TableHandle;
+use crate::transport::Producer;
+
+/// Which relay sends: the label of the `path` metric.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Path {
+    /// Right after the commit, from memory.
+    Immediate,
+    /// The sweeper, from the table.
+    Sweeper,
+}
+
+impl Path {
+    fn label(self) -> &'static str {
+        match self {
+            Path::Immediate => "immediate",
+            Path::Sweeper => "sweeper",
+        }
+    }
+}
+
+/// A message the transport refused, and what recording the failed attempt did (`None` when
+/// recording it failed too: the message then keeps its old count and backoff).
+#[derive(Debug)]
+pub(crate) struct Failed {
+    pub(crate) id: MessageId,
+    pub(crate) partition_key: Option<String>,
+    pub(crate) recorded: Option<FailureOutcome>,
+}
+
+/// What one dispatch did, message by message.
+#[derive(Debug, Default)]
+pub(crate) struct Dispatched {
+    /// Sent and marked dispatched.
+    pub(crate) sent: Vec<MessageId>,
+    /// Sent, but the mark failed: they stay outstanding and will be sent again.
+    pub(crate) sent_unmarked: Vec<MessageId>,
+    /// Not sent: left outstanding for a later attempt.
+    pub(crate) failed: Vec<Failed>,
+    /// The first error of the mark, else of recording a failure; each was logged.
+    pub(crate) error: Option<Error>,
+}
+
+/// Sends through one producer and keeps the table's account of each message: the only code
+/// that sends and marks.
+#[derive(Clone)]
+pub(crate) struct Dispatcher {
+    table: TableHandle,
+    producer: Arc<dyn Producer>,
+    retry: RetryPolicy,
+}
+
+impl Dispatcher {
+    pub(crate) fn new(table: TableHandle, producer: Arc<dyn Producer>, retry: RetryPolicy) -> Self {
+        Self {
+            table,
+            producer,
+            retry,
+        }
+    }
+
+    pub(crate) fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    pub(crate) fn table(&self) -> &TableHandle {
+        &self.table
+    }
+
+    /// Sends `messages` (which failed `attempts[i]` times before) in one batch, then marks the
+    /// sent ones dispatched, then records each failed send. The mark goes first: the sooner a
+    /// sent message is marked, the less likely a second send. Each failure is recorded whatever
+    /// became of the others and of the mark: its backoff and its way to the dead letters must
+    /// not depend on DynamoDB's answer to another request.
+    pub(crate) async fn dispatch(
+        &self,
+        messages: &[Message],
+        attempts: &[u32],
+        path: Path,
+    ) -> Dispatched {
+        let mut dispatched = Dispatched::default();
+        let results = self.producer.send_batch(messages).await;
+        let mut refused = Vec::new();
+        for ((message, result), previous) in messages.iter().zip(results).zip(attempts) {
+            match result {
+                Ok(()) => dispatched.sent.push(message.header.id.clone()),
+                Err(err) => refused.push((message, err, *previous)),
+            }
+        }
+        let unmarked = self.table.mark_dispatched_each(&dispatched.sent).await;
+        if let Some(err) = unmarked.error {
+            tracing::warn!(error = %err, count = unmarked.ids.len(), "sent, but marking dispatched failed; these will be sent again");
+            dispatched.sent.retain(|id| !unmarked.ids.contains(id));
+            dispatched.sent_unmarked = unmarked.ids;
+            dispatched.error = Some(err);
+        }
+        let label = path.label();
+        metrics::counter!("outbox_sent_total", "path" => label)
+            .increment((dispatched.sent.len() + dispatched.sent_unmarked.len()) as u64);
+        metrics::counter!("outbox_sent_unmarked_total", "path" => label)
+            .increment(dispatched.sent_unmarked.len() as u64);
+        metrics::counter!("outbox_send_failed_total", "path" => label)
+            .increment(refused.len() as u64);
+        for (message, err, previous) in refused {
+            let id = &message.header.id;
+            tracing::warn!(
+                message_id = %id,
+                topic = %message.header.topic,
+                error = %err,
+                "send failed; the message stays outstanding"
+            );
+            let recorded = match self
+                .table
+                .record_failure(id, previous, &err.to_string(), &self.retry)
+                .await
+            {
+                Ok(outcome) => Some(outcome),
+                Err(record) => {
+                    tracing::warn!(message_id = %id, error = %record, "recording the failed attempt failed");
+                    dispatched.error.get_or_insert(record);
+                    None
+                }
+            };
+            dispatched.failed.push(Failed {
+                id: id.clone(),
+                partition_key: message.header.partition_key.clone(),
+                recorded,
+            });
+        }
+        dispatched
+    }
+}

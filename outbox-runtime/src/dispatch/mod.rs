@@ -1,0 +1,14 @@
+//! Getting committed messages out: the [`Postbox`] (commit, then send at once), the handler
+//! runner `#[transactional_handler]` expands to, the [`Sweeper`] (sends what was left
+//! outstanding), and the one dispatcher both relays send and mark through.
+
+pub(crate) mod dispatcher;
+pub(crate) mod handler;
+pub(crate) mod postbox;
+pub(crate) mod sweeper;
+
+pub use handler::{
+    ConflictRetry, HandlerError, HandlerOutput, HandlerReport, HandlerRun, capture_reports,
+};
+pub use postbox::{ClearMode, ClearReport, Postbox};
+pub use sweeper::{CancellationToken, SweepReport, Sweeper, SweeperConfig};

@@ -1,0 +1,12 @@
+//! The message model: a header and a body ([`Message`]), its id, and the [`OutboxMessage`]
+//! trait that `#[derive(OutboxMessage)]` implements.
+
+mod codec;
+pub(crate) mod id;
+pub(crate) mod model;
+
+pub use codec::{OutboxMessage, expect_topic};
+pub use id::MessageId;
+pub use model::{
+    Body, DYNAMODB_CONTENT_TYPE, Header, Item, JSON_CONTENT_TYPE, Message, MessageType,
+};

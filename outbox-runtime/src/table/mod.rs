@@ -1,0 +1,26 @@
+//! Everything that knows the outbox table's item layout: the table's definition, how a message
+//! becomes an item and back, shards, marking, listings, failed attempts and sweeper leases.
+//!
+//! [`Outbox`] is the table's public face; each of its methods hands the work to the module of
+//! its concern.
+
+pub(crate) mod attempts;
+pub mod attributes;
+pub(crate) mod config;
+pub(crate) mod handle;
+pub(crate) mod items;
+pub(crate) mod layout;
+pub(crate) mod lease;
+pub(crate) mod list;
+pub(crate) mod mark;
+pub(crate) mod outbox;
+pub(crate) mod schema;
+pub mod shard;
+
+pub use attempts::{FailureOutcome, RetryPolicy};
+pub use config::{Cleanup, MAX_SHARDS, OutboxConfig};
+pub use items::AddOutcome;
+pub use layout::StoredMessage;
+pub use list::{BoundedCount, ContinuationToken, Page};
+pub use outbox::Outbox;
+pub use schema::{EnsureOutcome, IndexSchema, KeyAttribute, KeyKind, TableSchema};
