@@ -1,7 +1,9 @@
 //! The greetings service: people collect greetings, and every greeting is announced as a
-//! `GreetingMade` message. The handler changes the person and deposits the message in one
-//! transaction; after the commit the message is sent at once, or by the sweeper if the process
-//! dies first.
+//! `GreetingMade` message. The handler reads the person, appends the greeting, writes the
+//! person back and deposits the message in one unit of work: the write is conditional on the
+//! person being unchanged since the read, so concurrent greetings never overwrite each other
+//! (a lost race runs the handler again). After the commit the message is sent at once, or by
+//! the sweeper if the process dies first.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use outbox_runtime::table::TableSchema;
@@ -13,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::people;
 
 /// How many greetings one person may collect; the handler refuses more.
-pub const MAX_GREETINGS: usize = 3;
+pub const MAX_GREETINGS: usize = 40;
 
 /// A person and the greetings they received: one item of the `People` table.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,7 +160,8 @@ pub struct AddGreetingHandler {
 
 impl AddGreetingHandler {
     /// Appends the greeting to the person and announces it, both or neither. Returns the id of
-    /// the announcing message.
+    /// the announcing message. Run concurrently on one person, every call's greeting is kept:
+    /// a call whose person changed between its read and its commit runs again.
     ///
     /// # Errors
     /// [`AppError::UnknownPerson`], [`AppError::TooManyGreetings`] (nothing is stored, nothing
@@ -169,9 +172,8 @@ impl AddGreetingHandler {
         tx: &mut Transaction,
         command: AddGreeting,
     ) -> Result<MessageId, AppError> {
-        let mut person = self
-            .people
-            .load(&command.name)
+        let mut person: Person = tx
+            .get(&self.people.table, &command.name)
             .await?
             .ok_or_else(|| AppError::UnknownPerson(command.name.clone()))?;
         person.greetings.push(command.greeting.clone());

@@ -39,6 +39,8 @@ fn the_greetings_demo_verifies_every_step() {
         "ok: no message was left in the outbox",
         "ok: the process died between commit and send",
         "ok: the consumer received Cersei's greeting",
+        "ok: Arya holds exactly the 32 greetings, none lost",
+        "ok: the consumer received 32 GreetingMade for Arya, one per greeting",
         "every step verified against the tables and the queue",
     ] {
         assert!(stdout.contains(step), "missing `{step}` in:\n{stdout}");

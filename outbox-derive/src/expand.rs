@@ -5,8 +5,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{
-    DeriveInput, FnArg, GenericArgument, Member, Pat, PatIdent, PathArguments, Type,
-    parse_quote,
+    DeriveInput, FnArg, GenericArgument, Member, Pat, PatIdent, PathArguments, Type, parse_quote,
 };
 
 use crate::ast::{HandlerFn, Input};

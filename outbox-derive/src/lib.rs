@@ -78,7 +78,7 @@ pub fn derive_outbox_message(input: TokenStream) -> TokenStream {
 /// | --- | --- | --- |
 /// | `postbox` | an expression giving a `&Postbox` (or something that derefs to one), evaluated once per call: `self.postbox`, `&state.postbox`, a parameter | required |
 /// | `tx` | the parameter of type `&mut Transaction` the body writes to; it is removed from the signature callers see | required |
-/// | `retries` | how many more times the body runs after a transaction conflict, with backoff; `0` never runs it twice | `3` |
+/// | `retries` | how many more times the body runs after a conflict (another transaction at the same time, or an item changed since the body read it), with backoff; `0` never runs it twice | `10` |
 /// | `clear` | `"immediate"`: send the messages right after the commit; `"sweeper"`: leave them to the sweeper | `"immediate"` |
 ///
 /// The function must be `async` and return `Result<T, E>` with `E: From<outbox_runtime::Error>`.
@@ -93,9 +93,14 @@ pub fn derive_outbox_message(input: TokenStream) -> TokenStream {
 ///   Nothing was sent to DynamoDB, so nothing is undone.
 /// - A panic, or the call's future dropped before it finishes: the transaction is dropped;
 ///   nothing is written or sent.
-/// - A commit cancelled by a transaction conflict: the body runs again with a fresh
-///   transaction, up to `retries` more times; then the runtime's error is returned, with every
-///   cancellation reason. Any other commit error is returned at once.
+/// - A commit cancelled by a conflict (another transaction touched the same items, or an item
+///   the body read with `tx.get` changed before the commit): the body runs again with a fresh
+///   transaction and fresh reads, up to `retries` more times; then the runtime's
+///   `ConflictRetriesExhausted` error is returned, with the last run's cancellation reasons. A
+///   condition the body wrote itself (`put_if`, `condition_check`) that fails is never retried.
+///   Any other commit error is returned at once.
+/// - The loop, the commit, the retry decision and the send are `outbox_runtime`'s
+///   `HandlerRun`; the generated code only runs the body where its borrows live.
 ///
 /// Because the body may run more than once, parameters taken by value are cloned for each run
 /// (they must be `Clone`, or taken by reference, or `retries = 0`).

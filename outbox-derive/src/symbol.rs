@@ -39,9 +39,13 @@ pub(crate) const BODY_FORMATS: &[&str] = &["json", "dynamo"];
 /// `clear = "..."`.
 pub(crate) const CLEAR_MODES: &[&str] = &["immediate", "sweeper"];
 
-/// The retries of a handler that does not say: enough to ride out a burst of contention on a
-/// hot item, few enough that a stuck item fails fast.
-pub(crate) const DEFAULT_RETRIES: u32 = 3;
+/// How many more times the body runs after a conflict when `retries` is not given. Under
+/// optimistic concurrency every lost round means another caller committed, so `k` callers
+/// writing one item at once all succeed within `k - 1` retries: 10 covers eleven at once. The
+/// backoff between runs (20 ms doubling to 500 ms, jittered) bounds the wait to about 3 s; an
+/// item contended harder than that is better reported than waited on. The runtime documents the
+/// same figure (`HandlerRun`).
+pub(crate) const DEFAULT_RETRIES: u32 = 10;
 
 impl fmt::Display for Symbol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

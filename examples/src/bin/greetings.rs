@@ -1,7 +1,8 @@
 //! The greetings demo, end to end against DynamoDB Local and a local SQS: a greeting and its
 //! message commit together and the message is sent at once; a failing handler leaves nothing
 //! behind; a process that dies right after its commit has its message delivered by the sweeper,
-//! running as a process of its own. Every step is verified by reading the real state back.
+//! running as a process of its own; 32 greetings of one person at once, 8 at a time, all kept.
+//! Every step is verified by reading the real state back.
 //!
 //! `greetings` runs the demo. `greetings commit-then-die NAME GREETING` is the dying process
 //! the demo starts: it commits, then exits when it tries to send.
@@ -120,7 +121,12 @@ async fn demo() -> Result<(), Failure> {
     let full: Vec<String> = (1..=MAX_GREETINGS)
         .map(|n| format!("greeting {n}"))
         .collect();
-    for (name, greetings) in [("Tyrion", vec![]), ("Jaime", full), ("Cersei", vec![])] {
+    for (name, greetings) in [
+        ("Tyrion", vec![]),
+        ("Jaime", full),
+        ("Cersei", vec![]),
+        ("Arya", vec![]),
+    ] {
         people
             .save(&Person {
                 name: name.to_owned(),
@@ -258,6 +264,84 @@ async fn demo() -> Result<(), Failure> {
                 },
         "the consumer received Cersei's greeting",
     )?;
+    concurrent_greetings(&handler, &people, &consumer).await?;
     println!("every step verified against the tables and the queue");
+    Ok(())
+}
+
+/// Greetings of one person at the same time.
+const CONCURRENT_CALLS: usize = 32;
+/// How many run at once.
+const CONCURRENCY: usize = 8;
+
+async fn concurrent_greetings(
+    handler: &AddGreetingHandler,
+    people: &People,
+    consumer: &GreetingConsumer,
+) -> Result<(), Failure> {
+    println!(
+        "6. {CONCURRENT_CALLS} AddGreeting(Arya, ...) at once, {CONCURRENCY} at a time: each \
+         reads Arya, appends, writes her back"
+    );
+    let mut workers = Vec::new();
+    for worker in 0..CONCURRENCY {
+        let handler = handler.clone();
+        workers.push(tokio::spawn(async move {
+            let mut results = Vec::new();
+            for call in (worker..CONCURRENT_CALLS).step_by(CONCURRENCY) {
+                let command = AddGreeting {
+                    name: "Arya".into(),
+                    greeting: format!("greeting {call}"),
+                };
+                results.push(handler.handle(command).await);
+            }
+            results
+        }));
+    }
+    let mut failures = Vec::new();
+    let mut calls = 0;
+    for worker in workers {
+        for result in worker.await? {
+            calls += 1;
+            if let Err(err) = result {
+                failures.push(err.to_string());
+            }
+        }
+    }
+    check(
+        calls == CONCURRENT_CALLS && failures.is_empty(),
+        &format!("all {CONCURRENT_CALLS} calls returned Ok (failures: {failures:?})"),
+    )?;
+    let arya = people.load("Arya").await?.ok_or("Arya vanished")?;
+    println!(
+        "   table `{PEOPLE_TABLE}`: Arya has {} greetings",
+        arya.greetings.len()
+    );
+    let mut kept: Vec<&String> = arya.greetings.iter().collect();
+    kept.sort();
+    kept.dedup();
+    check(
+        arya.greetings.len() == CONCURRENT_CALLS && kept.len() == CONCURRENT_CALLS,
+        &format!("Arya holds exactly the {CONCURRENT_CALLS} greetings, none lost"),
+    )?;
+    let mut received = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while received.len() < CONCURRENT_CALLS && std::time::Instant::now() < deadline {
+        received.extend(consumer.receive(Duration::from_secs(1)).await?);
+    }
+    let mut announced: Vec<String> = received
+        .iter()
+        .map(|(_, made)| made.greeting.clone())
+        .collect();
+    announced.sort();
+    announced.dedup();
+    check(
+        received.len() == CONCURRENT_CALLS
+            && announced.len() == CONCURRENT_CALLS
+            && received.iter().all(|(_, made)| made.name == "Arya"),
+        &format!(
+            "the consumer received {CONCURRENT_CALLS} GreetingMade for Arya, one per greeting"
+        ),
+    )?;
     Ok(())
 }

@@ -9,8 +9,8 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use outbox_runtime::transport::{SqsProducer, sqs};
 use outbox_runtime::dispatch::CancellationToken;
+use outbox_runtime::transport::{SqsProducer, sqs};
 use outbox_runtime::{DynamoDb, Outbox, OutboxConfig, Postbox, Sweeper, SweeperConfig};
 
 /// How long `--until-empty` may take before giving up.

@@ -142,7 +142,7 @@ impl TableHandle {
                             unprocessed: keys
                                 .iter()
                                 .filter_map(|key| key.get(attr::MESSAGE_ID)?.as_s().ok())
-                                .map(|id| MessageId::from(id.as_str()))
+                                .cloned()
                                 .collect(),
                             retries: UNPROCESSED_RETRIES,
                         });

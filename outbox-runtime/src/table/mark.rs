@@ -317,7 +317,7 @@ impl TableHandle {
                     let err = Error::Throttled {
                         operation: "BatchWriteItem",
                         table: self.table().to_owned(),
-                        unprocessed: left.clone(),
+                        unprocessed: left.iter().map(ToString::to_string).collect(),
                         retries: UNPROCESSED_RETRIES,
                     };
                     return Err((left, err));

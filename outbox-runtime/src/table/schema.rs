@@ -89,6 +89,9 @@ pub struct TableSchema {
     pub indexes: Vec<IndexSchema>,
     /// The attribute DynamoDB's TTL reads (epoch seconds), if TTL is wanted.
     pub ttl_attribute: Option<String>,
+    /// The number attribute in which the runtime keeps each item's version, if the table's
+    /// items are read and written in units of work (see [`TableSchema::with_version`]).
+    pub version_attribute: Option<String>,
 }
 
 /// What [`TableSchema::ensure`] did.
@@ -109,6 +112,7 @@ impl TableSchema {
             range_key: None,
             indexes: Vec::new(),
             ttl_attribute: None,
+            version_attribute: None,
         }
     }
 
@@ -127,6 +131,27 @@ impl TableSchema {
     /// Names the TTL attribute (epoch seconds) to enable TTL on.
     pub fn with_ttl(mut self, attribute: impl Into<String>) -> Self {
         self.ttl_attribute = Some(attribute.into());
+        self
+    }
+
+    /// Names the number attribute in which the runtime keeps each item's version, so that a
+    /// unit of work that reads an item ([`Transaction::get`](crate::Transaction::get)) writes it
+    /// back only if it is unchanged: every write through a [`Transaction`](crate::Transaction)
+    /// sets it to the version read plus one (a blind update adds one to what is stored), and a
+    /// write after a read is conditional on the version read. When another writer got there
+    /// first, the commit is a conflict and `#[transactional_handler]` runs the body again. An
+    /// existing item without the attribute counts as version 0. The attribute belongs to the
+    /// runtime: an entity may carry it to read it, but what it holds there is overwritten.
+    ///
+    /// ```
+    /// use outbox_runtime::table::{KeyAttribute, KeyKind, TableSchema};
+    ///
+    /// let people = TableSchema::new("People", KeyAttribute::new("Name", KeyKind::String))
+    ///     .with_version("Version");
+    /// assert_eq!(people.version_attribute.as_deref(), Some("Version"));
+    /// ```
+    pub fn with_version(mut self, attribute: impl Into<String>) -> Self {
+        self.version_attribute = Some(attribute.into());
         self
     }
 

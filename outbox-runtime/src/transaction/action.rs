@@ -4,13 +4,11 @@
 
 use std::fmt;
 
-use aws_sdk_dynamodb::types::AttributeValue;
-use serde::Serialize;
+use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason};
 
-use crate::error::{ActionFailure, Error, Result};
+use crate::error::{ActionFailure, CancellationCode, ConditionFailure, Error, Result, Version};
 use crate::limits::{LimitError, MAX_ITEM_BYTES};
 use crate::message::{Item, MessageId};
-use crate::table::schema::TableSchema;
 
 /// What a transaction knows about one of its actions, to name it in errors.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +20,58 @@ pub(crate) struct ActionInfo {
     pub(crate) key: Option<String>,
     /// The deposited message, for deposits.
     pub(crate) message_id: Option<MessageId>,
+    /// The condition the handler wrote, as written.
+    pub(crate) condition: Option<String>,
+    /// The read the action is guarded by, for a write to an item read in the unit of work.
+    pub(crate) guard: Option<Guarded>,
+}
+
+/// The version condition of an action: what was read, and where the version lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Guarded {
+    pub(crate) read: Version,
+    pub(crate) attribute: String,
+}
+
+impl ActionInfo {
+    pub(crate) fn new(kind: &'static str, table: &str, key: Option<String>) -> Self {
+        Self {
+            kind,
+            table: table.to_owned(),
+            key,
+            message_id: None,
+            condition: None,
+            guard: None,
+        }
+    }
+
+    /// What failed, for an action whose condition did not hold: the item as DynamoDB returned
+    /// it tells a changed item from a condition of the handler's that failed.
+    fn condition_failure(&self, reason: &CancellationReason) -> Option<ConditionFailure> {
+        if let Some(guard) = &self.guard {
+            let found = match reason.item() {
+                None => Version::Absent,
+                Some(item) => match item.get(&guard.attribute) {
+                    None => Version::At(0),
+                    Some(AttributeValue::N(number)) => {
+                        number.parse().map_or(Version::At(u64::MAX), Version::At)
+                    }
+                    Some(_) => Version::At(u64::MAX),
+                },
+            };
+            if found != guard.read || self.condition.is_none() {
+                return Some(ConditionFailure::ChangedSinceRead {
+                    read: guard.read,
+                    found,
+                });
+            }
+        }
+        self.condition
+            .as_ref()
+            .map(|expression| ConditionFailure::Condition {
+                expression: expression.clone(),
+            })
+    }
 }
 
 impl fmt::Display for ActionInfo {
@@ -35,21 +85,26 @@ impl fmt::Display for ActionInfo {
 }
 
 /// Maps DynamoDB's reasons (one per action, in order) onto the actions they belong to.
-pub(crate) fn cancellation_error(
-    infos: &[ActionInfo],
-    reasons: &[aws_sdk_dynamodb::types::CancellationReason],
-) -> Error {
+pub(crate) fn cancellation_error(infos: &[ActionInfo], reasons: &[CancellationReason]) -> Error {
     let failures: Vec<ActionFailure> = infos
         .iter()
         .enumerate()
         .map(|(index, info)| {
             let reason = reasons.get(index);
+            let code = CancellationCode::parse(reason.and_then(|r| r.code()).unwrap_or("None"));
+            let condition = match (&code, reason) {
+                (CancellationCode::ConditionalCheckFailed, Some(reason)) => {
+                    info.condition_failure(reason)
+                }
+                _ => None,
+            };
             ActionFailure {
                 index: index + 1,
                 action: info.to_string(),
                 table: info.table.clone(),
                 key: info.key.clone(),
-                code: reason.and_then(|r| r.code()).unwrap_or("None").to_owned(),
+                code,
+                condition,
                 message: reason.and_then(|r| r.message()).map(str::to_owned),
             }
         })
@@ -57,11 +112,11 @@ pub(crate) fn cancellation_error(
     let failed: Vec<(&ActionFailure, &ActionInfo)> = failures
         .iter()
         .zip(infos)
-        .filter(|(failure, _)| failure.code != "None")
+        .filter(|(failure, _)| failure.code != CancellationCode::None)
         .collect();
     let only_duplicate_deposits = !failed.is_empty()
         && failed.iter().all(|(failure, info)| {
-            info.message_id.is_some() && failure.code == "ConditionalCheckFailed"
+            info.message_id.is_some() && failure.code == CancellationCode::ConditionalCheckFailed
         });
     if only_duplicate_deposits {
         let (_, info) = failed[0];
@@ -90,33 +145,6 @@ pub(crate) fn check_item_size(size: usize, info: &ActionInfo) -> Result<()> {
         .into());
     }
     Ok(())
-}
-
-pub(crate) fn to_entity_item<T: Serialize>(table: &TableSchema, entity: &T) -> Result<Item> {
-    serde_dynamo::to_item(entity).map_err(|err| Error::Serialization {
-        action: "encode",
-        type_name: std::any::type_name::<T>(),
-        topic: format!("(entity for table `{}`)", table.name),
-        source: Box::new(err),
-    })
-}
-
-/// The key attributes of `item` under `table`'s key schema.
-pub(crate) fn key_of(table: &TableSchema, item: &Item) -> Result<Item> {
-    let mut key = Item::new();
-    for name in
-        std::iter::once(&table.hash_key.name).chain(table.range_key.as_ref().map(|k| &k.name))
-    {
-        let value = item.get(name).ok_or_else(|| {
-            Error::InvalidConfig(format!(
-                "the item for table `{}` has no key attribute `{name}`; every item needs the \
-                 table's key (check the field's name and serde renames)",
-                table.name
-            ))
-        })?;
-        key.insert(name.clone(), value.clone());
-    }
-    Ok(key)
 }
 
 /// A stable identity for an item: table and key, with the key attributes in name order.

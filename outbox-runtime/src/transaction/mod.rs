@@ -9,30 +9,26 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::types::{
-    ConditionCheck, Delete, Put, ReturnConsumedCapacity, TransactWriteItem, Update,
-};
-use serde::Serialize;
+use aws_sdk_dynamodb::types::{Put, ReturnConsumedCapacity, TransactWriteItem};
 use tracing::Instrument;
 
 mod action;
 mod expr;
+mod read;
+mod version;
+mod write;
 
 pub use expr::Expr;
 
 use crate::client::DynamoDb;
 use crate::error::{Error, Result};
 use crate::limits::{self, LimitError, MAX_ACTIONS, MAX_REQUEST_BYTES};
-use crate::message::{Item, Message, MessageId, OutboxMessage};
+use crate::message::{Message, MessageId, OutboxMessage};
 use crate::table::attributes as attr;
 use crate::table::config::OutboxConfig;
 use crate::table::layout;
-use crate::table::schema::TableSchema;
-use action::{
-    ActionInfo, cancellation_error, check_item_size, describe_key, distinct_tables, identity,
-    key_of, to_entity_item,
-};
-use expr::placeholders;
+use action::{ActionInfo, cancellation_error, distinct_tables};
+use read::Read;
 
 /// The result of a successful commit: the messages it made durable, to be sent at once.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -70,6 +66,8 @@ pub struct Transaction {
     infos: Vec<ActionInfo>,
     /// Item identity (`table` + key) to the number of the action on it.
     items: HashMap<String, usize>,
+    /// Item identity to what this unit of work read of it.
+    reads: HashMap<String, Read>,
     bytes: usize,
     messages: Vec<Message>,
 }
@@ -80,6 +78,7 @@ impl fmt::Debug for Transaction {
             .field("outbox_table", &self.outbox.table_name)
             .field("actions", &self.infos.len())
             .field("messages", &self.messages.len())
+            .field("reads", &self.reads.len())
             .field("bytes", &self.bytes)
             .finish()
     }
@@ -93,6 +92,7 @@ impl Transaction {
             actions: Vec::new(),
             infos: Vec::new(),
             items: HashMap::new(),
+            reads: HashMap::new(),
             bytes: 0,
             messages: Vec::new(),
         }
@@ -111,225 +111,6 @@ impl Transaction {
     /// The messages deposited so far.
     pub fn messages(&self) -> &[Message] {
         &self.messages
-    }
-
-    /// Puts an entity, mapped to an item by serde_dynamo, into `table`.
-    ///
-    /// # Errors
-    /// [`Error::Serialization`] when the entity does not map to an item; [`Error::Limit`].
-    pub fn put<T: Serialize>(&mut self, table: &TableSchema, entity: &T) -> Result<&mut Self> {
-        let item = to_entity_item(table, entity)?;
-        self.put_item(table, item, None)
-    }
-
-    /// Puts an entity only if `condition` holds; a failed condition cancels the whole
-    /// transaction (messages included) with an error naming this action.
-    ///
-    /// # Errors
-    /// As [`Transaction::put`].
-    pub fn put_if<T: Serialize>(
-        &mut self,
-        table: &TableSchema,
-        entity: &T,
-        condition: Expr,
-    ) -> Result<&mut Self> {
-        let item = to_entity_item(table, entity)?;
-        self.put_item(table, item, Some(condition))
-    }
-
-    /// Puts a raw item, optionally under a condition.
-    ///
-    /// # Errors
-    /// [`Error::InvalidConfig`] when the item lacks the table's key; [`Error::Limit`].
-    pub fn put_item(
-        &mut self,
-        table: &TableSchema,
-        item: Item,
-        condition: Option<Expr>,
-    ) -> Result<&mut Self> {
-        let key = key_of(table, &item)?;
-        let (names, values) = placeholders(&condition.iter().collect::<Vec<_>>());
-        let size = limits::item_size(&item);
-        let info = ActionInfo {
-            kind: "put",
-            table: table.name.clone(),
-            key: Some(describe_key(&key)),
-            message_id: None,
-        };
-        check_item_size(size, &info)?;
-        let put = Put::builder()
-            .table_name(&table.name)
-            .set_item(Some(item))
-            .set_condition_expression(condition.as_ref().map(|c| c.text.clone()))
-            .set_expression_attribute_names(names)
-            .set_expression_attribute_values(values)
-            .build()
-            .map_err(|err| Error::InvalidConfig(err.to_string()))?;
-        let extra = condition.as_ref().map_or(0, Expr::size);
-        self.push(
-            TransactWriteItem::builder().put(put).build(),
-            info,
-            Some(identity(&table.name, &key)),
-            size + extra,
-        )
-    }
-
-    /// Updates the item at `key` with an update expression, optionally under a condition.
-    ///
-    /// ```no_run
-    /// # fn run(tx: &mut outbox_runtime::Transaction, people: &outbox_runtime::table::TableSchema)
-    /// # -> outbox_runtime::Result<()> {
-    /// use std::collections::HashMap;
-    /// use aws_sdk_dynamodb::types::AttributeValue;
-    /// use outbox_runtime::Expr;
-    ///
-    /// let key = HashMap::from([("Name".to_owned(), AttributeValue::S("Tyrion".into()))]);
-    /// tx.update(
-    ///     people,
-    ///     key,
-    ///     Expr::new("SET #g = list_append(#g, :g)")
-    ///         .name("#g", "Greetings")
-    ///         .value(":g", AttributeValue::L(vec![AttributeValue::S("Hello".into())])),
-    ///     Some(Expr::new("attribute_exists(#n)").name("#n", "Name")),
-    /// )?;
-    /// # Ok(()) }
-    /// ```
-    ///
-    /// # Errors
-    /// [`Error::InvalidConfig`] when `key` is not the table's key; [`Error::Limit`].
-    pub fn update(
-        &mut self,
-        table: &TableSchema,
-        key: Item,
-        update: Expr,
-        condition: Option<Expr>,
-    ) -> Result<&mut Self> {
-        let key = key_of(table, &key)?;
-        let mut exprs = vec![&update];
-        exprs.extend(condition.as_ref());
-        let (names, values) = placeholders(&exprs);
-        let size = limits::item_size(&key) + exprs.iter().map(|e| e.size()).sum::<usize>();
-        let action = Update::builder()
-            .table_name(&table.name)
-            .set_key(Some(key.clone()))
-            .update_expression(update.text.clone())
-            .set_condition_expression(condition.as_ref().map(|c| c.text.clone()))
-            .set_expression_attribute_names(names)
-            .set_expression_attribute_values(values)
-            .build()
-            .map_err(|err| Error::InvalidConfig(err.to_string()))?;
-        self.push_on_key(
-            "update",
-            table,
-            &key,
-            TransactWriteItem::builder().update(action).build(),
-            size,
-        )
-    }
-
-    /// Deletes the item at `key`, optionally under a condition.
-    ///
-    /// # Errors
-    /// [`Error::InvalidConfig`] when `key` is not the table's key; [`Error::Limit`].
-    pub fn delete(
-        &mut self,
-        table: &TableSchema,
-        key: Item,
-        condition: Option<Expr>,
-    ) -> Result<&mut Self> {
-        let key = key_of(table, &key)?;
-        let (names, values) = placeholders(&condition.iter().collect::<Vec<_>>());
-        let size = limits::item_size(&key) + condition.as_ref().map_or(0, Expr::size);
-        let action = Delete::builder()
-            .table_name(&table.name)
-            .set_key(Some(key.clone()))
-            .set_condition_expression(condition.as_ref().map(|c| c.text.clone()))
-            .set_expression_attribute_names(names)
-            .set_expression_attribute_values(values)
-            .build()
-            .map_err(|err| Error::InvalidConfig(err.to_string()))?;
-        self.push_on_key(
-            "delete",
-            table,
-            &key,
-            TransactWriteItem::builder().delete(action).build(),
-            size,
-        )
-    }
-
-    /// Requires `condition` to hold on the item at `key` without writing it; when it does not,
-    /// nothing in the transaction is written.
-    ///
-    /// # Errors
-    /// [`Error::InvalidConfig`] when `key` is not the table's key; [`Error::Limit`].
-    pub fn condition_check(
-        &mut self,
-        table: &TableSchema,
-        key: Item,
-        condition: Expr,
-    ) -> Result<&mut Self> {
-        let key = key_of(table, &key)?;
-        let (names, values) = placeholders(&[&condition]);
-        let size = limits::item_size(&key) + condition.size();
-        let action = ConditionCheck::builder()
-            .table_name(&table.name)
-            .set_key(Some(key.clone()))
-            .condition_expression(condition.text.clone())
-            .set_expression_attribute_names(names)
-            .set_expression_attribute_values(values)
-            .build()
-            .map_err(|err| Error::InvalidConfig(err.to_string()))?;
-        self.push_on_key(
-            "condition check",
-            table,
-            &key,
-            TransactWriteItem::builder().condition_check(action).build(),
-            size,
-        )
-    }
-
-    /// Adds a `TransactWriteItem` built by hand. Its size and the action count are checked; a
-    /// second action on the same item is only caught here for updates, deletes and condition
-    /// checks (a raw put's key attributes are not known).
-    ///
-    /// # Errors
-    /// [`Error::Limit`]; [`Error::InvalidConfig`] for an item with no action set.
-    pub fn raw(&mut self, action: TransactWriteItem) -> Result<&mut Self> {
-        let (table, key, size) = if let Some(put) = action.put() {
-            (put.table_name(), None, limits::item_size(put.item()))
-        } else if let Some(update) = action.update() {
-            (
-                update.table_name(),
-                Some(update.key().clone()),
-                limits::item_size(update.key()),
-            )
-        } else if let Some(delete) = action.delete() {
-            (
-                delete.table_name(),
-                Some(delete.key().clone()),
-                limits::item_size(delete.key()),
-            )
-        } else if let Some(check) = action.condition_check() {
-            (
-                check.table_name(),
-                Some(check.key().clone()),
-                limits::item_size(check.key()),
-            )
-        } else {
-            return Err(Error::InvalidConfig(
-                "a raw TransactWriteItem must set one of put, update, delete or condition_check"
-                    .to_owned(),
-            ));
-        };
-        let info = ActionInfo {
-            kind: "raw action",
-            table: table.to_owned(),
-            key: key.as_ref().map(describe_key),
-            message_id: None,
-        };
-        check_item_size(size, &info)?;
-        let identity = key.as_ref().map(|key| identity(table, key));
-        self.push(action, info, identity, size)
     }
 
     /// Deposits a message of a derived type: it is stored with the entity writes, and sent
@@ -352,10 +133,12 @@ impl Transaction {
         let size = limits::item_size(&item);
         let id = message.header.id.clone();
         let info = ActionInfo {
-            kind: "deposit",
-            table: table.clone(),
-            key: Some(format!("{}={:?}", attr::MESSAGE_ID, id.as_str())),
             message_id: Some(id.clone()),
+            ..ActionInfo::new(
+                "deposit",
+                table,
+                Some(format!("{}={:?}", attr::MESSAGE_ID, id.as_str())),
+            )
         };
         let put = Put::builder()
             .table_name(&self.outbox.table_name)
@@ -373,24 +156,6 @@ impl Transaction {
         )?;
         self.messages.push(message);
         Ok(id)
-    }
-
-    /// Adds an action on the item at `key` of `table` (an update, delete or condition check).
-    fn push_on_key(
-        &mut self,
-        kind: &'static str,
-        table: &TableSchema,
-        key: &Item,
-        action: TransactWriteItem,
-        size: usize,
-    ) -> Result<&mut Self> {
-        let info = ActionInfo {
-            kind,
-            table: table.name.clone(),
-            key: Some(describe_key(key)),
-            message_id: None,
-        };
-        self.push(action, info, Some(identity(&table.name, key)), size)
     }
 
     /// Checks the limits for one more action and adds it.

@@ -1,12 +1,15 @@
 //! The one error type of the runtime.
 
-use std::fmt;
+mod cancellation;
 
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::SdkError;
 
 use crate::limits::LimitError;
 use crate::message::id::MessageId;
+
+use cancellation::describe_cancellation;
+pub use cancellation::{ActionFailure, CancellationCode, ConditionFailure, Version};
 
 /// A boxed error source, kept so callers can walk the chain with [`std::error::Error::source`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -138,6 +141,41 @@ pub enum Error {
         reason: String,
     },
 
+    /// A key (or an item's key attributes) that does not fit the table's key schema.
+    #[error("key for table `{table}`: {problem}")]
+    InvalidKey {
+        /// The table.
+        table: String,
+        /// What is wrong: the attribute, the kind expected and the kind given.
+        problem: String,
+    },
+
+    /// An action the unit of work refuses because it could lose an update or read its own
+    /// pending write; nothing was sent.
+    #[error("{action}: {reason}")]
+    InvalidAction {
+        /// The action, as `put to table T, key K`.
+        action: String,
+        /// Why, and what to do instead.
+        reason: String,
+    },
+
+    /// Every run of a unit of work conflicted with other writers, as many runs as its retry
+    /// bound allows; the last run's error is kept.
+    #[error(
+        "the unit of work ran {runs} times and conflicted with other writers every time, the \
+         most its retry bound allows (`retries = {retries}`); the last time: {source}"
+    )]
+    ConflictRetriesExhausted {
+        /// How many times the body ran.
+        runs: u32,
+        /// The bound: runs after the first.
+        retries: u32,
+        /// The last conflict.
+        #[source]
+        source: Box<Error>,
+    },
+
     /// A transaction would break one of DynamoDB's limits; nothing was sent.
     #[error("{0}")]
     Limit(#[from] LimitError),
@@ -206,8 +244,8 @@ pub enum Error {
         operation: &'static str,
         /// The table concerned.
         table: String,
-        /// The messages still unprocessed.
-        unprocessed: Vec<MessageId>,
+        /// What is still unprocessed: message ids, or keys as `Name="Tyrion"`.
+        unprocessed: Vec<String>,
         /// How many times they were sent again.
         retries: u32,
     },
@@ -226,8 +264,10 @@ pub enum Error {
 }
 
 impl Error {
-    /// True when the error is a transaction cancelled only because another transaction touched
-    /// the same items at the same time: running the whole unit of work again may succeed.
+    /// True when the error is a transaction cancelled only because of other writers: another
+    /// transaction touched the same items at the same time, or an item changed since this unit
+    /// of work read it. Running the whole unit of work again, with fresh reads, may succeed; a
+    /// condition the handler wrote itself never makes an error a conflict.
     ///
     /// ```
     /// use outbox_runtime::Error;
@@ -236,12 +276,11 @@ impl Error {
     pub fn is_conflict(&self) -> bool {
         match self {
             Error::TransactionCancelled { reasons } => {
-                reasons
+                let failed: Vec<&ActionFailure> = reasons
                     .iter()
-                    .any(|reason| reason.code == "TransactionConflict")
-                    && reasons.iter().all(|reason| {
-                        matches!(reason.code.as_str(), "TransactionConflict" | "None")
-                    })
+                    .filter(|reason| reason.code != CancellationCode::None)
+                    .collect();
+                !failed.is_empty() && failed.iter().all(|reason| reason.is_conflict())
             }
             Error::DynamoDb { source, .. } => matches!(
                 **source,
@@ -289,41 +328,9 @@ impl Error {
     }
 }
 
-/// Why DynamoDB refused one action of a cancelled transaction.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ActionFailure {
-    /// The action's number, from 1, in the order it was added.
-    pub index: usize,
-    /// The action, as `put to table T, key K`.
-    pub action: String,
-    /// The table.
-    pub table: String,
-    /// The key, when known.
-    pub key: Option<String>,
-    /// DynamoDB's code: `None` for an innocent action, `ConditionalCheckFailed`,
-    /// `TransactionConflict`, `ValidationError`, ...
-    pub code: String,
-    /// DynamoDB's message, if any.
-    pub message: Option<String>,
-}
-
-impl fmt::Display for ActionFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "action {} ({}) failed with {}",
-            self.index, self.action, self.code
-        )?;
-        if let Some(message) = &self.message {
-            write!(f, ": {message}")?;
-        }
-        Ok(())
-    }
-}
-
 /// Up to five ids, then how many more.
-fn list_ids(ids: &[MessageId]) -> String {
-    let shown: Vec<String> = ids.iter().take(5).map(ToString::to_string).collect();
+fn list_ids(ids: &[String]) -> String {
+    let shown: Vec<String> = ids.iter().take(5).cloned().collect();
     match ids.len().saturating_sub(shown.len()) {
         0 => shown.join(", "),
         more => format!("{} and {more} more", shown.join(", ")),
@@ -387,23 +394,6 @@ fn innermost_cause(failure: &(dyn std::error::Error + 'static), timeout: bool) -
     reason
 }
 
-fn describe_cancellation(reasons: &[ActionFailure]) -> String {
-    let failed: Vec<String> = reasons
-        .iter()
-        .filter(|reason| reason.code != "None")
-        .map(ToString::to_string)
-        .collect();
-    format!(
-        "DynamoDB cancelled the transaction of {} actions, nothing was written: {}",
-        reasons.len(),
-        if failed.is_empty() {
-            "no reason given".to_owned()
-        } else {
-            failed.join("; ")
-        }
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -418,8 +408,7 @@ mod tests {
 
     #[test]
     fn a_throttled_batch_names_its_first_ids_and_counts_the_rest() {
-        let unprocessed: Vec<MessageId> =
-            (0..7).map(|n| MessageId::from(format!("m{n}"))).collect();
+        let unprocessed: Vec<String> = (0..7).map(|n| format!("m{n}")).collect();
         let text = Error::Throttled {
             operation: "BatchWriteItem",
             table: "Outbox".into(),
