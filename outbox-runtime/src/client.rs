@@ -1,21 +1,27 @@
-//! Building the DynamoDB client: a local endpoint for development and tests, the standard AWS
-//! configuration chain otherwise.
+//! The DynamoDB handle: the SDK client and a description of where it points, so that every error
+//! can name the endpoint. Made from a client you configured, from the standard AWS chain
+//! (feature `aws-config`), or for a local emulator (feature `testing`).
 
+#[cfg(any(feature = "testing", feature = "aws-config"))]
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
+#[cfg(feature = "testing")]
 use aws_sdk_dynamodb::config::retry::RetryConfig;
+#[cfg(any(feature = "testing", feature = "aws-config"))]
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Intercept, Region};
+#[cfg(any(feature = "testing", feature = "aws-config"))]
+use aws_sdk_dynamodb::config::BehaviorVersion;
+use aws_sdk_dynamodb::config::Intercept;
+#[cfg(feature = "testing")]
+use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 
 use crate::error::{Error, Result};
 
-/// The environment variable that names a DynamoDB endpoint to use instead of AWS.
-pub const ENDPOINT_ENV: &str = "DYNAMODB_ENDPOINT";
-
 /// The region a local endpoint is addressed with. DynamoDB Local runs with `-sharedDb`, so the
 /// region does not separate tables; it only has to be fixed.
+#[cfg(feature = "testing")]
 pub const LOCAL_REGION: &str = "us-east-1";
 
 /// A DynamoDB client together with a description of where it points, so that every error can
@@ -25,7 +31,8 @@ pub const LOCAL_REGION: &str = "us-east-1";
 /// # async fn run() -> outbox_runtime::Result<()> {
 /// use outbox_runtime::DynamoDb;
 ///
-/// // DYNAMODB_ENDPOINT if set, otherwise region and credentials from the AWS chain.
+/// // Region, credentials and endpoint from the AWS chain (AWS_REGION, AWS_PROFILE, the
+/// // instance's role; AWS_ENDPOINT_URL_DYNAMODB for another endpoint).
 /// let db = DynamoDb::from_env().await;
 /// db.check_reachable().await?;
 /// println!("using {}", db.endpoint());
@@ -42,7 +49,13 @@ pub struct DynamoDb {
 /// prints its whole configuration, the access key id of its credentials included.
 ///
 /// ```
-/// let db = outbox_runtime::DynamoDb::local("http://127.0.0.1:8000");
+/// let client = aws_sdk_dynamodb::Client::from_conf(
+///     aws_sdk_dynamodb::Config::builder()
+///         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+///         .endpoint_url("http://127.0.0.1:8000")
+///         .build(),
+/// );
+/// let db = outbox_runtime::DynamoDb::from_client(client);
 /// assert_eq!(format!("{db:?}"), r#"DynamoDb { endpoint: "http://127.0.0.1:8000", .. }"#);
 /// ```
 impl std::fmt::Debug for DynamoDb {
@@ -54,18 +67,26 @@ impl std::fmt::Debug for DynamoDb {
 }
 
 impl DynamoDb {
-    /// Uses the endpoint in `DYNAMODB_ENDPOINT` when it is set (see [`DynamoDb::local`]),
-    /// otherwise the standard AWS configuration chain (environment, profile, instance role).
+    /// A client from the standard AWS configuration chain: region, credentials and endpoint
+    /// from the environment, the profile or the instance's role, as every AWS SDK reads them
+    /// (`AWS_ENDPOINT_URL_DYNAMODB`, or `AWS_ENDPOINT_URL`, points it at another endpoint), with
+    /// a connect timeout of 3 s and 10 s per attempt so a dead endpoint is reported instead of
+    /// waited on.
+    #[cfg(feature = "aws-config")]
     pub async fn from_env() -> Self {
-        match std::env::var(ENDPOINT_ENV) {
-            Ok(endpoint) if !endpoint.trim().is_empty() => Self::local(endpoint.trim()),
-            _ => {
-                let shared = aws_config::defaults(BehaviorVersion::latest())
-                    .timeout_config(timeouts())
-                    .load()
-                    .await;
-                Self::from_client(Client::new(&shared))
-            }
+        let shared = aws_config::defaults(BehaviorVersion::latest())
+            .timeout_config(timeouts())
+            .load()
+            .await;
+        // The SDK keeps the endpoint it was given to itself: errors name it from where it came.
+        let url = ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"]
+            .into_iter()
+            .find_map(|variable| std::env::var(variable).ok().filter(|url| !url.is_empty()))
+            .or_else(|| shared.endpoint_url().map(str::to_owned));
+        let db = Self::from_client(Client::new(&shared));
+        match url {
+            Some(endpoint) => Self { endpoint, ..db },
+            None => db,
         }
     }
 
@@ -77,6 +98,7 @@ impl DynamoDb {
     /// let db = outbox_runtime::DynamoDb::local("http://127.0.0.1:8000");
     /// assert_eq!(db.endpoint(), "http://127.0.0.1:8000");
     /// ```
+    #[cfg(feature = "testing")]
     pub fn local(endpoint: impl Into<String>) -> Self {
         let endpoint = endpoint.into();
         let config = aws_sdk_dynamodb::Config::builder()
@@ -137,7 +159,13 @@ impl DynamoDb {
     ///     }
     /// }
     ///
-    /// let db = outbox_runtime::DynamoDb::local("http://127.0.0.1:8000").with_interceptor(Log);
+    /// # let client = aws_sdk_dynamodb::Client::from_conf(
+    /// #     aws_sdk_dynamodb::Config::builder()
+    /// #         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+    /// #         .endpoint_url("http://127.0.0.1:8000")
+    /// #         .build(),
+    /// # );
+    /// let db = outbox_runtime::DynamoDb::from_client(client).with_interceptor(Log);
     /// assert_eq!(db.endpoint(), "http://127.0.0.1:8000");
     /// ```
     pub fn with_interceptor(self, interceptor: impl Intercept + 'static) -> Self {
@@ -162,7 +190,13 @@ impl DynamoDb {
     /// ```
     /// use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
     ///
-    /// let db = outbox_runtime::DynamoDb::local("http://127.0.0.1:8000")
+    /// # let client = aws_sdk_dynamodb::Client::from_conf(
+    /// #     aws_sdk_dynamodb::Config::builder()
+    /// #         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+    /// #         .endpoint_url("http://127.0.0.1:8000")
+    /// #         .build(),
+    /// # );
+    /// let db = outbox_runtime::DynamoDb::from_client(client)
     ///     .with_consumed_capacity(ReturnConsumedCapacity::Indexes);
     /// assert_eq!(db.consumed_capacity(), Some(ReturnConsumedCapacity::Indexes));
     /// ```
@@ -202,6 +236,7 @@ impl DynamoDb {
     }
 }
 
+#[cfg(any(feature = "testing", feature = "aws-config"))]
 fn timeouts() -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(3))

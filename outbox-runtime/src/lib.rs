@@ -5,6 +5,23 @@
 //! ([`Transaction`]). Right after the commit the messages go to a transport; if the process dies
 //! first, they stay outstanding in the [`Outbox`] table for a sweeper to send later.
 //!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! | --- | --- | --- |
+//! | `sqs` | yes | [`transport::SqsProducer`] and [`transport::sqs::received_message`] (aws-sdk-sqs) |
+//! | `aws-config` | yes | [`DynamoDb::from_env`] and `client_from_env` for the producers: clients from the standard AWS chain (aws-config) |
+//! | `sns` | no | `transport::SnsProducer` (aws-sdk-sns) |
+//! | `testing` | no | `transport::InMemoryProducer`, `DynamoDb::local` and `local_client` for the producers: for tests and examples against local emulators |
+//!
+//! With `default-features = false` the crate needs only aws-sdk-dynamodb; bring a
+//! [`transport::Producer`] of your own. The SDK crates are built without their default
+//! features, with one HTTP and TLS stack (`default-https-client`) on tokio.
+//!
+//! The SDK crates whose types appear in this crate's API are re-exported
+//! ([`aws_sdk_dynamodb`], `aws_sdk_sqs`, `aws_sdk_sns`, [`serde_dynamo`]), so a service can
+//! name them without pinning versions of its own.
+//!
 //! # Metrics and logs
 //!
 //! Metrics go through the [`metrics`](https://docs.rs/metrics) facade: install any recorder
@@ -29,10 +46,18 @@
 
 extern crate self as outbox_runtime;
 
+pub use aws_sdk_dynamodb;
+#[cfg(feature = "sns")]
+pub use aws_sdk_sns;
+#[cfg(feature = "sqs")]
+pub use aws_sdk_sqs;
+pub use serde_dynamo;
+
 pub(crate) mod backoff;
 pub mod client;
 pub mod dispatch;
 pub mod error;
+pub mod iam;
 pub mod limits;
 pub mod message;
 pub mod table;

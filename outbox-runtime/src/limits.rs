@@ -85,7 +85,7 @@ pub fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
 }
 
 /// The size of one attribute value, following DynamoDB's published rules.
-pub fn value_size(value: &AttributeValue) -> usize {
+pub(crate) fn value_size(value: &AttributeValue) -> usize {
     match value {
         AttributeValue::S(text) => text.len(),
         AttributeValue::N(number) => number_size(number),

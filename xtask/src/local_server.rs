@@ -20,8 +20,12 @@ pub(crate) trait LocalServer {
     const NAME_VERSION: &'static str;
     /// The xtask subcommand: `cargo xtask <COMMAND> start`.
     const COMMAND: &'static str;
-    /// The environment variable naming an endpoint to use instead of starting one.
+    /// The environment variable naming an endpoint to use instead of starting one: the one the
+    /// AWS SDKs read (`AWS_ENDPOINT_URL_<SERVICE>`), so the clients of a child process find it.
     const ENDPOINT_ENV: &'static str;
+    /// Further variables a child process gets set to the same endpoint (other services the
+    /// server speaks).
+    const ALSO_SETS: &'static [&'static str] = &[];
     /// The port tried first; when it is taken, a free one is chosen.
     const DEFAULT_PORT: u16;
     /// How long a fresh server gets to answer its first request.

@@ -43,8 +43,10 @@ commands:
   moto status                   say what is running where
 
 environment:
-  DYNAMODB_ENDPOINT             use this endpoint and start nothing (a container, real AWS)
-  SQS_SNS_ENDPOINT              use this SQS and SNS endpoint and start no moto";
+  AWS_ENDPOINT_URL_DYNAMODB     use this DynamoDB endpoint and start nothing (a container,
+                                a remote emulator, a real region)
+  AWS_ENDPOINT_URL_SQS          use this SQS endpoint (and AWS_ENDPOINT_URL_SNS, or the same
+                                for SNS) and start no moto";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

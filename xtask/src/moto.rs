@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use outbox_runtime::transport::{ENDPOINT_ENV, sns, sqs};
+use outbox_runtime::transport::{sns, sqs};
 
 use crate::local_server::{LocalServer, has_port_flag, require_tool};
 use crate::{Result, block_on};
@@ -27,7 +27,9 @@ impl LocalServer for Moto {
     const NAME: &'static str = "moto (SQS and SNS)";
     const NAME_VERSION: &'static str = "moto 5.2.5 (SQS and SNS)";
     const COMMAND: &'static str = "moto";
-    const ENDPOINT_ENV: &'static str = ENDPOINT_ENV;
+    const ENDPOINT_ENV: &'static str = "AWS_ENDPOINT_URL_SQS";
+    /// moto speaks SNS on the same port.
+    const ALSO_SETS: &'static [&'static str] = &["AWS_ENDPOINT_URL_SNS"];
     /// moto's own default port.
     const DEFAULT_PORT: u16 = 5000;
     const START_TIMEOUT: Duration = Duration::from_secs(30);

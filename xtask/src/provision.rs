@@ -17,7 +17,8 @@ fn schemas() -> Vec<TableSchema> {
     ]
 }
 
-/// `cargo xtask provision` on its own: against `DYNAMODB_ENDPOINT` or the running local server.
+/// `cargo xtask provision` on its own: against `AWS_ENDPOINT_URL_DYNAMODB` or the running local
+/// server.
 pub(crate) fn run() -> Result<()> {
     let endpoint = match (
         DynamoDbLocal::external_endpoint(),
@@ -28,7 +29,7 @@ pub(crate) fn run() -> Result<()> {
         (None, None) => {
             return Err(
                 "no DynamoDB to provision: start one with `cargo xtask dynamodb start`, \
-                        or set DYNAMODB_ENDPOINT"
+                        or set AWS_ENDPOINT_URL_DYNAMODB"
                     .into(),
             );
         }

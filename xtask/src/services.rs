@@ -39,9 +39,11 @@ impl LocalServices {
         })
     }
 
-    /// The environment a child process needs to reach the services: `DYNAMODB_ENDPOINT` and
-    /// `SQS_SNS_ENDPOINT`; and `DYNAMODB_LOCAL_DIR`, the emulator for runs that start and
-    /// restart a DynamoDB Local of their own.
+    /// The environment a child process needs to reach the services: the endpoint variables
+    /// every AWS SDK reads (`AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_SQS`,
+    /// `AWS_ENDPOINT_URL_SNS`), and a region and dummy credentials where none are set, so that
+    /// clients made from the standard chain reach the local servers; and `DYNAMODB_LOCAL_DIR`,
+    /// the emulator for runs that start and restart a DynamoDB Local of their own.
     pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
         let mut env = Vec::new();
         if let Some(dynamodb) = &self.dynamodb {
@@ -52,6 +54,20 @@ impl LocalServices {
         }
         if let Some(moto) = &self.moto {
             env.push((Moto::ENDPOINT_ENV, moto.endpoint()));
+            for variable in Moto::ALSO_SETS {
+                if std::env::var_os(variable).is_none() {
+                    env.push((variable, moto.endpoint()));
+                }
+            }
+        }
+        for (variable, local) in [
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "local"),
+            ("AWS_SECRET_ACCESS_KEY", "local"),
+        ] {
+            if std::env::var_os(variable).is_none() {
+                env.push((variable, local.to_owned()));
+            }
         }
         env
     }

@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::message::{Message, MessageId};
 use crate::table::attempts::{FailureOutcome, RetryPolicy};
 use crate::table::handle::TableHandle;
-use crate::transport::Producer;
+use crate::transport::producer::DynProducer;
 
 /// Which relay sends: the label of the `path` metric.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,12 +54,16 @@ pub(crate) struct Dispatched {
 #[derive(Clone)]
 pub(crate) struct Dispatcher {
     table: TableHandle,
-    producer: Arc<dyn Producer>,
+    producer: Arc<dyn DynProducer>,
     retry: RetryPolicy,
 }
 
 impl Dispatcher {
-    pub(crate) fn new(table: TableHandle, producer: Arc<dyn Producer>, retry: RetryPolicy) -> Self {
+    pub(crate) fn new(
+        table: TableHandle,
+        producer: Arc<dyn DynProducer>,
+        retry: RetryPolicy,
+    ) -> Self {
         Self {
             table,
             producer,
@@ -77,7 +81,8 @@ impl Dispatcher {
     }
 
     /// Sends `messages` (which failed `attempts[i]` times before) in one batch, then marks the
-    /// sent ones dispatched, then records each failed send. The mark goes first: the sooner a
+    /// sent ones dispatched, then records each failed send (a permanent failure dead-letters
+    /// the message at once). The mark goes first: the sooner a
     /// sent message is marked, the less likely a second send. Each failure is recorded whatever
     /// became of the others and of the mark: its backoff and its way to the dead letters must
     /// not depend on DynamoDB's answer to another request.
@@ -118,11 +123,16 @@ impl Dispatcher {
                 error = %err,
                 "send failed; the message stays outstanding"
             );
-            let recorded = match self
-                .table
-                .record_failure(id, previous, &err.to_string(), &self.retry)
-                .await
-            {
+            // A message the transport will never take waits for a fix and a replay, not for
+            // the backoff of attempts that cannot succeed.
+            let record = if err.is_permanent() {
+                self.table.dead_letter(id, &err.to_string()).await
+            } else {
+                self.table
+                    .record_failure(id, previous, &err.to_string(), &self.retry)
+                    .await
+            };
+            let recorded = match record {
                 Ok(outcome) => Some(outcome),
                 Err(record) => {
                     tracing::warn!(message_id = %id, error = %record, "recording the failed attempt failed");

@@ -25,6 +25,7 @@ use crate::transaction::Transaction;
 /// A handler's own return value stays what its author wrote; a caller that wants the reports
 /// of the handlers it calls wraps the calls in [`capture_reports`].
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct HandlerReport {
     /// How many times the body ran: 1, plus one for each conflict that made it run again.
     pub runs: u32,
@@ -253,18 +254,8 @@ impl<'p> HandlerRun<'p> {
 /// Decides whether a failed commit should be run again: only a conflict (another transaction
 /// at the same time, or an item changed since it was read; see [`Error::is_conflict`]), only a
 /// bounded number of times, with a jittered, growing delay in between.
-///
-/// ```
-/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
-/// use outbox_runtime::{Error, dispatch::ConflictRetry};
-///
-/// let mut retry = ConflictRetry::new(3);
-/// let not_a_conflict = Error::TableNotFound { table: "Outbox".into() };
-/// assert!(!retry.should_retry(&not_a_conflict).await);
-/// # });
-/// ```
 #[derive(Clone, Debug)]
-pub struct ConflictRetry {
+pub(crate) struct ConflictRetry {
     bound: u32,
     remaining: u32,
     backoff: Backoff,
@@ -272,7 +263,7 @@ pub struct ConflictRetry {
 
 impl ConflictRetry {
     /// Up to `retries` further runs after the first (0 disables retrying).
-    pub fn new(retries: u32) -> Self {
+    pub(crate) fn new(retries: u32) -> Self {
         Self {
             bound: retries,
             remaining: retries,
@@ -281,7 +272,7 @@ impl ConflictRetry {
     }
 
     /// True, after waiting, when `err` is a conflict and runs remain.
-    pub async fn should_retry(&mut self, err: &Error) -> bool {
+    pub(crate) async fn should_retry(&mut self, err: &Error) -> bool {
         if !err.is_conflict() || self.remaining == 0 {
             return false;
         }
@@ -292,5 +283,32 @@ impl ConflictRetry {
         );
         self.backoff.wait().await;
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn only_conflicts_are_run_again_and_only_as_often_as_the_bound_allows() {
+        let mut retry = ConflictRetry::new(1);
+        let not_a_conflict = Error::TableNotFound {
+            table: "Outbox".into(),
+        };
+        assert!(!retry.should_retry(&not_a_conflict).await);
+        let conflict = Error::TransactionCancelled {
+            reasons: vec![crate::error::ActionFailure {
+                index: 1,
+                action: "put to table `People`".into(),
+                table: "People".into(),
+                key: None,
+                code: crate::error::CancellationCode::TransactionConflict,
+                condition: None,
+                message: None,
+            }],
+        };
+        assert!(retry.should_retry(&conflict).await);
+        assert!(!retry.should_retry(&conflict).await, "the bound of 1 is spent");
     }
 }

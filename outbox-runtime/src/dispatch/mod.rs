@@ -8,7 +8,7 @@ pub(crate) mod postbox;
 pub(crate) mod sweeper;
 
 pub use handler::{
-    ConflictRetry, HandlerError, HandlerOutput, HandlerReport, HandlerRun, capture_reports,
+    HandlerError, HandlerOutput, HandlerReport, HandlerRun, capture_reports,
 };
 pub use postbox::{ClearMode, ClearReport, Postbox};
-pub use sweeper::{CancellationToken, SweepReport, Sweeper, SweeperConfig};
+pub use sweeper::{SweepReport, Sweeper, SweeperConfig};

@@ -27,6 +27,7 @@ pub enum ClearMode {
 /// What a clear did. A send failure never fails the caller: the message stays outstanding for
 /// the sweeper.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ClearReport {
     /// Sent and marked dispatched.
     pub sent: Vec<MessageId>,
@@ -44,10 +45,13 @@ pub struct ClearReport {
 /// ```no_run
 /// # async fn run() -> outbox_runtime::Result<()> {
 /// use outbox_runtime::{DynamoDb, Message, Outbox, OutboxConfig, Postbox};
-/// use outbox_runtime::transport::InMemoryProducer;
+/// use outbox_runtime::transport::SqsProducer;
 ///
 /// let outbox = Outbox::new(DynamoDb::from_env().await, OutboxConfig::default())?;
-/// let postbox = Postbox::new(outbox, InMemoryProducer::new());
+/// let sqs = aws_sdk_sqs::Client::new(&aws_config::load_from_env().await);
+/// let producer = SqsProducer::new(sqs)
+///     .with_route("greeting.made", "https://sqs.eu-west-1.amazonaws.com/123456789012/greetings");
+/// let postbox = Postbox::new(outbox, producer);
 /// let mut tx = postbox.begin();
 /// tx.deposit_message(Message::new("greeting.made", b"{}".to_vec()))?;
 /// let committed = tx.commit().await?;

@@ -2,9 +2,8 @@
 //! or the transport failed) and sends them, at least once, in order per partition key.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::time::{Duration, SystemTime};
-
-pub use tokio_util::sync::CancellationToken;
 
 use tracing::Instrument;
 
@@ -19,8 +18,19 @@ use crate::table::lease::Leases;
 use crate::time::to_millis;
 
 /// How a sweeper works. The defaults suit a service that clears immediately after commits and
-/// runs the sweeper as a safety net.
+/// runs the sweeper as a safety net; change them with the `with_` methods.
+///
+/// ```
+/// use std::time::Duration;
+/// use outbox_runtime::SweeperConfig;
+///
+/// let config = SweeperConfig::default()
+///     .with_interval(Duration::from_millis(500))
+///     .with_owner("orders-sweeper-1");
+/// assert_eq!(config.min_age, Duration::from_secs(10));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SweeperConfig {
     /// Pause between passes.
     pub interval: Duration,
@@ -33,8 +43,9 @@ pub struct SweeperConfig {
     /// How long a shard lease lasts without renewal; a dead sweeper's shards are taken over
     /// after this.
     pub lease_duration: Duration,
-    /// This sweeper's name in the lease table; unique per process.
-    pub owner: String,
+    /// This sweeper's name in the lease items, unique per process. `None` (the default): made
+    /// when the sweeper is made, as `host-pid-random`.
+    pub owner: Option<String>,
 }
 
 impl Default for SweeperConfig {
@@ -45,8 +56,46 @@ impl Default for SweeperConfig {
             batch_size: 100,
             max_pages: 10,
             lease_duration: Duration::from_secs(30),
-            owner: default_owner(),
+            owner: None,
         }
+    }
+}
+
+impl SweeperConfig {
+    /// Sets the pause between passes.
+    pub fn with_interval(mut self, interval: Duration) -> Self {
+        self.interval = interval;
+        self
+    }
+
+    /// Sets the age below which messages are left to the immediate path.
+    pub fn with_min_age(mut self, min_age: Duration) -> Self {
+        self.min_age = min_age;
+        self
+    }
+
+    /// Sets how many messages a shard's page holds.
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+
+    /// Sets how many pages of a shard one pass reads at most.
+    pub fn with_max_pages(mut self, max_pages: usize) -> Self {
+        self.max_pages = max_pages;
+        self
+    }
+
+    /// Sets how long a lease lasts without renewal.
+    pub fn with_lease_duration(mut self, lease_duration: Duration) -> Self {
+        self.lease_duration = lease_duration;
+        self
+    }
+
+    /// Sets this sweeper's name in the lease items; it must be unique per process.
+    pub fn with_owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = Some(owner.into());
+        self
     }
 }
 
@@ -63,6 +112,7 @@ fn default_owner() -> String {
 
 /// What one pass did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SweepReport {
     /// The shards this sweeper held when the pass ended. A pass can give shards away midway
     /// (a rebalance after another sweeper joined), so this is read at the end, never at the
@@ -87,20 +137,22 @@ pub struct SweepReport {
 ///
 /// ```no_run
 /// # async fn run(postbox: outbox_runtime::Postbox) -> outbox_runtime::Result<()> {
-/// use outbox_runtime::dispatch::{Sweeper, SweeperConfig};
-/// pub use tokio_util::sync::CancellationToken;
+/// use outbox_runtime::{Sweeper, SweeperConfig};
 ///
-/// let stop = CancellationToken::new();
+/// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
 /// let sweeper = Sweeper::new(&postbox, SweeperConfig::default());
-/// let task = tokio::spawn(sweeper.run(stop.clone()));
+/// let task = tokio::spawn(sweeper.run(async {
+///     let _ = stopped.await;
+/// }));
 /// // ... on shutdown:
-/// stop.cancel();
+/// let _ = stop.send(());
 /// task.await.expect("sweeper task")?;
 /// # Ok(()) }
 /// ```
 pub struct Sweeper {
     dispatcher: Dispatcher,
     config: SweeperConfig,
+    owner: String,
     leases: Leases,
     next_rebalance: Option<tokio::time::Instant>,
 }
@@ -119,14 +171,16 @@ impl Sweeper {
     /// postbox's [`RetryPolicy`](crate::RetryPolicy) (see [`Postbox::with_retry_policy`]).
     pub fn new(postbox: &Postbox, config: SweeperConfig) -> Self {
         let dispatcher = postbox.dispatcher().clone();
+        let owner = config.owner.clone().unwrap_or_else(default_owner);
         let leases = Leases::new(
             dispatcher.table().clone(),
-            config.owner.clone(),
+            owner.clone(),
             config.lease_duration,
         );
         Self {
             dispatcher,
             config,
+            owner,
             leases,
             next_rebalance: None,
         }
@@ -137,13 +191,21 @@ impl Sweeper {
         &self.config
     }
 
-    /// Sweeps until `stop` is cancelled, then gives back its leases. Errors of a pass are
-    /// logged and the next pass goes on; only a failure to give back the leases is returned.
+    /// This sweeper's name in the lease items.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Sweeps until `stop` completes (any future: a signal, a channel, a cancellation token's
+    /// `cancelled()`), then gives back its leases so other sweepers take its shards at once. A
+    /// pass under way when `stop` completes is finished first. Errors of a pass are logged and
+    /// the next pass goes on; only a failure to give back the leases is returned.
     ///
     /// # Errors
     /// The error of releasing the leases at the end (they then lapse on their own).
-    pub async fn run(mut self, stop: CancellationToken) -> Result<()> {
-        tracing::info!(owner = %self.config.owner, "sweeper started");
+    pub async fn run(mut self, stop: impl Future<Output = ()> + Send) -> Result<()> {
+        let mut stop = std::pin::pin!(stop);
+        tracing::info!(owner = %self.owner, "sweeper started");
         loop {
             match self.sweep_once().await {
                 Ok(report) if !report.sent.is_empty() || report.failed > 0 => tracing::debug!(
@@ -156,11 +218,11 @@ impl Sweeper {
                 Err(err) => tracing::warn!(error = %err, "sweep failed; trying again next pass"),
             }
             tokio::select! {
-                () = stop.cancelled() => break,
+                () = &mut stop => break,
                 () = tokio::time::sleep(self.config.interval) => {}
             }
         }
-        tracing::info!(owner = %self.config.owner, "sweeper stopping; releasing leases");
+        tracing::info!(owner = %self.owner, "sweeper stopping; releasing leases");
         self.leases.release_all().await
     }
 
@@ -193,13 +255,13 @@ impl Sweeper {
         }
         report.shards = self.leases.shards();
         // Bounded by what one pass reads (batch size x pages x shards held): never a full count.
-        metrics::gauge!("outbox_outstanding_backlog", "owner" => self.config.owner.clone())
+        metrics::gauge!("outbox_outstanding_backlog", "owner" => self.owner.clone())
             .set(report.examined as f64);
         let oldest_age = report
             .oldest_outstanding
             .and_then(|at| SystemTime::now().duration_since(at).ok())
             .unwrap_or_default();
-        metrics::gauge!("outbox_oldest_outstanding_age_seconds", "owner" => self.config.owner.clone())
+        metrics::gauge!("outbox_oldest_outstanding_age_seconds", "owner" => self.owner.clone())
             .set(oldest_age.as_secs_f64());
         Ok(report)
     }

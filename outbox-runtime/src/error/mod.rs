@@ -23,7 +23,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// use outbox_runtime::Error;
 ///
 /// let err = Error::TableNotFound { table: "Outbox".into() };
-/// assert!(err.to_string().contains("cargo xtask provision"));
+/// assert!(err.to_string().contains("Outbox::ensure_table"));
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -40,8 +40,9 @@ pub enum Error {
 
     /// The table does not exist at the endpoint.
     #[error(
-        "table `{table}` does not exist; create it with `cargo xtask provision` (local) or \
-         `TableSchema::ensure` (your own account)"
+        "table `{table}` does not exist at this endpoint; create it with `Outbox::ensure_table` \
+         or `TableSchema::ensure`, or with your infrastructure code from the schema \
+         `OutboxConfig::table_schema` describes (check the region and endpoint too)"
     )]
     TableNotFound {
         /// The missing table.
@@ -250,6 +251,21 @@ pub enum Error {
         retries: u32,
     },
 
+    /// DynamoDB answered with something this library did not expect (a page whose last key is
+    /// not the table's, say): a bug on one side or the other.
+    #[error(
+        "DynamoDB {operation} on table `{table}` answered unexpectedly: {problem}; please report \
+         this with the DynamoDB endpoint and version"
+    )]
+    UnexpectedResponse {
+        /// The API operation.
+        operation: &'static str,
+        /// The table concerned.
+        table: String,
+        /// What was unexpected.
+        problem: String,
+    },
+
     /// Any other error DynamoDB returned, with the operation and table it came from.
     #[error("DynamoDB {operation} on table `{table}` failed: {source}")]
     DynamoDb {
@@ -287,6 +303,46 @@ impl Error {
                 aws_sdk_dynamodb::Error::TransactionConflictException(_)
                     | aws_sdk_dynamodb::Error::TransactionInProgressException(_)
             ),
+            _ => false,
+        }
+    }
+
+    /// True when the same call may succeed later, unchanged: a conflict, an endpoint that did
+    /// not answer, throttling, a commit whose outcome is unknown (committing the same
+    /// transaction again is safe), or a unit of work that ran out of retries under contention.
+    /// False for everything that needs a change first: a missing table, a bad configuration or
+    /// message, a limit, a failed condition of the handler's own.
+    ///
+    /// ```
+    /// use outbox_runtime::Error;
+    /// assert!(!Error::TableNotFound { table: "Outbox".into() }.is_retryable());
+    /// ```
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Unreachable { .. }
+            | Error::Throttled { .. }
+            | Error::CommitUncertain { .. }
+            | Error::ConflictRetriesExhausted { .. } => true,
+            Error::DynamoDb { source, .. } => matches!(
+                **source,
+                aws_sdk_dynamodb::Error::ProvisionedThroughputExceededException(_)
+                    | aws_sdk_dynamodb::Error::RequestLimitExceeded(_)
+                    | aws_sdk_dynamodb::Error::InternalServerError(_)
+                    | aws_sdk_dynamodb::Error::TransactionConflictException(_)
+                    | aws_sdk_dynamodb::Error::TransactionInProgressException(_)
+            ) || self.is_conflict(),
+            Error::TransactionCancelled { reasons } => {
+                self.is_conflict()
+                    || reasons.iter().all(|reason| {
+                        matches!(
+                            reason.code,
+                            CancellationCode::None
+                                | CancellationCode::TransactionConflict
+                                | CancellationCode::ThrottlingError
+                                | CancellationCode::ProvisionedThroughputExceeded
+                        )
+                    }) && reasons.iter().any(|reason| reason.code != CancellationCode::None)
+            }
             _ => false,
         }
     }
@@ -369,12 +425,12 @@ fn reach_hint(endpoint: &str) -> &'static str {
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified());
     if local {
-        "start DynamoDB Local with `cargo xtask dynamodb start` (or run everything with \
-         `cargo xtask test`), or set DYNAMODB_ENDPOINT to the URL of a running endpoint"
+        "nothing listens there: start the local DynamoDB (DynamoDB Local, a container) meant to \
+         serve it, or point AWS_ENDPOINT_URL_DYNAMODB at one that runs"
     } else {
         "check that it is up and reachable from here (VPC endpoint, proxy, firewall, \
          container network) and that the region and endpoint are the ones intended \
-         (AWS_REGION, DYNAMODB_ENDPOINT)"
+         (AWS_REGION, AWS_ENDPOINT_URL_DYNAMODB)"
     }
 }
 
@@ -435,7 +491,8 @@ mod tests {
             "127.0.0.1:8000",
         ] {
             let message = unreachable(endpoint);
-            assert!(message.contains("cargo xtask dynamodb start"), "{message}");
+            assert!(message.contains("start the local DynamoDB"), "{message}");
+            assert!(!message.contains("xtask"), "{message}");
         }
     }
 
@@ -447,7 +504,7 @@ mod tests {
             "http://dynamodb-local:8000",
         ] {
             let message = unreachable(endpoint);
-            assert!(!message.contains("xtask"), "{message}");
+            assert!(!message.contains("start the local"), "{message}");
         }
         let message = unreachable("https://dynamodb.eu-west-1.amazonaws.com");
         assert!(

@@ -110,6 +110,7 @@ impl Body {
 
 /// Everything about a message but its body.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Header {
     /// Unique id; the outbox table's key.
     pub id: MessageId,

@@ -15,6 +15,7 @@ use crate::time::to_millis;
 
 /// How failed sends are retried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RetryPolicy {
     /// Attempts before a message is dead-lettered (at least 1).
     pub max_attempts: u32,
@@ -36,6 +37,41 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// Ten attempts, backoff from 1 s doubling up to 5 minutes: the default. Change it with the
+    /// `with_` methods.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use outbox_runtime::RetryPolicy;
+    ///
+    /// let quick = RetryPolicy::new()
+    ///     .with_max_attempts(3)
+    ///     .with_base_delay(Duration::from_millis(100))
+    ///     .with_max_delay(Duration::from_secs(5));
+    /// assert_eq!(quick.max_attempts, 3);
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the attempts before a message is dead-lettered (at least 1).
+    pub fn with_max_attempts(mut self, max_attempts: u32) -> Self {
+        self.max_attempts = max_attempts;
+        self
+    }
+
+    /// Sets the ceiling of the first backoff.
+    pub fn with_base_delay(mut self, base_delay: Duration) -> Self {
+        self.base_delay = base_delay;
+        self
+    }
+
+    /// Sets the largest backoff.
+    pub fn with_max_delay(mut self, max_delay: Duration) -> Self {
+        self.max_delay = max_delay;
+        self
+    }
+
     /// The delay after the `attempts`-th failure: the ceiling doubles from `base_delay` up to
     /// `max_delay`, and the delay is drawn between half the ceiling and the ceiling.
     pub fn delay_after(&self, attempts: u32) -> Duration {

@@ -1,4 +1,5 @@
-//! The outbox table's attribute names, in one place.
+//! The outbox table's attribute names, in one place: the stored layout of a message, which is
+//! a contract (a consumer of the table's stream, a console user and the next release read it).
 //!
 //! Names are PascalCase like DynamoDB's own API. Some (`Shard`, `Attempts`) are reserved words
 //! in expressions, so every expression refers to them through expression attribute names.
@@ -51,11 +52,5 @@ pub const LAST_ERROR: &str = "LastError";
 /// When the message was dead-lettered, epoch milliseconds (N); such a message has left the
 /// outstanding index until it is replayed.
 pub const DEAD_LETTERED_AT: &str = "DeadLetteredAt";
-/// Sweeper lease items: the owner holding the shard (S).
-pub const LEASE_OWNER: &str = "LeaseOwner";
-/// Sweeper lease items: when the lease lapses, epoch milliseconds (N).
-pub const LEASE_EXPIRES_AT: &str = "LeaseExpiresAt";
-/// Sweeper lease items: bumped on every acquisition and renewal (N).
-pub const LEASE_VERSION: &str = "LeaseVersion";
 /// Message ids starting with this are reserved for the library's own items (sweeper leases).
 pub const RESERVED_ID_PREFIX: &str = "__outbox";

@@ -31,6 +31,7 @@ pub enum Cleanup {
 /// assert_eq!(config.table_schema().name, "Orders-Outbox");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct OutboxConfig {
     /// The outbox table.
     pub table_name: String,

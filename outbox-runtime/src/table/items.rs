@@ -109,7 +109,7 @@ impl TableHandle {
                     .set_keys(Some(keys))
                     .consistent_read(true)
                     .build()
-                    .map_err(|err| Error::InvalidConfig(err.to_string()))?;
+                    .expect("the keys are set");
                 let output = self
                     .db
                     .client()

@@ -18,6 +18,7 @@ use crate::time::{from_millis, to_millis};
 
 /// A message as stored, with its delivery state.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct StoredMessage {
     /// The message.
     pub message: Message,
@@ -120,6 +121,11 @@ fn validate_message(message: &Message) -> Result<()> {
         Some("message ids starting with `__outbox` are reserved for the library's own items")
     } else if message.header.content_type.trim().is_empty() {
         Some("the content type is empty; use for example `application/json`")
+    } else if message.body.is_empty() {
+        Some(
+            "the body is empty, and SQS and SNS take no empty message; send at least `{}` for a \
+             JSON message with nothing to say",
+        )
     } else {
         None
     };

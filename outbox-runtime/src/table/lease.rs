@@ -23,6 +23,12 @@ use crate::time::{from_millis, to_millis};
 
 /// The attribute of the membership item: a map from owner to expiry (epoch milliseconds).
 const MEMBERS: &str = "Members";
+/// Sweeper lease items: the owner holding the shard (S).
+const LEASE_OWNER: &str = "LeaseOwner";
+/// Sweeper lease items: when the lease lapses, epoch milliseconds (N).
+const LEASE_EXPIRES_AT: &str = "LeaseExpiresAt";
+/// Sweeper lease items: bumped on every acquisition and renewal (N).
+const LEASE_VERSION: &str = "LeaseVersion";
 
 /// A lease this sweeper holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -305,7 +311,7 @@ impl Leases {
                             .set_keys(Some(keys))
                             .consistent_read(true)
                             .build()
-                            .map_err(|err| Error::InvalidConfig(err.to_string()))?,
+                            .expect("the keys are set"),
                     )
                     .set_return_consumed_capacity(self.table.db.consumed_capacity())
                     .send()
@@ -336,14 +342,14 @@ impl Leases {
     fn parse(&self, item: &Item) -> Option<(u16, Observed)> {
         let id = item.get(attr::MESSAGE_ID)?.as_s().ok()?;
         let shard = id.rsplit('#').next()?.parse().ok()?;
-        let owner = item.get(attr::LEASE_OWNER)?.as_s().ok()?.clone();
+        let owner = item.get(LEASE_OWNER)?.as_s().ok()?.clone();
         let expires = item
-            .get(attr::LEASE_EXPIRES_AT)?
+            .get(LEASE_EXPIRES_AT)?
             .as_n()
             .ok()?
             .parse()
             .ok()?;
-        let version = item.get(attr::LEASE_VERSION)?.as_n().ok()?.parse().ok()?;
+        let version = item.get(LEASE_VERSION)?.as_n().ok()?.parse().ok()?;
         Some((
             shard,
             Observed {
@@ -376,9 +382,9 @@ impl Leases {
             .put_item()
             .table_name(table)
             .item(attr::MESSAGE_ID, AttributeValue::S(self.lease_id(shard)))
-            .item(attr::LEASE_OWNER, AttributeValue::S(self.owner.clone()))
-            .item(attr::LEASE_EXPIRES_AT, number(to_millis(expires_at)))
-            .item(attr::LEASE_VERSION, number(version))
+            .item(LEASE_OWNER, AttributeValue::S(self.owner.clone()))
+            .item(LEASE_EXPIRES_AT, number(to_millis(expires_at)))
+            .item(LEASE_VERSION, number(version))
             .set_return_consumed_capacity(self.table.db.consumed_capacity());
         let request = match expected_version {
             None => request
@@ -386,7 +392,7 @@ impl Leases {
                 .expression_attribute_names("#id", attr::MESSAGE_ID),
             Some(expected) => request
                 .condition_expression("#version = :expected")
-                .expression_attribute_names("#version", attr::LEASE_VERSION)
+                .expression_attribute_names("#version", LEASE_VERSION)
                 .expression_attribute_values(":expected", number(expected)),
         };
         match request.send().await {
@@ -436,8 +442,8 @@ impl Leases {
             .key(attr::MESSAGE_ID, AttributeValue::S(self.lease_id(shard)))
             .update_expression("SET #expires = :zero, #version = :next")
             .condition_expression("#version = :held")
-            .expression_attribute_names("#expires", attr::LEASE_EXPIRES_AT)
-            .expression_attribute_names("#version", attr::LEASE_VERSION)
+            .expression_attribute_names("#expires", LEASE_EXPIRES_AT)
+            .expression_attribute_names("#version", LEASE_VERSION)
             .expression_attribute_values(":zero", number(0))
             .expression_attribute_values(":held", number(held.version))
             .expression_attribute_values(":next", number(held.version + 1))

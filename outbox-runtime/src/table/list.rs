@@ -37,6 +37,7 @@ impl std::fmt::Display for ContinuationToken {
 
 /// One page of messages and where the next page starts (`None` after the last).
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct Page {
     /// The messages of this page, read consistently from the base table.
     pub messages: Vec<StoredMessage>,
@@ -61,6 +62,7 @@ pub(crate) struct ScanFilter<'a> {
 
 /// A count that stops at a cap, because DynamoDB bills a count as a read of every item counted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BoundedCount {
     /// The count, at most the cap.
     pub count: usize,
@@ -169,17 +171,13 @@ impl TableHandle {
         let since = match last.get(attr::OUTSTANDING_SINCE) {
             Some(AttributeValue::N(since)) => since.clone(),
             _ => {
-                return Err(Error::InvalidConfig(
-                    "index page without its range key".into(),
-                ));
+                return Err(self.unexpected("Query", "its last key lacks the index's range key"));
             }
         };
         let id = match last.get(attr::MESSAGE_ID) {
             Some(AttributeValue::S(id)) => id.clone(),
             _ => {
-                return Err(Error::InvalidConfig(
-                    "index page without the message id".into(),
-                ));
+                return Err(self.unexpected("Query", "its last key lacks the message id"));
             }
         };
         Ok(ContinuationToken(format!("o1:{shard}:{since}:{id}")))
@@ -320,11 +318,20 @@ impl TableHandle {
         }
     }
 
+    /// A page whose last key is not the table's or the index's.
+    fn unexpected(&self, operation: &'static str, problem: &str) -> Error {
+        Error::UnexpectedResponse {
+            operation,
+            table: self.table().to_owned(),
+            problem: problem.to_owned(),
+        }
+    }
+
     /// A token continuing a scan after `last`.
     pub(crate) fn scan_token(&self, prefix: &str, last: &Item) -> Result<ContinuationToken> {
         match last.get(attr::MESSAGE_ID) {
             Some(AttributeValue::S(id)) => Ok(ContinuationToken(format!("{prefix}{id}"))),
-            _ => Err(Error::InvalidConfig("scan page without its key".into())),
+            _ => Err(self.unexpected("Scan", "its last key lacks the message id")),
         }
     }
 

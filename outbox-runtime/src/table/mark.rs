@@ -190,7 +190,7 @@ impl TableHandle {
                     table = %self.table(),
                     "marking dispatched with BatchExecuteStatement was denied: this outbox marks \
                      with one UpdateItem per message from now on; grant dynamodb:PartiQLUpdate \
-                     on the table (see `cargo xtask iam-policy`) and restart to mark 25 per \
+                     on the table (see `iam::policy`) and restart to mark 25 per \
                      request"
                 );
             }

@@ -16,7 +16,7 @@ pub(crate) mod list;
 pub(crate) mod mark;
 pub(crate) mod outbox;
 pub(crate) mod schema;
-pub mod shard;
+pub(crate) mod shard;
 
 pub use attempts::{FailureOutcome, RetryPolicy};
 pub use config::{Cleanup, MAX_SHARDS, OutboxConfig};
@@ -26,3 +26,4 @@ pub use layout::StoredMessage;
 pub use list::{BoundedCount, ContinuationToken, Page};
 pub use outbox::Outbox;
 pub use schema::{EnsureOutcome, IndexSchema, KeyAttribute, KeyKind, TableSchema};
+pub use shard::shard_of_key;

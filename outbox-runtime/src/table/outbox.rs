@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::client::DynamoDb;
 use crate::error::Result;
 use crate::message::{Message, MessageId};
-use crate::table::attempts::{FailureOutcome, RetryPolicy};
+use crate::table::attempts::FailureOutcome;
 use crate::table::config::OutboxConfig;
 use crate::table::handle::TableHandle;
 use crate::table::items::AddOutcome;
@@ -204,24 +204,6 @@ impl Outbox {
     /// The request's error.
     pub async fn outstanding_count(&self, cap: usize) -> Result<BoundedCount> {
         self.table.outstanding_count(cap).await
-    }
-
-    /// Records a failed send of a message that had failed `previous_attempts` times before:
-    /// the count goes up by one and the error is kept; below the policy's maximum the message
-    /// stays outstanding with a backoff, at the maximum it is dead-lettered.
-    ///
-    /// # Errors
-    /// The request's error.
-    pub async fn record_failure(
-        &self,
-        id: &MessageId,
-        previous_attempts: u32,
-        error: &str,
-        policy: &RetryPolicy,
-    ) -> Result<FailureOutcome> {
-        self.table
-            .record_failure(id, previous_attempts, error, policy)
-            .await
     }
 
     /// Dead-letters a message now, whatever its attempt count, keeping `reason` as its last

@@ -1,5 +1,5 @@
-//! Table definitions, written once and used both by `cargo xtask provision` and by
-//! [`TableSchema::ensure`] in a user's own account.
+//! Table definitions, written once: [`TableSchema::ensure`] creates a table from one, and
+//! provisioning code reads the same definition, so no second copy can drift.
 
 use std::time::{Duration, Instant};
 
@@ -38,11 +38,29 @@ impl KeyKind {
 
 /// One key attribute: its name and scalar type.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct KeyAttribute {
     /// The attribute name.
     pub name: String,
     /// Its scalar type.
     pub kind: KeyKind,
+}
+
+impl IndexSchema {
+    /// An index with only a hash key.
+    pub fn new(name: impl Into<String>, hash_key: KeyAttribute) -> Self {
+        Self {
+            name: name.into(),
+            hash_key,
+            range_key: None,
+        }
+    }
+
+    /// Adds a range key.
+    pub fn with_range_key(mut self, range_key: KeyAttribute) -> Self {
+        self.range_key = Some(range_key);
+        self
+    }
 }
 
 impl KeyAttribute {
@@ -57,7 +75,16 @@ impl KeyAttribute {
 
 /// A global secondary index. Indexes defined here project keys only: readers fetch the item
 /// itself from the base table, which is strongly consistent, where the index is not.
+///
+/// ```
+/// use outbox_runtime::table::{IndexSchema, KeyAttribute, KeyKind};
+///
+/// let by_city = IndexSchema::new("ByCity", KeyAttribute::new("City", KeyKind::String))
+///     .with_range_key(KeyAttribute::new("Name", KeyKind::String));
+/// assert_eq!(by_city.name, "ByCity");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct IndexSchema {
     /// The index name.
     pub name: String,
@@ -78,6 +105,7 @@ pub struct IndexSchema {
 /// assert!(people.indexes.is_empty());
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TableSchema {
     /// The table name.
     pub name: String,
@@ -229,7 +257,7 @@ impl TableSchema {
                             .build(),
                     )
                     .build()
-                    .map_err(|err| Error::InvalidConfig(err.to_string()))?,
+                    .expect("name, key schema and projection are set"),
             );
         }
         match request.send().await {

@@ -12,11 +12,7 @@ const FNV_OFFSET_BASIS: u32 = 0x811c_9dc5;
 const FNV_PRIME: u32 = 0x0100_0193;
 
 /// 32-bit FNV-1a of `bytes`.
-///
-/// ```
-/// assert_eq!(outbox_runtime::table::shard::fnv1a_32(b"a"), 0xe40c_292c);
-/// ```
-pub fn fnv1a_32(bytes: &[u8]) -> u32 {
+pub(crate) fn fnv1a_32(bytes: &[u8]) -> u32 {
     bytes.iter().fold(FNV_OFFSET_BASIS, |hash, byte| {
         (hash ^ u32::from(*byte)).wrapping_mul(FNV_PRIME)
     })
@@ -25,7 +21,7 @@ pub fn fnv1a_32(bytes: &[u8]) -> u32 {
 /// The shard of a partition key among `shard_count` shards (at least 1).
 ///
 /// ```
-/// use outbox_runtime::table::shard::shard_of_key;
+/// use outbox_runtime::table::shard_of_key;
 /// assert_eq!(shard_of_key("Tyrion", 16), shard_of_key("Tyrion", 16));
 /// assert!(shard_of_key("Tyrion", 16) < 16);
 /// ```
@@ -35,7 +31,7 @@ pub fn shard_of_key(key: &str, shard_count: u16) -> u16 {
 }
 
 /// The shard of a message: by partition key when it has one, otherwise by id.
-pub fn shard_of(message: &Message, shard_count: u16) -> u16 {
+pub(crate) fn shard_of(message: &Message, shard_count: u16) -> u16 {
     match &message.header.partition_key {
         Some(key) => shard_of_key(key, shard_count),
         None => shard_of_key(message.header.id.as_str(), shard_count),

@@ -32,6 +32,7 @@ use read::Read;
 
 /// The result of a successful commit: the messages it made durable, to be sent at once.
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct Committed {
     /// The deposited messages, in deposit order.
     pub messages: Vec<Message>,
@@ -146,7 +147,7 @@ impl Transaction {
             .condition_expression("attribute_not_exists(#id)")
             .expression_attribute_names("#id", attr::MESSAGE_ID)
             .build()
-            .map_err(|err| Error::InvalidConfig(err.to_string()))?;
+            .expect("table, item and condition are set");
         let identity = format!("{}\u{0}{}", self.outbox.table_name, id);
         self.push(
             TransactWriteItem::builder().put(put).build(),

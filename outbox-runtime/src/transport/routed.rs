@@ -6,17 +6,20 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
+#[cfg(feature = "testing")]
 use std::time::Duration;
 
-use aws_sdk_sqs::config::retry::RetryConfig;
-use aws_sdk_sqs::config::timeout::TimeoutConfig;
+use aws_smithy_types::error::display::DisplayErrorContext;
+#[cfg(feature = "testing")]
+use aws_smithy_types::{retry::RetryConfig, timeout::TimeoutConfig};
 use futures_util::future::{BoxFuture, join_all};
 
 use crate::message::Message;
 use crate::transport::wire::{
     Attribute, Fifo, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, attributes, encode_body, fifo_ids,
 };
-use crate::transport::{Producer, ProducerError};
+use crate::transport::error::ProducerError;
+use crate::transport::producer::Producer;
 
 mod sealed {
     pub trait Sealed {}
@@ -24,7 +27,7 @@ mod sealed {
 pub(crate) use sealed::Sealed;
 
 /// A messaging service a [`RoutedProducer`] sends to: [`Sqs`](super::sqs::Sqs) or
-/// [`Sns`](super::sns::Sns). Sealed: the calls are the library's own.
+/// `Sns`. Sealed: the calls are the library's own.
 pub trait Service: Sealed + Send + Sync + 'static {
     /// The SDK client.
     type Client: Clone + Send + Sync + 'static;
@@ -56,7 +59,7 @@ pub trait Service: Sealed + Send + Sync + 'static {
 }
 
 /// Sends each message to the destination its topic is routed to, on one service: an SQS queue
-/// ([`SqsProducer`](super::SqsProducer)) or an SNS topic ([`SnsProducer`](super::SnsProducer)).
+/// (`SqsProducer`) or an SNS topic (`SnsProducer`).
 /// [`Producer::send_batch`] groups messages by destination and sends each group in batch calls
 /// of at most 10 messages and 256 KiB, the calls of one destination one after the other (so
 /// order per partition key holds) and the destinations concurrently.
@@ -108,9 +111,14 @@ impl<S: Service> RoutedProducer<S> {
     /// A producer with no routes yet; add them with [`RoutedProducer::with_route`].
     ///
     /// ```
-    /// use outbox_runtime::transport::{SqsProducer, sqs};
+    /// use outbox_runtime::transport::SqsProducer;
     ///
-    /// let producer = SqsProducer::new(sqs::local_client("http://127.0.0.1:5000"));
+    /// # let client = aws_sdk_sqs::Client::from_conf(
+    /// #     aws_sdk_sqs::Config::builder()
+    /// #         .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+    /// #         .build(),
+    /// # );
+    /// let producer = SqsProducer::new(client);
     /// assert_eq!(producer.routes().count(), 0);
     /// ```
     pub fn new(client: S::Client) -> Self {
@@ -124,9 +132,14 @@ impl<S: Service> RoutedProducer<S> {
     /// of that topic. A destination ending in `.fifo` is a FIFO queue or topic.
     ///
     /// ```
-    /// use outbox_runtime::transport::{SqsProducer, sqs};
+    /// use outbox_runtime::transport::SqsProducer;
     ///
-    /// let producer = SqsProducer::new(sqs::local_client("http://127.0.0.1:5000"))
+    /// # let client = aws_sdk_sqs::Client::from_conf(
+    /// #     aws_sdk_sqs::Config::builder()
+    /// #         .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+    /// #         .build(),
+    /// # );
+    /// let producer = SqsProducer::new(client)
     ///     .with_route("greeting.made", "http://127.0.0.1:5000/123456789012/greetings");
     /// assert_eq!(
     ///     producer.queue_url("greeting.made"),
@@ -142,14 +155,19 @@ impl<S: Service> RoutedProducer<S> {
     ///
     /// ```
     /// use std::collections::HashMap;
-    /// use outbox_runtime::transport::{SqsProducer, sqs};
+    /// use outbox_runtime::transport::SqsProducer;
+    ///
+    /// # let client = aws_sdk_sqs::Client::from_conf(
+    /// #     aws_sdk_sqs::Config::builder()
+    /// #         .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+    /// #         .build(),
+    /// # );
     ///
     /// let table = HashMap::from([
     ///     ("greeting.made", "http://127.0.0.1:5000/123456789012/greetings"),
     ///     ("order.placed", "http://127.0.0.1:5000/123456789012/orders.fifo"),
     /// ]);
-    /// let producer = SqsProducer::new(sqs::local_client("http://127.0.0.1:5000"))
-    ///     .with_routes(table);
+    /// let producer = SqsProducer::new(client).with_routes(table);
     /// assert_eq!(producer.routes().count(), 2);
     /// ```
     pub fn with_routes<T, U>(mut self, routes: impl IntoIterator<Item = (T, U)>) -> Self
@@ -171,9 +189,14 @@ impl<S: Service> RoutedProducer<S> {
     /// Every route as `(topic, destination)`, ordered by topic.
     ///
     /// ```
-    /// use outbox_runtime::transport::{SqsProducer, sqs};
+    /// use outbox_runtime::transport::SqsProducer;
     ///
-    /// let producer = SqsProducer::new(sqs::local_client("http://127.0.0.1:5000"))
+    /// # let client = aws_sdk_sqs::Client::from_conf(
+    /// #     aws_sdk_sqs::Config::builder()
+    /// #         .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+    /// #         .build(),
+    /// # );
+    /// let producer = SqsProducer::new(client)
     ///     .with_route("b", "http://127.0.0.1:5000/123456789012/b")
     ///     .with_route("a", "http://127.0.0.1:5000/123456789012/a");
     /// let topics: Vec<&str> = producer.routes().map(|(topic, _)| topic).collect();
@@ -186,17 +209,21 @@ impl<S: Service> RoutedProducer<S> {
     /// The SDK client, for your own calls.
     ///
     /// ```
-    /// use outbox_runtime::transport::{SqsProducer, sqs};
+    /// use outbox_runtime::transport::SqsProducer;
     ///
-    /// let producer = SqsProducer::new(sqs::local_client("http://127.0.0.1:5000"));
-    /// assert_eq!(producer.client().config().region().unwrap().as_ref(), "us-east-1");
+    /// # let client = aws_sdk_sqs::Client::from_conf(
+    /// #     aws_sdk_sqs::Config::builder()
+    /// #         .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+    /// #         .build(),
+    /// # );
+    /// let producer = SqsProducer::new(client);
+    /// assert!(producer.client().config().region().is_none());
     /// ```
     pub fn client(&self) -> &S::Client {
         &self.client
     }
 }
 
-#[async_trait::async_trait]
 impl<S: Service> Producer for RoutedProducer<S> {
     async fn send(&self, message: &Message) -> Result<(), ProducerError> {
         let prepared = prepare(0, message, &self.routes)?;
@@ -285,7 +312,7 @@ impl Routes {
                 known.join(", ")
             )
         };
-        Err(ProducerError::new(message, reason))
+        Err(ProducerError::permanent(message, reason))
     }
 }
 
@@ -297,10 +324,10 @@ pub(crate) fn prepare<'a>(
 ) -> Result<Prepared<'a>, ProducerError> {
     let destination = routes.destination(message)?;
     let bytes = message.body.to_bytes().map_err(|err| {
-        ProducerError::new(message, format!("the body cannot be encoded: {err}")).with_source(err)
+        ProducerError::permanent(message, format!("the body cannot be encoded: {err}")).with_source(err)
     })?;
     if bytes.is_empty() {
-        return Err(ProducerError::new(
+        return Err(ProducerError::permanent(
             message,
             "the body is empty, and SQS and SNS do not accept an empty message",
         ));
@@ -419,18 +446,21 @@ pub(crate) fn entry_results<'s>(
             let id = position.to_string();
             if let Some(failure) = failed.get(id.as_str()) {
                 let blame = if failure.sender_fault {
-                    "the request was at fault"
+                    "the message was at fault; it is dead-lettered"
                 } else {
                     "a service fault; retrying may succeed"
                 };
-                Err(ProducerError::new(
-                    entry.message,
-                    format!(
-                        "{call} rejected this entry: {}: {} ({blame})",
-                        failure.code,
-                        failure.message.unwrap_or("no details given")
-                    ),
-                ))
+                let reason = format!(
+                    "{call} rejected this entry: {}: {} ({blame})",
+                    failure.code,
+                    failure.message.unwrap_or("no details given")
+                );
+                // The service says the entry itself is wrong: sending it again cannot help.
+                Err(if failure.sender_fault {
+                    ProducerError::permanent(entry.message, reason)
+                } else {
+                    ProducerError::new(entry.message, reason)
+                })
             } else if succeeded.contains(&id.as_str()) {
                 Ok(())
             } else {
@@ -455,7 +485,7 @@ where
 {
     let reason = format!(
         "{call} failed: {}",
-        aws_sdk_sqs::error::DisplayErrorContext(&err)
+        DisplayErrorContext(&err)
     );
     let shared = SharedError(Arc::new(err));
     entries
@@ -488,6 +518,7 @@ impl std::error::Error for SharedError {
     }
 }
 
+#[cfg(feature = "testing")]
 /// Short timeouts and few retries for local clients, so a dead endpoint is reported within
 /// seconds instead of hanging.
 pub(crate) fn local_timeouts() -> TimeoutConfig {
@@ -497,6 +528,7 @@ pub(crate) fn local_timeouts() -> TimeoutConfig {
         .build()
 }
 
+#[cfg(feature = "testing")]
 /// Few retries for local clients.
 pub(crate) fn local_retries() -> RetryConfig {
     RetryConfig::standard().with_max_attempts(3)

@@ -7,18 +7,23 @@
 use std::collections::HashMap;
 
 use aws_sdk_sns::Client;
-use aws_sdk_sns::config::{BehaviorVersion, Credentials, Region};
+#[cfg(any(feature = "aws-config", feature = "testing"))]
+use aws_sdk_sns::config::BehaviorVersion;
+#[cfg(feature = "testing")]
+use aws_sdk_sns::config::{Credentials, Region};
 use aws_sdk_sns::error::DisplayErrorContext;
 use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
 use futures_util::future::BoxFuture;
 use tracing::Instrument;
 
+#[cfg(feature = "testing")]
 use crate::client::LOCAL_REGION;
+#[cfg(feature = "testing")]
+use crate::transport::routed::{local_retries, local_timeouts};
 use crate::transport::routed::{
     EntryFailure, Prepared, RoutedProducer, Sealed, Service, call_failed, entry_results,
-    local_retries, local_timeouts,
 };
-use crate::transport::{ENDPOINT_ENV, ProducerError};
+use crate::transport::error::ProducerError;
 
 /// Amazon SNS: the [`Service`] of [`SnsProducer`].
 #[derive(Clone, Copy, Debug)]
@@ -33,9 +38,14 @@ impl SnsProducer {
     /// The topic ARN `topic` is routed to.
     ///
     /// ```
-    /// use outbox_runtime::transport::{SnsProducer, sns};
+    /// use outbox_runtime::transport::SnsProducer;
     ///
-    /// let producer = SnsProducer::new(sns::local_client("http://127.0.0.1:5000"));
+    /// # let client = aws_sdk_sns::Client::from_conf(
+    /// #     aws_sdk_sns::Config::builder()
+    /// #         .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
+    /// #         .build(),
+    /// # );
+    /// let producer = SnsProducer::new(client);
     /// assert_eq!(producer.topic_arn("greeting.made"), None);
     /// ```
     pub fn topic_arn(&self, topic: &str) -> Option<&str> {
@@ -162,6 +172,7 @@ fn attributes(prepared: &Prepared<'_>) -> HashMap<String, MessageAttributeValue>
 /// let client = outbox_runtime::transport::sns::local_client("http://127.0.0.1:5000");
 /// assert_eq!(client.config().region().unwrap().as_ref(), "us-east-1");
 /// ```
+#[cfg(feature = "testing")]
 pub fn local_client(endpoint: impl Into<String>) -> Client {
     let config = aws_sdk_sns::Config::builder()
         .behavior_version(BehaviorVersion::latest())
@@ -180,8 +191,9 @@ pub fn local_client(endpoint: impl Into<String>) -> Client {
     Client::from_conf(config)
 }
 
-/// A local client for the endpoint in `SQS_SNS_ENDPOINT` when it is set (see
-/// [`local_client`]), otherwise a client from the standard AWS configuration chain.
+/// A client from the standard AWS configuration chain: region, credentials and endpoint from
+/// the environment, the profile or the instance's role. `AWS_ENDPOINT_URL_SNS` (or
+/// `AWS_ENDPOINT_URL`) points it at another endpoint, a local emulator for example.
 ///
 /// ```no_run
 /// # async fn run() {
@@ -191,9 +203,7 @@ pub fn local_client(endpoint: impl Into<String>) -> Client {
 ///     .with_route("greeting.made", "arn:aws:sns:eu-west-1:123456789012:greetings");
 /// # }
 /// ```
+#[cfg(feature = "aws-config")]
 pub async fn client_from_env() -> Client {
-    match std::env::var(ENDPOINT_ENV) {
-        Ok(endpoint) if !endpoint.trim().is_empty() => local_client(endpoint.trim()),
-        _ => Client::new(&aws_config::load_defaults(BehaviorVersion::latest()).await),
-    }
+    Client::new(&aws_config::load_defaults(BehaviorVersion::latest()).await)
 }

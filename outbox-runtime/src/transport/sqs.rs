@@ -6,19 +6,25 @@
 use std::collections::HashMap;
 
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
+#[cfg(any(feature = "aws-config", feature = "testing"))]
+use aws_sdk_sqs::config::BehaviorVersion;
+#[cfg(feature = "testing")]
+use aws_sdk_sqs::config::{Credentials, Region};
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use futures_util::future::BoxFuture;
 use tracing::Instrument;
 
+#[cfg(feature = "testing")]
 use crate::client::LOCAL_REGION;
 use crate::message::Message;
+#[cfg(feature = "testing")]
+use crate::transport::routed::{local_retries, local_timeouts};
 use crate::transport::routed::{
     EntryFailure, Prepared, RoutedProducer, Sealed, Service, call_failed, entry_results,
-    local_retries, local_timeouts,
 };
-use crate::transport::{ENDPOINT_ENV, ProducerError, wire};
+use crate::transport::error::ProducerError;
+use crate::transport::wire;
 
 /// Amazon SQS: the [`Service`] of [`SqsProducer`].
 #[derive(Clone, Copy, Debug)]
@@ -33,9 +39,14 @@ impl SqsProducer {
     /// The queue URL `topic` is routed to.
     ///
     /// ```
-    /// use outbox_runtime::transport::{SqsProducer, sqs};
+    /// use outbox_runtime::transport::SqsProducer;
     ///
-    /// let producer = SqsProducer::new(sqs::local_client("http://127.0.0.1:5000"));
+    /// # let client = aws_sdk_sqs::Client::from_conf(
+    /// #     aws_sdk_sqs::Config::builder()
+    /// #         .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+    /// #         .build(),
+    /// # );
+    /// let producer = SqsProducer::new(client);
     /// assert_eq!(producer.queue_url("greeting.made"), None);
     /// ```
     pub fn queue_url(&self, topic: &str) -> Option<&str> {
@@ -165,6 +176,7 @@ fn attributes(prepared: &Prepared<'_>) -> HashMap<String, MessageAttributeValue>
 /// let client = outbox_runtime::transport::sqs::local_client("http://127.0.0.1:5000");
 /// assert_eq!(client.config().region().unwrap().as_ref(), "us-east-1");
 /// ```
+#[cfg(feature = "testing")]
 pub fn local_client(endpoint: impl Into<String>) -> Client {
     let config = aws_sdk_sqs::Config::builder()
         .behavior_version(BehaviorVersion::latest())
@@ -216,8 +228,9 @@ pub fn received_message(
     )
 }
 
-/// A local client for the endpoint in `SQS_SNS_ENDPOINT` when it is set (see
-/// [`local_client`]), otherwise a client from the standard AWS configuration chain.
+/// A client from the standard AWS configuration chain: region, credentials and endpoint from
+/// the environment, the profile or the instance's role. `AWS_ENDPOINT_URL_SQS` (or
+/// `AWS_ENDPOINT_URL`) points it at another endpoint, a local emulator for example.
 ///
 /// ```no_run
 /// # async fn run() {
@@ -227,9 +240,7 @@ pub fn received_message(
 ///     .with_route("greeting.made", "https://sqs.eu-west-1.amazonaws.com/123456789012/greetings");
 /// # }
 /// ```
+#[cfg(feature = "aws-config")]
 pub async fn client_from_env() -> Client {
-    match std::env::var(ENDPOINT_ENV) {
-        Ok(endpoint) if !endpoint.trim().is_empty() => local_client(endpoint.trim()),
-        _ => Client::new(&aws_config::load_defaults(BehaviorVersion::latest()).await),
-    }
+    Client::new(&aws_config::load_defaults(BehaviorVersion::latest()).await)
 }

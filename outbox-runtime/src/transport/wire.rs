@@ -82,7 +82,10 @@
 use base64::Engine as _;
 
 use crate::message::{Body, Header, Message, MessageId, MessageType};
-use crate::time::{from_millis, to_millis};
+use crate::time::from_millis;
+#[cfg(any(feature = "sqs", feature = "sns"))]
+use crate::time::to_millis;
+#[cfg(any(feature = "sqs", feature = "sns"))]
 use crate::transport::ProducerError;
 
 /// The attribute holding the message id.
@@ -248,6 +251,7 @@ pub fn decode_body(body: &str, encoding: Option<&str>) -> Result<Vec<u8>, Decode
     }
 }
 
+#[cfg(any(feature = "sqs", feature = "sns"))]
 /// One message attribute, before it becomes an SDK type.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Attribute {
@@ -257,6 +261,7 @@ pub(crate) struct Attribute {
     pub(crate) value: String,
 }
 
+#[cfg(any(feature = "sqs", feature = "sns"))]
 impl Attribute {
     fn string(name: &'static str, value: impl Into<String>) -> Self {
         Self {
@@ -272,6 +277,7 @@ impl Attribute {
     }
 }
 
+#[cfg(any(feature = "sqs", feature = "sns"))]
 /// FIFO ids of a message bound for a `.fifo` destination.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Fifo {
@@ -279,6 +285,7 @@ pub(crate) struct Fifo {
     pub(crate) deduplication_id: String,
 }
 
+#[cfg(any(feature = "sqs", feature = "sns"))]
 /// The body as SQS text, and whether it had to be base64-encoded.
 pub(crate) fn encode_body(bytes: Vec<u8>) -> (String, bool) {
     match String::from_utf8(bytes) {
@@ -294,11 +301,13 @@ pub(crate) fn encode_body(bytes: Vec<u8>) -> (String, bool) {
     }
 }
 
+#[cfg(any(feature = "sqs", feature = "sns"))]
 /// The characters SQS allows in a body and in attribute values.
 fn sqs_accepts(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
+#[cfg(any(feature = "sqs", feature = "sns"))]
 /// The attributes of a message, at most 9 (see the module documentation).
 pub(crate) fn attributes(message: &Message, base64_body: bool) -> Vec<Attribute> {
     let header = &message.header;
@@ -356,13 +365,14 @@ pub(crate) fn attributes(message: &Message, base64_body: bool) -> Vec<Attribute>
     attributes
 }
 
+#[cfg(any(feature = "sqs", feature = "sns"))]
 /// Group and deduplication ids for a FIFO destination.
 pub(crate) fn fifo_ids(message: &Message, destination: &str) -> Result<Fifo, ProducerError> {
     let valid =
         |id: &str| (1..=128).contains(&id.len()) && id.chars().all(|c| c.is_ascii_graphic());
     let deduplication_id = message.id().to_string();
     if !valid(&deduplication_id) {
-        return Err(ProducerError::new(
+        return Err(ProducerError::permanent(
             message,
             format!(
                 "the message id cannot be the MessageDeduplicationId of FIFO destination \
@@ -373,7 +383,7 @@ pub(crate) fn fifo_ids(message: &Message, destination: &str) -> Result<Fifo, Pro
     let group_id = match message.header.partition_key.as_deref() {
         Some(key) if !key.is_empty() => {
             if !valid(key) {
-                return Err(ProducerError::new(
+                return Err(ProducerError::permanent(
                     message,
                     format!(
                         "partition key `{key}` cannot be the MessageGroupId of FIFO destination \
@@ -392,7 +402,7 @@ pub(crate) fn fifo_ids(message: &Message, destination: &str) -> Result<Fifo, Pro
     })
 }
 
-#[cfg(test)]
+#[cfg(all(test, any(feature = "sqs", feature = "sns")))]
 mod tests {
     use super::*;
 

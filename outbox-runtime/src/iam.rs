@@ -1,0 +1,431 @@
+//! The least-privilege IAM policy of an outbox configuration: exact actions on the exact table,
+//! index, queue and topic ARNs, part by part, derived from the SDK calls the runtime makes.
+//!
+//! | part | calls | IAM actions, resource |
+//! | --- | --- | --- |
+//! | [`Part::Handler`] | the commit (`TransactWriteItems` of the deposits) | `PutItem`, outbox table |
+//! | | the handler's reads (`Transaction::get`, `get_many`) and writes | `GetItem`, `BatchGetItem`, `PutItem`, `UpdateItem`, `DeleteItem`, `ConditionCheckItem`, each entity table |
+//! | [`Part::Clear`] | mark dispatched: PartiQL `UPDATE`s (`Cleanup::Keep`) or deletes (`Cleanup::Delete`); record a failed send | `PartiQLUpdate` or `BatchWriteItem`, and `UpdateItem`, outbox table |
+//! | | send | `sqs:SendMessage` (covers `SendMessageBatch`), `sns:Publish` (covers `PublishBatch`), each queue and topic; `kms:GenerateDataKey` and `kms:Decrypt` on the keys of encrypted ones |
+//! | [`Part::Sweeper`] | outstanding ids | `Query`, the outstanding index |
+//! | | consistent re-read, leases, marks, failures | `BatchGetItem`, `PutItem`, `UpdateItem`, and the mark's action, outbox table |
+//! | | send | as the clear |
+//! | [`Part::Operations`] | `Outbox::add`, `get`, listings, dead letters, replay, `delete`, `mark_dispatched` | `PutItem`, `GetItem`, `BatchGetItem`, `Scan`, `UpdateItem`, `BatchWriteItem`, `PartiQLUpdate`, table; `Query`, index |
+//! | [`Part::Provisioning`] | `TableSchema::ensure`, `DynamoDb::check_reachable` | `CreateTable`, `DescribeTable`, `UpdateTimeToLive`, `DescribeTimeToLive`, table; `ListTables` on `*` (it has no resource-level permission) |
+
+use std::collections::BTreeMap;
+
+use crate::error::{Error, Result};
+use crate::table::config::{Cleanup, OutboxConfig};
+
+/// A part of the library that needs permissions of its own; a role gets the parts its process
+/// runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Part {
+    /// Handlers: reads and writes of entities, the commit with its deposits.
+    Handler,
+    /// The immediate clear: send, mark, record failures.
+    Clear,
+    /// The sweeper.
+    Sweeper,
+    /// Operations on the outbox table: listings, dead letters, replay, manual marks.
+    Operations,
+    /// Creating the tables.
+    Provisioning,
+}
+
+impl Part {
+    /// Every part.
+    pub const ALL: [Part; 5] = [
+        Part::Handler,
+        Part::Clear,
+        Part::Sweeper,
+        Part::Operations,
+        Part::Provisioning,
+    ];
+
+    /// What a service runs: handlers, the immediate clear and a sweeper.
+    pub const SERVICE: [Part; 3] = [Part::Handler, Part::Clear, Part::Sweeper];
+
+    /// The part's name: `handler`, `clear`, `sweeper`, `operations`, `provisioning`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Part::Handler => "handler",
+            Part::Clear => "clear",
+            Part::Sweeper => "sweeper",
+            Part::Operations => "operations",
+            Part::Provisioning => "provisioning",
+        }
+    }
+
+    /// The part of a name, as [`Part::name`] gives it.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming the valid names.
+    pub fn parse(name: &str) -> Result<Self> {
+        Part::ALL
+            .into_iter()
+            .find(|part| part.name() == name)
+            .ok_or_else(|| {
+                Error::InvalidConfig(format!(
+                    "unknown part `{name}`; expected some of {}",
+                    Part::ALL.map(Part::name).join(", ")
+                ))
+            })
+    }
+}
+
+/// The least-privilege IAM policy for an outbox configuration.
+///
+/// ```
+/// use outbox_runtime::OutboxConfig;
+/// use outbox_runtime::iam::IamPolicy;
+///
+/// let policy = IamPolicy::new("111122223333", "eu-west-1", &OutboxConfig::default())?
+///     .with_queue_arn("arn:aws:sqs:eu-west-1:111122223333:greetings")?
+///     .with_entity_table("People")
+///     .to_json();
+/// assert!(policy.contains("\"arn:aws:dynamodb:eu-west-1:111122223333:table/Outbox\""));
+/// assert!(policy.contains("\"sqs:SendMessage\""));
+/// # Ok::<(), outbox_runtime::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IamPolicy {
+    account: String,
+    region: String,
+    partition: String,
+    table: String,
+    index: String,
+    cleanup: Cleanup,
+    queues: Vec<String>,
+    topics: Vec<String>,
+    kms_keys: Vec<String>,
+    entity_tables: Vec<String>,
+    parts: Vec<Part>,
+}
+
+impl IamPolicy {
+    /// The policy of `outbox` in `account` and `region`, for the parts a service runs
+    /// ([`Part::SERVICE`]), in partition `aws`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for an account id that is not 12 digits.
+    pub fn new(
+        account: impl Into<String>,
+        region: impl Into<String>,
+        outbox: &OutboxConfig,
+    ) -> Result<Self> {
+        let account = account.into();
+        if account.len() != 12 || !account.chars().all(|c| c.is_ascii_digit()) {
+            return Err(Error::InvalidConfig(format!(
+                "account id `{account}` is not valid; an account id is 12 digits"
+            )));
+        }
+        Ok(Self {
+            account,
+            region: region.into(),
+            partition: "aws".to_owned(),
+            table: outbox.table_name.clone(),
+            index: outbox.index_name.clone(),
+            cleanup: outbox.cleanup,
+            queues: Vec::new(),
+            topics: Vec::new(),
+            kms_keys: Vec::new(),
+            entity_tables: Vec::new(),
+            parts: Part::SERVICE.to_vec(),
+        })
+    }
+
+    /// Sets the ARN partition (`aws-cn`, `aws-us-gov`).
+    pub fn with_partition(mut self, partition: impl Into<String>) -> Self {
+        self.partition = partition.into();
+        self
+    }
+
+    /// Adds an SQS queue the producer sends to, by ARN.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for something else than an SQS ARN (a queue URL, say).
+    pub fn with_queue_arn(mut self, arn: impl Into<String>) -> Result<Self> {
+        self.queues.push(checked_arn(arn.into(), ":sqs:")?);
+        Ok(self)
+    }
+
+    /// Adds an SNS topic the producer publishes to, by ARN.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for something else than an SNS ARN.
+    pub fn with_topic_arn(mut self, arn: impl Into<String>) -> Result<Self> {
+        self.topics.push(checked_arn(arn.into(), ":sns:")?);
+        Ok(self)
+    }
+
+    /// Adds the KMS key of a queue or topic encrypted with SSE-KMS: sending to it needs
+    /// `kms:GenerateDataKey` and `kms:Decrypt` on the key.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for something else than a KMS key ARN.
+    pub fn with_kms_key_arn(mut self, arn: impl Into<String>) -> Result<Self> {
+        self.kms_keys.push(checked_arn(arn.into(), ":kms:")?);
+        Ok(self)
+    }
+
+    /// Adds a table the handlers read and write entities in.
+    pub fn with_entity_table(mut self, table: impl Into<String>) -> Self {
+        self.entity_tables.push(table.into());
+        self
+    }
+
+    /// Sets the parts the role runs.
+    pub fn with_parts(mut self, parts: impl IntoIterator<Item = Part>) -> Self {
+        self.parts = parts.into_iter().collect();
+        self
+    }
+
+    /// The policy document, as pretty JSON, one statement per part and resource kind.
+    pub fn to_json(&self) -> String {
+        let table_arn = |table: &str| {
+            format!(
+                "arn:{}:dynamodb:{}:{}:table/{table}",
+                self.partition, self.region, self.account
+            )
+        };
+        let table = table_arn(&self.table);
+        let index = format!("{table}/index/{}", self.index);
+        // The mark itself, and `UpdateItem` to record a failed send.
+        let mark = match self.cleanup {
+            Cleanup::Delete => ["dynamodb:BatchWriteItem", "dynamodb:UpdateItem"],
+            Cleanup::Keep { .. } => ["dynamodb:PartiQLUpdate", "dynamodb:UpdateItem"],
+        };
+        let has = |part: Part| self.parts.contains(&part);
+
+        // (Sid, actions, resources), merged by Sid.
+        let mut statements: BTreeMap<&str, (Vec<&str>, Vec<String>)> = BTreeMap::new();
+        let mut add = |sid: &'static str, actions: &[&'static str], resources: Vec<String>| {
+            let entry = statements.entry(sid).or_default();
+            for action in actions {
+                if !entry.0.contains(action) {
+                    entry.0.push(action);
+                }
+            }
+            for resource in resources {
+                if !entry.1.contains(&resource) {
+                    entry.1.push(resource);
+                }
+            }
+        };
+        if has(Part::Handler) {
+            add("OutboxCommit", &["dynamodb:PutItem"], vec![table.clone()]);
+            if !self.entity_tables.is_empty() {
+                add(
+                    "HandlerEntities",
+                    &[
+                        "dynamodb:BatchGetItem",
+                        "dynamodb:ConditionCheckItem",
+                        "dynamodb:DeleteItem",
+                        "dynamodb:GetItem",
+                        "dynamodb:PutItem",
+                        "dynamodb:UpdateItem",
+                    ],
+                    self.entity_tables.iter().map(|t| table_arn(t)).collect(),
+                );
+            }
+        }
+        if has(Part::Clear) {
+            add("OutboxClear", &mark, vec![table.clone()]);
+        }
+        if has(Part::Sweeper) {
+            add("OutboxSweeperIndex", &["dynamodb:Query"], vec![index.clone()]);
+            let mut actions = vec!["dynamodb:BatchGetItem", "dynamodb:PutItem"];
+            actions.extend(mark);
+            add("OutboxSweeper", &actions, vec![table.clone()]);
+        }
+        if has(Part::Operations) {
+            add("OutboxOperationsIndex", &["dynamodb:Query"], vec![index.clone()]);
+            add(
+                "OutboxOperations",
+                &[
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:BatchWriteItem",
+                    "dynamodb:GetItem",
+                    "dynamodb:PartiQLUpdate",
+                    "dynamodb:PutItem",
+                    "dynamodb:Scan",
+                    "dynamodb:UpdateItem",
+                ],
+                vec![table.clone()],
+            );
+        }
+        if has(Part::Provisioning) {
+            add(
+                "OutboxProvisioning",
+                &[
+                    "dynamodb:CreateTable",
+                    "dynamodb:DescribeTable",
+                    "dynamodb:DescribeTimeToLive",
+                    "dynamodb:UpdateTimeToLive",
+                ],
+                vec![table.clone()],
+            );
+            add("OutboxReachability", &["dynamodb:ListTables"], vec!["*".to_owned()]);
+        }
+        if has(Part::Clear) || has(Part::Sweeper) {
+            if !self.queues.is_empty() {
+                add("OutboxSendSqs", &["sqs:SendMessage"], self.queues.clone());
+            }
+            if !self.topics.is_empty() {
+                add("OutboxPublishSns", &["sns:Publish"], self.topics.clone());
+            }
+            if !self.kms_keys.is_empty() {
+                add(
+                    "OutboxTransportKms",
+                    &["kms:Decrypt", "kms:GenerateDataKey"],
+                    self.kms_keys.clone(),
+                );
+            }
+        }
+
+        let statements: Vec<serde_json::Value> = statements
+            .into_iter()
+            .map(|(sid, (mut actions, resources))| {
+                actions.sort_unstable();
+                serde_json::json!({
+                    "Sid": sid,
+                    "Effect": "Allow",
+                    "Action": one_or_many(actions.into_iter().map(str::to_owned).collect()),
+                    "Resource": one_or_many(resources),
+                })
+            })
+            .collect();
+        let document = serde_json::json!({ "Version": "2012-10-17", "Statement": statements });
+        serde_json::to_string_pretty(&document).expect("a JSON value always serializes")
+    }
+}
+
+/// IAM takes a string for a single entry, a list otherwise.
+fn one_or_many(mut items: Vec<String>) -> serde_json::Value {
+    if items.len() == 1 {
+        serde_json::Value::String(items.remove(0))
+    } else {
+        serde_json::Value::from(items)
+    }
+}
+
+fn checked_arn(arn: String, service: &str) -> Result<String> {
+    if arn.starts_with("arn:") && arn.contains(service) {
+        Ok(arn)
+    } else {
+        Err(Error::InvalidConfig(format!(
+            "`{arn}` is not an ARN of that service (arn:aws{service}REGION:ACCOUNT:NAME); give \
+             the ARN, not a URL or a name"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> IamPolicy {
+        IamPolicy::new("111122223333", "eu-west-1", &OutboxConfig::default()).unwrap()
+    }
+
+    #[test]
+    fn the_default_policy_names_the_exact_table_and_index() {
+        let text = policy().to_json();
+        assert!(
+            text.contains("\"arn:aws:dynamodb:eu-west-1:111122223333:table/Outbox\""),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "\"arn:aws:dynamodb:eu-west-1:111122223333:table/Outbox/index/Outstanding\""
+            ),
+            "{text}"
+        );
+        for action in [
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:PartiQLUpdate",
+            "dynamodb:Query",
+            "dynamodb:BatchGetItem",
+        ] {
+            assert!(text.contains(action), "{action}: {text}");
+        }
+        // Not needed at run time, so not granted.
+        for action in [
+            "dynamodb:Scan",
+            "dynamodb:CreateTable",
+            "dynamodb:BatchWriteItem",
+            "dynamodb:PartiQLSelect",
+            "dynamodb:*",
+            "\"*\"",
+        ] {
+            assert!(!text.contains(action), "{action}: {text}");
+        }
+    }
+
+    #[test]
+    fn delete_cleanup_adds_batch_writes_and_transports_are_exact() {
+        let text = IamPolicy::new(
+            "123456789012",
+            "us-east-1",
+            &OutboxConfig::default().with_cleanup(Cleanup::Delete),
+        )
+        .unwrap()
+        .with_queue_arn("arn:aws:sqs:us-east-1:123456789012:greetings")
+        .unwrap()
+        .with_topic_arn("arn:aws:sns:us-east-1:123456789012:people")
+        .unwrap()
+        .with_kms_key_arn("arn:aws:kms:us-east-1:123456789012:key/1234abcd")
+        .unwrap()
+        .to_json();
+        assert!(text.contains("dynamodb:BatchWriteItem"), "{text}");
+        assert!(!text.contains("dynamodb:PartiQLUpdate"), "{text}");
+        assert!(text.contains("\"sqs:SendMessage\""), "{text}");
+        assert!(
+            text.contains("\"arn:aws:sqs:us-east-1:123456789012:greetings\""),
+            "{text}"
+        );
+        assert!(text.contains("\"sns:Publish\""), "{text}");
+        assert!(text.contains("\"kms:GenerateDataKey\""), "{text}");
+        let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(parsed["Version"], "2012-10-17");
+    }
+
+    #[test]
+    fn parts_select_statements() {
+        let text = policy().with_parts([Part::Handler]).to_json();
+        assert!(
+            text.contains("OutboxCommit") && !text.contains("OutboxSweeper"),
+            "{text}"
+        );
+        let text = policy()
+            .with_parts(Part::ALL)
+            .with_entity_table("People")
+            .to_json();
+        for sid in [
+            "OutboxProvisioning",
+            "OutboxReachability",
+            "OutboxOperations",
+            "HandlerEntities",
+        ] {
+            assert!(text.contains(sid), "{sid}: {text}");
+        }
+        assert!(text.contains("table/People\""), "{text}");
+        assert!(text.contains("dynamodb:GetItem"), "handlers read: {text}");
+    }
+
+    #[test]
+    fn bad_input_is_refused_naming_it() {
+        let err = IamPolicy::new("12", "eu-west-1", &OutboxConfig::default()).unwrap_err();
+        assert!(err.to_string().contains("12 digits"), "{err}");
+        let err = policy()
+            .with_queue_arn("https://sqs.us-east-1.amazonaws.com/1/q")
+            .unwrap_err();
+        assert!(err.to_string().contains("not an ARN"), "{err}");
+        let err = Part::parse("cleanup").unwrap_err();
+        assert!(err.to_string().contains("unknown part `cleanup`"), "{err}");
+    }
+}
