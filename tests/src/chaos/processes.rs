@@ -32,10 +32,8 @@ use outbox_runtime::{
     attributes as attr,
 };
 
-use super::{
-    ChaosConfig, ChaosHandler, ChaosReport, Command, Delivery, DeliveryLog, Outcome, Recorder,
-    Sender, check, plan,
-};
+use super::check::{DeliveryLog, Outcome, check};
+use super::{ChaosConfig, ChaosHandler, ChaosReport, Command, Delivery, Recorder, Sender, plan};
 use crate::{create_table, unique_name};
 
 /// A run of sweeper processes.
