@@ -6,11 +6,12 @@
 //! by the cost tests; times do, and are only reported.
 
 mod fixtures;
+mod hand_written;
 mod meter;
 pub mod scenarios;
 
 pub use fixtures::{
-    AddGreeting, BenchProducer, BoxError, GREETING_TOPIC, GreetingMade, HandWritten, MacroHandler,
-    Person, Rig,
+    AddGreeting, BenchProducer, GREETING_TOPIC, GreetingMade, MacroHandler, Person, Rig,
 };
+pub use hand_written::{BoxError, HandWritten};
 pub use meter::{Counts, Meter, OpCount};
