@@ -4,7 +4,7 @@
 //! server fails with a message saying how to start it; it never passes by skipping.
 //!
 //! Run one concern with its module path as the filter, for example
-//! `cargo test -p outbox-tests --test integration faults::`.
+//! `cargo test --workspace --test integration faults::`.
 
 mod bad_input;
 mod connection;
