@@ -16,27 +16,28 @@
 //! sent, not marked, and sent again by whoever took the shard over.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fmt;
-use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command as Process, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use aws_sdk_dynamodb::types::AttributeValue;
-use outbox_runtime::producer::{Producer, ProducerError};
 use outbox_runtime::schema::{KeyAttribute, KeyKind, TableSchema};
-use outbox_runtime::sweeper::CancellationToken;
-use outbox_runtime::{
-    DynamoDb, Message, Outbox, OutboxConfig, Postbox, RetryPolicy, Sweeper, SweeperConfig,
-    attributes as attr,
-};
+use outbox_runtime::{DynamoDb, Outbox, OutboxConfig, Postbox, SweeperConfig};
 
-use super::{
-    ChaosConfig, ChaosHandler, ChaosReport, Command, Delivery, DeliveryLog, Outcome, Recorder,
-    Sender, check, plan,
-};
+use super::check::{DeliveryLog, Outcome, check};
+use super::{ChaosConfig, ChaosHandler, Command, Delivery, Recorder, Sender, plan};
 use crate::{create_table, unique_name};
+use child::retry;
+use leases::{lease_owner, leases_of};
+use records::{count_lines, read_records, unix_nanos};
+
+mod child;
+mod leases;
+mod records;
+mod report;
+
+pub use child::{ChildArgs, sweeper_child};
+pub use report::ProcessesReport;
 
 /// A run of sweeper processes.
 #[derive(Clone, Debug)]
@@ -77,290 +78,12 @@ impl Default for ProcessesConfig {
     }
 }
 
-/// The arguments of a sweeper child, as the parent passes them.
-#[derive(Clone, Debug)]
-pub struct ChildArgs {
-    /// The outbox table.
-    pub table: String,
-    /// Its shard count.
-    pub shards: u16,
-    /// The owner name in the lease table.
-    pub owner: String,
-    /// The file each send is appended to.
-    pub record: PathBuf,
-    /// The lease duration.
-    pub lease_duration: Duration,
-}
-
-impl ChildArgs {
-    /// The flag that selects sweeper mode; it comes first.
-    pub const FLAG: &'static str = "--sweeper-child";
-
-    fn to_args(&self) -> Vec<String> {
-        vec![
-            Self::FLAG.to_owned(),
-            self.table.clone(),
-            self.shards.to_string(),
-            self.owner.clone(),
-            self.record.display().to_string(),
-            self.lease_duration.as_millis().to_string(),
-        ]
-    }
-
-    /// Parses what follows [`Self::FLAG`].
-    ///
-    /// # Errors
-    /// A line saying what is missing or malformed.
-    pub fn parse(args: &[String]) -> Result<Self, String> {
-        let [table, shards, owner, record, lease_ms] = args else {
-            return Err(format!(
-                "{} takes <table> <shards> <owner> <record file> <lease ms>",
-                Self::FLAG
-            ));
-        };
-        Ok(Self {
-            table: table.clone(),
-            shards: shards.parse().map_err(|_| format!("shards: `{shards}`"))?,
-            owner: owner.clone(),
-            record: PathBuf::from(record),
-            lease_duration: Duration::from_millis(
-                lease_ms
-                    .parse()
-                    .map_err(|_| format!("lease: `{lease_ms}`"))?,
-            ),
-        })
-    }
-}
-
-/// A producer that appends `<unix nanos>\t<id>` per message to a file, written through on
-/// every send, so that the record survives the process being killed.
-struct FileProducer {
-    file: Mutex<std::fs::File>,
-}
-
-#[async_trait::async_trait]
-impl Producer for FileProducer {
-    async fn send(&self, message: &Message) -> Result<(), ProducerError> {
-        let line = format!("{}\t{}\n", unix_nanos(SystemTime::now()), message.id());
-        let mut file = self.file.lock().expect("not poisoned");
-        file.write_all(line.as_bytes())
-            .and_then(|()| file.flush())
-            .map_err(|err| ProducerError::new(message, format!("recording the send: {err}")))
-    }
-}
-
-fn unix_nanos(at: SystemTime) -> u128 {
-    at.duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos()
-}
-
-/// Sweeper mode: sweeps the outbox until SIGTERM, then gives the leases back (`Sweeper::run`).
-///
-/// # Errors
-/// A line saying what failed.
-pub async fn sweeper_child(db: DynamoDb, args: ChildArgs) -> Result<(), String> {
-    let outbox = Outbox::new(db, OutboxConfig::new(&args.table).with_shards(args.shards))
-        .map_err(|err| err.to_string())?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&args.record)
-        .map_err(|err| format!("{}: {err}", args.record.display()))?;
-    let retry = retry();
-    let postbox = Postbox::new(
-        outbox,
-        FileProducer {
-            file: Mutex::new(file),
-        },
-    )
-    .with_retry_policy(retry);
-    let sweeper = Sweeper::new(
-        &postbox,
-        SweeperConfig {
-            interval: Duration::from_millis(10),
-            min_age: Duration::ZERO,
-            retry,
-            lease_duration: args.lease_duration,
-            owner: args.owner.clone(),
-            ..SweeperConfig::default()
-        },
-    );
-    let stop = CancellationToken::new();
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|err| err.to_string())?;
-    {
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            terminate.recv().await;
-            stop.cancel();
-        });
-    }
-    sweeper
-        .run(stop)
-        .await
-        .map_err(|err| format!("{}: releasing the leases: {err}", args.owner))
-}
-
-fn retry() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 1000,
-        base_delay: Duration::from_millis(5),
-        max_delay: Duration::from_millis(50),
-    }
-}
-
 /// One sweeper process of a run.
 struct Worker {
     owner: String,
     record: PathBuf,
     child: Child,
     status: Option<ExitStatus>,
-}
-
-/// The figures of a run of sweeper processes and what it found broken.
-#[derive(Debug, Default)]
-pub struct ProcessesReport {
-    /// The checks shared with the in-process harness (lost, phantom, order, torn, dispatched).
-    pub check: ChaosReport,
-    /// Sweeper processes.
-    pub processes: usize,
-    /// Sends recorded per process, by owner.
-    pub sends: Vec<(String, usize)>,
-    /// The killed process, and its sends before it died.
-    pub killed: Option<(String, usize)>,
-    /// Shards the killed process held when it died.
-    pub killed_shards: Vec<u16>,
-    /// Those shards' owners once the backlog was drained.
-    pub taken_over: BTreeMap<u16, Option<String>>,
-    /// The killed process's in-flight bound: its last sends that may be unmarked.
-    pub in_flight_bound: usize,
-    /// Duplicates whose first copy is not among the killed process's last in-flight sends.
-    pub outside_in_flight: Vec<String>,
-    /// Processes that did not stop cleanly on SIGTERM: owner and status.
-    pub unclean_stops: Vec<String>,
-    /// True when the drain did not finish in time.
-    pub timed_out: bool,
-    /// Where the delivery records are.
-    pub record_dir: PathBuf,
-}
-
-impl ProcessesReport {
-    /// Every broken promise, one line each.
-    pub fn violations(&self) -> Vec<String> {
-        let mut found = self.check.violations();
-        if !self.outside_in_flight.is_empty() {
-            found.push(format!(
-                "duplicates not among the killed sweeper's last {} sends: {} (first: {})",
-                self.in_flight_bound,
-                self.outside_in_flight.len(),
-                self.outside_in_flight
-                    .iter()
-                    .take(5)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-        if !self.unclean_stops.is_empty() {
-            found.push(format!(
-                "sweepers that did not stop cleanly on SIGTERM: {}",
-                self.unclean_stops.join("; ")
-            ));
-        }
-        if self.timed_out {
-            found.push("the backlog was not drained in time".to_owned());
-        }
-        let untaken: Vec<String> = self
-            .taken_over
-            .iter()
-            .filter(|(_, owner)| {
-                owner.is_none() || owner.as_deref() == self.killed.as_ref().map(|(o, _)| o.as_str())
-            })
-            .map(|(shard, _)| shard.to_string())
-            .collect();
-        if !untaken.is_empty() {
-            found.push(format!(
-                "shards of the killed sweeper nobody took over: {}",
-                untaken.join(", ")
-            ));
-        }
-        found
-    }
-}
-
-impl fmt::Display for ProcessesReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let c = &self.check;
-        writeln!(f, "commands        {}", c.commands)?;
-        writeln!(f, "committed       {}", c.committed)?;
-        writeln!(f, "uncertain       {}", c.uncertain.len())?;
-        for line in &c.uncertain {
-            writeln!(f, "          {line}")?;
-        }
-        writeln!(f, "backlog         {} (nothing sent at commit)", c.backlog)?;
-        writeln!(f, "processes       {}", self.processes)?;
-        for (owner, sends) in &self.sends {
-            writeln!(f, "  {sends:>6}  sends by {owner}")?;
-        }
-        match &self.killed {
-            Some((owner, sends)) => writeln!(
-                f,
-                "killed          {owner} (SIGKILL after {sends} sends), holding shards {:?}",
-                self.killed_shards
-            )?,
-            None => writeln!(f, "killed          none")?,
-        }
-        let taken: Vec<String> = self
-            .taken_over
-            .iter()
-            .map(|(shard, owner)| format!("{shard}->{}", owner.as_deref().unwrap_or("nobody")))
-            .collect();
-        writeln!(
-            f,
-            "taken over      {} of {} shards ({})",
-            self.taken_over
-                .values()
-                .filter(|owner| owner.is_some()
-                    && owner.as_deref() != self.killed.as_ref().map(|(o, _)| o.as_str()))
-                .count(),
-            self.killed_shards.len(),
-            taken.join(", ")
-        )?;
-        writeln!(f, "delivered       {}", c.delivered)?;
-        writeln!(f, "deliveries      {}", c.deliveries)?;
-        writeln!(f, "lost            {}", c.lost.len())?;
-        writeln!(f, "phantom         {}", c.phantom.len())?;
-        writeln!(
-            f,
-            "duplicates      {} ({} explained by the kill: first sent by the killed sweeper \
-             among its last {} sends, then by another; {} not)",
-            c.duplicate_count(),
-            c.duplicates.values().sum::<usize>(),
-            self.in_flight_bound,
-            self.outside_in_flight.len()
-        )?;
-        writeln!(
-            f,
-            "order per key   {} later messages of a key delivered before an earlier one",
-            c.sweeper_overtakes.len()
-        )?;
-        writeln!(f, "torn commits    {}", c.torn_commits.len())?;
-        writeln!(f, "not dispatched  {}", c.not_dispatched.len())?;
-        writeln!(
-            f,
-            "stopped         {} of {} cleanly on SIGTERM",
-            self.processes - usize::from(self.killed.is_some()) - self.unclean_stops.len(),
-            self.processes - usize::from(self.killed.is_some())
-        )?;
-        writeln!(f, "records         {}", self.record_dir.display())?;
-        write!(
-            f,
-            "time            {:.1} s commands, {:.1} s drain",
-            c.command_phase.as_secs_f64(),
-            c.drain_phase.as_secs_f64()
-        )
-    }
 }
 
 /// Builds the backlog, runs the sweeper processes over it, kills one, and checks the result.
@@ -622,71 +345,4 @@ pub async fn run(
         timed_out,
         record_dir,
     }
-}
-
-fn count_lines(path: &Path) -> usize {
-    std::fs::read(path)
-        .map(|bytes| bytes.iter().filter(|b| **b == b'\n').count())
-        .unwrap_or(0)
-}
-
-/// The complete lines of a record file (a process killed mid-write leaves at most a partial
-/// last line, which never reached the transport's caller as sent).
-fn read_records(path: &Path) -> Vec<(u128, String)> {
-    let Ok(file) = std::fs::File::open(path) else {
-        return Vec::new();
-    };
-    std::io::BufReader::new(file)
-        .lines()
-        .map_while(Result::ok)
-        .filter_map(|line| {
-            let (at, id) = line.split_once('\t')?;
-            Some((at.parse().ok()?, id.to_owned()))
-        })
-        .collect()
-}
-
-fn lease_item_id(outbox: &Outbox, shard: u16) -> String {
-    format!(
-        "{}_lease#{}#{shard}",
-        attr::RESERVED_ID_PREFIX,
-        outbox.config().index_name
-    )
-}
-
-/// The owner of a shard's lease, if it is held (not expired).
-async fn lease_owner(db: &DynamoDb, outbox: &Outbox, shard: u16) -> Option<String> {
-    let item = db
-        .client()
-        .get_item()
-        .table_name(&outbox.config().table_name)
-        .key(
-            attr::MESSAGE_ID,
-            AttributeValue::S(lease_item_id(outbox, shard)),
-        )
-        .consistent_read(true)
-        .send()
-        .await
-        .ok()?
-        .item?;
-    let expires: u128 = item
-        .get(attr::LEASE_EXPIRES_AT)?
-        .as_n()
-        .ok()?
-        .parse()
-        .ok()?;
-    let now_ms = unix_nanos(SystemTime::now()) / 1_000_000;
-    let owner = item.get(attr::LEASE_OWNER)?.as_s().ok()?.clone();
-    (expires > now_ms).then_some(owner)
-}
-
-/// The shards whose lease `owner` holds now.
-async fn leases_of(db: &DynamoDb, outbox: &Outbox, owner: &str) -> Vec<u16> {
-    let mut shards = Vec::new();
-    for shard in 0..outbox.config().shard_count {
-        if lease_owner(db, outbox, shard).await.as_deref() == Some(owner) {
-            shards.push(shard);
-        }
-    }
-    shards
 }

@@ -1,6 +1,6 @@
-//! The macros' compile errors, one concern per file under `tests/ui/`, grouped by diagnostic;
-//! each `.stderr` is the reviewed expectation. Regenerate with `TRYBUILD=overwrite`, then
-//! review the diff like code.
+//! The macros' compile errors, one concern per file under `ui/` (of this crate, `tests/macros/`),
+//! grouped by diagnostic; each `.stderr` is the reviewed expectation. Regenerate with
+//! `TRYBUILD=overwrite cargo test --workspace --test ui`, then review the diff like code.
 
 #[test]
 fn ui() {

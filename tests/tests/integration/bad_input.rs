@@ -4,10 +4,11 @@
 //! Rows of the design's bad-input table already proven elsewhere are not repeated here: a missing
 //! outbox table (`outbox.rs`), a dead endpoint (`connection.rs`), the four transaction limits and
 //! a cancelled commit's reasons (`transaction.rs`), a duplicate id through `Outbox::add` and a
-//! deposit (`outbox.rs`, `transaction.rs`), bodies that fail to encode or decode (`derive.rs`),
-//! invalid names and an empty topic through `Outbox` (`outbox.rs`), an item missing its body
-//! (`outbox.rs`), bad macro use (`ui.rs`). What is here goes through the paths those do not:
-//! the generated handler, the sweeper, and stored items read back.
+//! deposit (`outbox.rs`, `transaction.rs`), bodies that fail to encode or decode
+//! (`tests/macros/tests/derive.rs`), invalid names and an empty topic through `Outbox`
+//! (`outbox.rs`), an item missing its body (`outbox.rs`), bad macro use
+//! (`tests/macros/tests/ui.rs`). What is here goes through the paths those do not: the generated
+//! handler, the sweeper, and stored items read back.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
