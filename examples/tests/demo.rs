@@ -6,15 +6,23 @@ use std::process::Command;
 /// The endpoints the demo reads, with the defaults `cargo xtask ... start` uses.
 const SERVICES: [(&str, &str, &str); 2] = [
     (
-        "DYNAMODB_ENDPOINT",
+        "AWS_ENDPOINT_URL_DYNAMODB",
         "http://127.0.0.1:8000",
         "cargo xtask dynamodb start",
     ),
     (
-        "SQS_SNS_ENDPOINT",
+        "AWS_ENDPOINT_URL_SQS",
         "http://127.0.0.1:5000",
         "cargo xtask moto start",
     ),
+];
+
+/// What the demo's clients (made from the standard AWS chain) need besides the endpoints, for
+/// local servers, when the environment does not say.
+const LOCAL_DEFAULTS: [(&str, &str); 3] = [
+    ("AWS_REGION", "us-east-1"),
+    ("AWS_ACCESS_KEY_ID", "local"),
+    ("AWS_SECRET_ACCESS_KEY", "local"),
 ];
 
 #[test]
@@ -29,6 +37,11 @@ fn the_greetings_demo_verifies_every_step() {
              `cargo xtask test`, or start one with `{start}` and `cargo xtask provision`"
         );
         command.env(variable, endpoint);
+    }
+    for (variable, local) in LOCAL_DEFAULTS {
+        if std::env::var_os(variable).is_none() {
+            command.env(variable, local);
+        }
     }
     let output = command.output().expect("the greetings binary runs");
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -302,6 +302,27 @@ fn is_option(ty: &Type) -> bool {
 // #[transactional_handler]
 // ---------------------------------------------------------------------------------------------
 
+/// `<Output as __outbox::HandlerOutput>::method(args)`, its tokens spanned from the first to the
+/// last token of the return type, so that rustc reports a missing `HandlerOutput` or
+/// `HandlerError` on the whole return type the user wrote, and only once however many calls
+/// there are.
+fn output_call(output: &Type, method: &str, args: TokenStream) -> TokenStream {
+    let (_, last) = first_and_last_span(output.to_token_stream());
+    let path = output_path(output, method);
+    let mut args = proc_macro2::Group::new(proc_macro2::Delimiter::Parenthesis, args);
+    args.set_span(last);
+    quote!(#path #args)
+}
+
+/// `<Output as __outbox::HandlerOutput>::method`, spanned as in [`output_call`].
+fn output_path(output: &Type, method: &str) -> TokenStream {
+    let (first, last) = first_and_last_span(output.to_token_stream());
+    let method = proc_macro2::Ident::new(method, last);
+    let open = quote_spanned!(first=> <);
+    let close = quote_spanned!(last=> as __outbox::HandlerOutput>::#method);
+    quote!(#open #output #close)
+}
+
 /// The spans of the first and the last token of `tokens`. Generated tokens spanned with the
 /// first and closed with the last make rustc point at the whole of what the user wrote (a
 /// proc macro cannot join spans on stable Rust).
@@ -411,12 +432,16 @@ fn expand_handler(handler: &Handler<'_>) -> TokenStream {
         }
         .await
     };
-    // The body's output goes to the runner named at the return type: when it is not a `Result`,
-    // or its error cannot hold the runtime's, the one error is reported on the return type.
-    let output_arg = {
-        let (first, _) = first_and_last_span(output.to_token_stream());
-        quote_spanned!(first=> __outbox_output)
-    };
+    // The body's output goes through `<Output as HandlerOutput>`, spanned on the return type:
+    // when it is not a `Result`, or its error cannot hold the runtime's, the error is reported
+    // there, once.
+    let into_result = output_call(output, "into_result", quote!(__outbox_output));
+    let outbox_error = output_path(output, "outbox_error");
+    let from_outcome = output_call(
+        output,
+        "from_outcome",
+        quote!(__outbox_outcome, #outbox_error),
+    );
     // `&(postbox)` spanned from the expression's first token to its last: a postbox of the
     // wrong type is reported on the whole expression.
     let (first, last) = first_and_last_span(handler.postbox.to_token_stream());
@@ -446,7 +471,8 @@ fn expand_handler(handler: &Handler<'_>) -> TokenStream {
                 #tx_binding
                 #run_body
             };
-            __outbox_run.finish_once(__outbox_tx, #output_arg).await
+            let __outbox_outcome = __outbox_run.finish_once(__outbox_tx, #into_result).await;
+            #from_outcome
         }
     } else {
         quote! {
@@ -458,10 +484,10 @@ fn expand_handler(handler: &Handler<'_>) -> TokenStream {
                     #tx_binding
                     #run_body
                 };
-                if let __outbox::Some(__outbox_done) =
-                    __outbox_run.finish(__outbox_tx, #output_arg).await
+                if let __outbox::Some(__outbox_outcome) =
+                    __outbox_run.finish(__outbox_tx, #into_result).await
                 {
-                    return __outbox_done;
+                    return #from_outcome;
                 }
             }
         }

@@ -236,13 +236,21 @@ impl IamPolicy {
             add("OutboxClear", &mark, vec![table.clone()]);
         }
         if has(Part::Sweeper) {
-            add("OutboxSweeperIndex", &["dynamodb:Query"], vec![index.clone()]);
+            add(
+                "OutboxSweeperIndex",
+                &["dynamodb:Query"],
+                vec![index.clone()],
+            );
             let mut actions = vec!["dynamodb:BatchGetItem", "dynamodb:PutItem"];
             actions.extend(mark);
             add("OutboxSweeper", &actions, vec![table.clone()]);
         }
         if has(Part::Operations) {
-            add("OutboxOperationsIndex", &["dynamodb:Query"], vec![index.clone()]);
+            add(
+                "OutboxOperationsIndex",
+                &["dynamodb:Query"],
+                vec![index.clone()],
+            );
             add(
                 "OutboxOperations",
                 &[
@@ -268,7 +276,11 @@ impl IamPolicy {
                 ],
                 vec![table.clone()],
             );
-            add("OutboxReachability", &["dynamodb:ListTables"], vec!["*".to_owned()]);
+            add(
+                "OutboxReachability",
+                &["dynamodb:ListTables"],
+                vec!["*".to_owned()],
+            );
         }
         if has(Part::Clear) || has(Part::Sweeper) {
             if !self.queues.is_empty() {

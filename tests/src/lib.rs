@@ -9,11 +9,17 @@ pub mod chaos;
 pub mod inject;
 pub mod restartable;
 
-use outbox_runtime::connection::ENDPOINT_ENV;
-use outbox_runtime::schema::TableSchema;
+use outbox_runtime::table::TableSchema;
 use outbox_runtime::{DynamoDb, OutboxConfig};
 
-/// Where tests look when `DYNAMODB_ENDPOINT` is not set: the port `cargo xtask dynamodb start`
+/// The variable every AWS SDK reads for a DynamoDB endpoint, and that `cargo xtask` sets for the
+/// servers it starts.
+pub const ENDPOINT_ENV: &str = "AWS_ENDPOINT_URL_DYNAMODB";
+
+/// The variable the AWS SDKs read for an SQS endpoint (moto serves SNS on the same one).
+pub const SQS_ENDPOINT_ENV: &str = "AWS_ENDPOINT_URL_SQS";
+
+/// Where tests look when `AWS_ENDPOINT_URL_DYNAMODB` is not set: the port `cargo xtask dynamodb start`
 /// uses by default.
 pub const DEFAULT_LOCAL_ENDPOINT: &str = "http://127.0.0.1:8000";
 

@@ -16,13 +16,20 @@ const USAGE: &str = "\
 usage: cargo xtask bench [--skip-codec] [flags of the benchmark binary]
 
   --skip-codec            do not run the codec micro-benchmark (criterion)
-  --help                  the benchmark binary's flags (--quick, --only, sizes, --json)";
+
+the benchmark binary's flags:";
+
+/// The benchmark binary's flags, printed by `--help` without building anything.
+const FLAGS: &str = include_str!("../../tests/src/bin/bench_usage.txt");
 
 /// Runs the benchmarks; `args` go to the benchmark binary, except `--skip-codec`.
 pub(crate) fn run(args: &[&str]) -> Result<ExitCode> {
     let skip_codec = args.contains(&"--skip-codec");
     let quick = args.contains(&"--quick");
-    let help = args.iter().any(|arg| matches!(*arg, "--help" | "-h"));
+    if args.iter().any(|arg| matches!(*arg, "--help" | "-h")) {
+        println!("{USAGE}\n{FLAGS}");
+        return Ok(ExitCode::SUCCESS);
+    }
     let bench_args: Vec<&str> = args
         .iter()
         .copied()
@@ -44,11 +51,6 @@ pub(crate) fn run(args: &[&str]) -> Result<ExitCode> {
     ]);
     run_cargo(build)?;
     let binary = target_dir().join(PROFILE).join("bench");
-    if help {
-        println!("{USAGE}\n");
-        let status = Command::new(&binary).arg("--help").status()?;
-        return Ok(exit_code(status.code()));
-    }
     if !skip_codec {
         let mut build = cargo();
         build.args(codec_args()).arg("--no-run");

@@ -8,8 +8,15 @@ use std::process::ExitCode;
 use crate::Result;
 use crate::services::{LocalServices, cargo, step};
 
+/// The chaos binary's flags, printed by `--help` without building or starting anything.
+const FLAGS: &str = include_str!("../../tests/src/bin/chaos_usage.txt");
+
 /// Runs the `chaos` binary of the test package with `args` (`--commands N`, ...).
 pub(crate) fn run(args: &[&str]) -> Result<ExitCode> {
+    if args.iter().any(|arg| matches!(*arg, "--help" | "-h")) {
+        println!("usage: cargo xtask chaos [flags]\n\n{FLAGS}");
+        return Ok(ExitCode::SUCCESS);
+    }
     // The run makes its own tables; the in-process run starts and restarts a DynamoDB Local of
     // its own too, so the shared one serves `--no-restart` and the sweeper processes.
     let services = LocalServices::start_dynamodb()?;

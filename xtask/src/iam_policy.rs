@@ -65,7 +65,10 @@ impl Default for Options {
 
 /// Parses the options, prints the policy.
 pub(crate) fn run(args: &[&str]) -> Result<ExitCode> {
-    if args.iter().any(|arg| matches!(*arg, "help" | "--help" | "-h")) {
+    if args
+        .iter()
+        .any(|arg| matches!(*arg, "help" | "--help" | "-h"))
+    {
         println!("{USAGE}");
         return Ok(ExitCode::SUCCESS);
     }
@@ -196,7 +199,10 @@ mod tests {
                 &["--queue-arn", "https://sqs.us-east-1.amazonaws.com/1/q"][..],
                 "not an ARN",
             ),
-            (&["--parts", "handler,cleanup"][..], "unknown part `cleanup`"),
+            (
+                &["--parts", "handler,cleanup"][..],
+                "unknown part `cleanup`",
+            ),
             (&["--cleanup", "never"][..], "`keep` or `delete`"),
             (&["--region"][..], "needs a value"),
         ] {

@@ -51,7 +51,24 @@ environment:
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let help = |usage: &str| {
+        println!("{usage}");
+        Ok(ExitCode::SUCCESS)
+    };
+    let asks_help = |rest: &[&str]| {
+        rest.iter()
+            .any(|arg| matches!(*arg, "--help" | "-h" | "help"))
+    };
     let outcome = match args.as_slice() {
+        ["demo", rest @ ..] if asks_help(rest) => help(DEMO_USAGE),
+        ["test", rest @ ..] if asks_help(rest) => help(TEST_USAGE),
+        ["provision", rest @ ..] if asks_help(rest) => help(PROVISION_USAGE),
+        [server @ ("dynamodb" | "moto"), rest @ ..] if asks_help(rest) => {
+            help(&server_usage(server))
+        }
+        [server @ ("dynamodb" | "moto")] => {
+            Err(format!("`{server}` needs a subcommand\n\n{}", server_usage(server)).into())
+        }
         ["bench", rest @ ..] => bench::run(rest),
         ["chaos", rest @ ..] => chaos::run(rest),
         ["demo"] => demo::run(),
@@ -73,6 +90,42 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+const DEMO_USAGE: &str = "\
+usage: cargo xtask demo
+
+Builds the greetings example and its sweeper, starts DynamoDB Local and moto (or uses the
+endpoints in AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL_SQS), provisions the tables, runs
+the demo, which verifies every step against the tables and the queue, and stops what it
+started.";
+
+const TEST_USAGE: &str = "\
+usage: cargo xtask test [arguments of cargo test]
+
+Starts DynamoDB Local and moto (or uses the endpoints in AWS_ENDPOINT_URL_DYNAMODB and
+AWS_ENDPOINT_URL_SQS), provisions the tables, runs `cargo test --workspace` with the given
+arguments (a test name filter, `-- --nocapture`), and stops what it started.";
+
+const PROVISION_USAGE: &str = "\
+usage: cargo xtask provision
+
+Creates every table the tests and the demo need on the DynamoDB in AWS_ENDPOINT_URL_DYNAMODB, or
+on the DynamoDB Local `cargo xtask dynamodb start` started. Idempotent; a table of the same name
+with another schema is an error naming every difference.";
+
+fn server_usage(server: &str) -> String {
+    let what = if server == "dynamodb" {
+        "DynamoDB Local (fetched once into target/dynamodb-local), in memory"
+    } else {
+        "moto, SQS and SNS on one port (installed once into target/moto/venv)"
+    };
+    format!(
+        "usage: cargo xtask {server} start [--port N] | stop | status\n\n\
+         start    start {what} on 127.0.0.1 (the default port, or a free one), or reuse it\n\
+         stop     stop the server `start` started, and nothing else\n\
+         status   say what is running where"
+    )
 }
 
 /// `start [--port N] | stop | status` of a local server.

@@ -50,7 +50,6 @@ async fn main() -> ExitCode {
 /// A producer standing in for a process that dies after its commit, before its send.
 struct DieOnSend;
 
-#[async_trait::async_trait]
 impl Producer for DieOnSend {
     async fn send(&self, _message: &Message) -> Result<(), ProducerError> {
         std::process::exit(DIED_AFTER_COMMIT);

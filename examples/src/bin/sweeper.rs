@@ -9,7 +9,6 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use outbox_runtime::dispatch::CancellationToken;
 use outbox_runtime::transport::{SqsProducer, sqs};
 use outbox_runtime::{DynamoDb, Outbox, OutboxConfig, Postbox, Sweeper, SweeperConfig};
 
@@ -70,7 +69,7 @@ async fn run() -> Result<(), Failure> {
     let mut sweeper = Sweeper::new(&postbox, config);
     println!(
         "sweeper {} on table `{}`",
-        sweeper.config().owner,
+        sweeper.owner(),
         outbox.config().table_name
     );
 
@@ -101,18 +100,15 @@ async fn run() -> Result<(), Failure> {
         }
     }
 
-    let stop = CancellationToken::new();
-    let on_signal = stop.clone();
-    tokio::spawn(async move {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("a SIGTERM handler installs");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = terminate.recv() => {}
-        }
-        on_signal.cancel();
-    });
-    sweeper.run(stop).await?;
+    // The stop signal is any future: here Ctrl-C or SIGTERM.
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    sweeper
+        .run(async move {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+        })
+        .await?;
     Ok(())
 }

@@ -75,10 +75,10 @@ pub async fn capture_reports<F: Future>(future: F) -> (F::Output, Vec<HandlerRep
 
 /// What a transactional handler returns: a `Result`, committed on `Ok`, discarded on `Err`.
 ///
-/// Implemented for every `Result`; [`HandlerRun::finish`] takes the body's output through it,
-/// and the code `#[transactional_handler]` generates names the body's output at the return type
-/// the user wrote, so a return type that is not a `Result`, or whose error cannot hold the
-/// runtime's, is reported there, once.
+/// Implemented for every `Result`. The code `#[transactional_handler]` generates calls these
+/// methods as `<ReturnType as HandlerOutput>::...`, spanned on the return type the user wrote,
+/// so a return type that is not a `Result`, or whose error cannot hold the runtime's, is
+/// reported there, once.
 #[diagnostic::on_unimplemented(
     message = "a `#[transactional_handler]` must return a `Result`, but this one returns `{Self}`",
     label = "not a `Result`",
@@ -96,6 +96,27 @@ pub trait HandlerOutput: Sized {
 
     /// The output from a plain `Result`.
     fn from_result(result: Result<Self::Value, Self::Error>) -> Self;
+
+    /// How the call ended, as the handler's output: a failed commit through `outbox_error`
+    /// (which is [`HandlerOutput::outbox_error`] in the generated code).
+    fn from_outcome(
+        outcome: Outcome<Self::Value, Self::Error>,
+        outbox_error: impl FnOnce(Error) -> Self::Error,
+    ) -> Self {
+        Self::from_result(match outcome {
+            Outcome::Value(value) => Ok(value),
+            Outcome::Failed(err) => Err(err),
+            Outcome::Outbox(err) => Err(outbox_error(err)),
+        })
+    }
+
+    /// The runtime's error as the handler's own.
+    fn outbox_error(err: Error) -> Self::Error
+    where
+        Self::Error: HandlerError,
+    {
+        <Self::Error as HandlerError>::from_outbox_error(err)
+    }
 }
 
 impl<T, E> HandlerOutput for Result<T, E> {
@@ -131,13 +152,26 @@ impl<E: From<Error>> HandlerError for E {
     }
 }
 
+/// How a call of a handler ended, for the caller (the generated code, or a loop written by
+/// hand) to turn into its own return type.
+#[derive(Debug)]
+pub enum Outcome<T, E> {
+    /// The body returned `Ok` and the transaction committed.
+    Value(T),
+    /// The body returned `Err`: the transaction was dropped, nothing was written.
+    Failed(E),
+    /// The commit failed: for a conflict, after as many runs as the retry bound allows
+    /// ([`Error::ConflictRetriesExhausted`]).
+    Outbox(Error),
+}
+
 /// One call of a transactional handler: the runs of its body, each over a fresh transaction,
 /// and the commit and send after the last.
 ///
 /// This is the code `#[transactional_handler]` generates, written by hand:
 ///
 /// ```no_run
-/// use outbox_runtime::dispatch::HandlerRun;
+/// use outbox_runtime::dispatch::{HandlerRun, Outcome};
 /// use outbox_runtime::{ClearMode, Message, Postbox};
 ///
 /// async fn announce(postbox: &Postbox, name: &str) -> outbox_runtime::Result<()> {
@@ -149,9 +183,10 @@ impl<E: From<Error>> HandlerError for E {
 ///             Ok(())
 ///         }
 ///         .await;
-///         // `None` after a conflict: run the body again.
-///         if let Some(output) = run.finish(tx, body).await {
-///             return output;
+///         match run.finish(tx, body).await {
+///             None => continue, // a conflict: run the body again
+///             Some(Outcome::Value(value)) => return Ok(value),
+///             Some(Outcome::Failed(err) | Outcome::Outbox(err)) => return Err(err),
 ///         }
 ///     }
 /// }
@@ -186,22 +221,21 @@ impl<'p> HandlerRun<'p> {
         self.postbox.begin()
     }
 
-    /// Ends a run with the body's output: on `Err` drops the transaction and returns the
-    /// error; on `Ok` commits. After a conflict the retry bound still allows, it waits a
-    /// backoff and returns `None`: run the body again with a fresh transaction. Otherwise the
-    /// call is over: after a commit the messages are sent as the clear mode says and the
-    /// report goes to an enclosing [`capture_reports`]; a failed commit comes back as the
-    /// handler's own error, converted with `From<outbox_runtime::Error>`.
-    pub async fn finish<O>(&mut self, tx: Transaction, output: O) -> Option<O>
-    where
-        O: HandlerOutput,
-        O::Error: HandlerError,
-    {
-        let value = match output.into_result() {
+    /// Ends a run with the body's output: on `Err` drops the transaction; on `Ok` commits.
+    /// After a conflict the retry bound still allows, it waits a backoff and returns `None`:
+    /// run the body again with a fresh transaction. Otherwise the call is over: after a commit
+    /// the messages are sent as the clear mode says and the report goes to an enclosing
+    /// [`capture_reports`].
+    pub async fn finish<T, E>(
+        &mut self,
+        tx: Transaction,
+        output: Result<T, E>,
+    ) -> Option<Outcome<T, E>> {
+        let value = match output {
             Ok(value) => value,
             Err(err) => {
                 tx.rollback();
-                return Some(O::from_result(Err(err)));
+                return Some(Outcome::Failed(err));
             }
         };
         match self.postbox.commit_and_clear(tx, self.clear).await {
@@ -218,34 +252,30 @@ impl<'p> HandlerRun<'p> {
                 };
                 // Outside `capture_reports` nobody asked for it.
                 let _ = REPORTS.try_with(|reports| reports.borrow_mut().push(report));
-                Some(O::from_result(Ok(value)))
+                Some(Outcome::Value(value))
             }
             Err(err) if self.retry.should_retry(&err).await => None,
-            Err(err) => {
-                let err = if err.is_conflict() {
-                    Error::ConflictRetriesExhausted {
-                        runs: self.runs,
-                        retries: self.retry.bound,
-                        source: Box::new(err),
-                    }
-                } else {
-                    err
-                };
-                Some(O::from_result(Err(O::Error::from_outbox_error(err))))
+            Err(err) if err.is_conflict() => {
+                Some(Outcome::Outbox(Error::ConflictRetriesExhausted {
+                    runs: self.runs,
+                    retries: self.retry.bound,
+                    source: Box::new(err),
+                }))
             }
+            Err(err) => Some(Outcome::Outbox(err)),
         }
     }
 
-    /// [`HandlerRun::finish`] for a call that never runs its body twice: a conflict is
-    /// returned as the error.
-    pub async fn finish_once<O>(&mut self, tx: Transaction, output: O) -> O
-    where
-        O: HandlerOutput,
-        O::Error: HandlerError,
-    {
+    /// [`HandlerRun::finish`] for a call that never runs its body twice: a conflict ends the
+    /// call too.
+    pub async fn finish_once<T, E>(
+        &mut self,
+        tx: Transaction,
+        output: Result<T, E>,
+    ) -> Outcome<T, E> {
         self.retry = ConflictRetry::new(0);
         match self.finish(tx, output).await {
-            Some(output) => output,
+            Some(outcome) => outcome,
             None => unreachable!("a run with no retries left never asks to run again"),
         }
     }
@@ -309,6 +339,9 @@ mod tests {
             }],
         };
         assert!(retry.should_retry(&conflict).await);
-        assert!(!retry.should_retry(&conflict).await, "the bound of 1 is spent");
+        assert!(
+            !retry.should_retry(&conflict).await,
+            "the bound of 1 is spent"
+        );
     }
 }

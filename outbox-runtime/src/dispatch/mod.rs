@@ -7,8 +7,6 @@ pub(crate) mod handler;
 pub(crate) mod postbox;
 pub(crate) mod sweeper;
 
-pub use handler::{
-    HandlerError, HandlerOutput, HandlerReport, HandlerRun, capture_reports,
-};
+pub use handler::{HandlerError, HandlerOutput, HandlerReport, HandlerRun, capture_reports};
 pub use postbox::{ClearMode, ClearReport, Postbox};
 pub use sweeper::{SweepReport, Sweeper, SweeperConfig};

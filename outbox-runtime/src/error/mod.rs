@@ -323,14 +323,16 @@ impl Error {
             | Error::Throttled { .. }
             | Error::CommitUncertain { .. }
             | Error::ConflictRetriesExhausted { .. } => true,
-            Error::DynamoDb { source, .. } => matches!(
-                **source,
-                aws_sdk_dynamodb::Error::ProvisionedThroughputExceededException(_)
-                    | aws_sdk_dynamodb::Error::RequestLimitExceeded(_)
-                    | aws_sdk_dynamodb::Error::InternalServerError(_)
-                    | aws_sdk_dynamodb::Error::TransactionConflictException(_)
-                    | aws_sdk_dynamodb::Error::TransactionInProgressException(_)
-            ) || self.is_conflict(),
+            Error::DynamoDb { source, .. } => {
+                matches!(
+                    **source,
+                    aws_sdk_dynamodb::Error::ProvisionedThroughputExceededException(_)
+                        | aws_sdk_dynamodb::Error::RequestLimitExceeded(_)
+                        | aws_sdk_dynamodb::Error::InternalServerError(_)
+                        | aws_sdk_dynamodb::Error::TransactionConflictException(_)
+                        | aws_sdk_dynamodb::Error::TransactionInProgressException(_)
+                ) || self.is_conflict()
+            }
             Error::TransactionCancelled { reasons } => {
                 self.is_conflict()
                     || reasons.iter().all(|reason| {
@@ -341,7 +343,9 @@ impl Error {
                                 | CancellationCode::ThrottlingError
                                 | CancellationCode::ProvisionedThroughputExceeded
                         )
-                    }) && reasons.iter().any(|reason| reason.code != CancellationCode::None)
+                    }) && reasons
+                        .iter()
+                        .any(|reason| reason.code != CancellationCode::None)
             }
             _ => false,
         }

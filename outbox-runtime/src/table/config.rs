@@ -68,6 +68,12 @@ impl OutboxConfig {
         }
     }
 
+    /// Sets the outbox table's name.
+    pub fn with_table_name(mut self, table_name: impl Into<String>) -> Self {
+        self.table_name = table_name.into();
+        self
+    }
+
     /// Sets the number of shards of the outstanding index.
     pub fn with_shards(mut self, shard_count: u16) -> Self {
         self.shard_count = shard_count;

@@ -343,12 +343,7 @@ impl Leases {
         let id = item.get(attr::MESSAGE_ID)?.as_s().ok()?;
         let shard = id.rsplit('#').next()?.parse().ok()?;
         let owner = item.get(LEASE_OWNER)?.as_s().ok()?.clone();
-        let expires = item
-            .get(LEASE_EXPIRES_AT)?
-            .as_n()
-            .ok()?
-            .parse()
-            .ok()?;
+        let expires = item.get(LEASE_EXPIRES_AT)?.as_n().ok()?.parse().ok()?;
         let version = item.get(LEASE_VERSION)?.as_n().ok()?.parse().ok()?;
         Some((
             shard,

@@ -15,11 +15,11 @@ use aws_smithy_types::{retry::RetryConfig, timeout::TimeoutConfig};
 use futures_util::future::{BoxFuture, join_all};
 
 use crate::message::Message;
+use crate::transport::error::ProducerError;
+use crate::transport::producer::Producer;
 use crate::transport::wire::{
     Attribute, Fifo, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, attributes, encode_body, fifo_ids,
 };
-use crate::transport::error::ProducerError;
-use crate::transport::producer::Producer;
 
 mod sealed {
     pub trait Sealed {}
@@ -324,7 +324,8 @@ pub(crate) fn prepare<'a>(
 ) -> Result<Prepared<'a>, ProducerError> {
     let destination = routes.destination(message)?;
     let bytes = message.body.to_bytes().map_err(|err| {
-        ProducerError::permanent(message, format!("the body cannot be encoded: {err}")).with_source(err)
+        ProducerError::permanent(message, format!("the body cannot be encoded: {err}"))
+            .with_source(err)
     })?;
     if bytes.is_empty() {
         return Err(ProducerError::permanent(
@@ -483,10 +484,7 @@ pub(crate) fn call_failed<E>(
 where
     E: std::error::Error + Send + Sync + 'static,
 {
-    let reason = format!(
-        "{call} failed: {}",
-        DisplayErrorContext(&err)
-    );
+    let reason = format!("{call} failed: {}", DisplayErrorContext(&err));
     let shared = SharedError(Arc::new(err));
     entries
         .iter()

@@ -18,12 +18,12 @@ use tracing::Instrument;
 
 #[cfg(feature = "testing")]
 use crate::client::LOCAL_REGION;
-#[cfg(feature = "testing")]
-use crate::transport::routed::{local_retries, local_timeouts};
+use crate::transport::error::ProducerError;
 use crate::transport::routed::{
     EntryFailure, Prepared, RoutedProducer, Sealed, Service, call_failed, entry_results,
 };
-use crate::transport::error::ProducerError;
+#[cfg(feature = "testing")]
+use crate::transport::routed::{local_retries, local_timeouts};
 
 /// Amazon SNS: the [`Service`] of [`SnsProducer`].
 #[derive(Clone, Copy, Debug)]

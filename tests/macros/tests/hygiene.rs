@@ -176,5 +176,5 @@ fn unreachable_postbox() -> outbox_runtime::Postbox {
         outbox_runtime::OutboxConfig::new("Hygiene"),
     )
     .unwrap();
-    outbox_runtime::Postbox::new(outbox, outbox_runtime::producer::InMemoryProducer::new())
+    outbox_runtime::Postbox::new(outbox, outbox_runtime::transport::InMemoryProducer::new())
 }

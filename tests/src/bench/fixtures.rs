@@ -7,13 +7,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use outbox_runtime::producer::{InMemoryProducer, Producer, ProducerError};
-use outbox_runtime::schema::{KeyAttribute, KeyKind, TableSchema};
-use outbox_runtime::sweeper::{Sweeper, SweeperConfig};
+use outbox_runtime::table::{KeyAttribute, KeyKind, TableSchema};
+use outbox_runtime::transport::{InMemoryProducer, Producer, ProducerError};
 use outbox_runtime::{
     DynamoDb, Message, Outbox, OutboxConfig, OutboxMessage, Postbox, Transaction,
     transactional_handler,
 };
+use outbox_runtime::{Sweeper, SweeperConfig};
 use serde::{Deserialize, Serialize};
 
 use super::hand_written::HandWritten;
@@ -220,7 +220,6 @@ impl BenchProducer {
     }
 }
 
-#[async_trait::async_trait]
 impl Producer for BenchProducer {
     async fn send(&self, message: &Message) -> Result<(), ProducerError> {
         self.send_batch(std::slice::from_ref(message))
@@ -276,10 +275,7 @@ impl Rig {
     /// # Errors
     /// Creating the tables.
     pub async fn new(db: &DynamoDb, config: OutboxConfig) -> outbox_runtime::Result<Self> {
-        let config = OutboxConfig {
-            table_name: unique_name("bench-outbox"),
-            ..config
-        };
+        let config = config.with_table_name(unique_name("bench-outbox"));
         let people = TableSchema::new(
             unique_name("bench-people"),
             KeyAttribute::new("Name", KeyKind::String),
@@ -306,12 +302,12 @@ impl Rig {
     }
 
     /// The hand-written handler over the same tables, client and producer.
-    pub fn hand_written(&self) -> HandWritten {
+    pub fn hand_written(&self) -> HandWritten<BenchProducer> {
         HandWritten::new(
             self.db.clone(),
             self.config().clone(),
             self.handler.people.name.clone(),
-            Arc::clone(&self.producer) as Arc<dyn Producer>,
+            Arc::clone(&self.producer),
         )
     }
 
@@ -320,12 +316,10 @@ impl Rig {
     pub fn sweeper(&self, owner: &str, lease: Duration, min_age: Duration) -> Sweeper {
         Sweeper::new(
             &self.handler.postbox,
-            SweeperConfig {
-                min_age,
-                lease_duration: lease,
-                owner: owner.to_owned(),
-                ..SweeperConfig::default()
-            },
+            SweeperConfig::default()
+                .with_min_age(min_age)
+                .with_lease_duration(lease)
+                .with_owner(owner),
         )
     }
 

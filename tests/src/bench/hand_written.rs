@@ -9,9 +9,9 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, BatchStatementRequest, DeleteRequest, Put, ReturnConsumedCapacity,
     TransactWriteItem, WriteRequest,
 };
-use outbox_runtime::attributes as attr;
-use outbox_runtime::producer::Producer;
-use outbox_runtime::shard::shard_of_key;
+use outbox_runtime::table::attributes as attr;
+use outbox_runtime::table::shard_of_key;
+use outbox_runtime::transport::Producer;
 use outbox_runtime::{Cleanup, DynamoDb, Message, OutboxConfig};
 
 use super::fixtures::{AddGreeting, GREETING_TOPIC};
@@ -22,14 +22,14 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The greeting handler written by hand against aws-sdk-dynamodb: the same items, the same
 /// conditional put of each message, the same client request token and consumed-capacity
 /// setting, the same send, and the same marking as the runtime, with no library in between.
-pub struct HandWritten {
+pub struct HandWritten<P> {
     db: DynamoDb,
     outbox: OutboxConfig,
     people: String,
-    producer: Arc<dyn Producer>,
+    producer: Arc<P>,
 }
 
-impl std::fmt::Debug for HandWritten {
+impl<P> std::fmt::Debug for HandWritten<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HandWritten")
             .field("outbox", &self.outbox.table_name)
@@ -40,13 +40,13 @@ impl std::fmt::Debug for HandWritten {
 /// Items per `BatchWriteItem`, statements per `BatchExecuteStatement` (DynamoDB's limits).
 const BATCH_WRITE_LIMIT: usize = 25;
 
-impl HandWritten {
+impl<P: Producer> HandWritten<P> {
     /// A handler writing to `outbox` and `people` through `db`, sending with `producer`.
     pub fn new(
         db: DynamoDb,
         outbox: OutboxConfig,
         people: impl Into<String>,
-        producer: Arc<dyn Producer>,
+        producer: Arc<P>,
     ) -> Self {
         Self {
             db,

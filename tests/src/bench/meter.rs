@@ -29,7 +29,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::{
 use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
 use aws_sdk_dynamodb::types::{AttributeValue, ConsumedCapacity, ReturnConsumedCapacity};
 use outbox_runtime::DynamoDb;
-use outbox_runtime::attributes as attr;
+use outbox_runtime::table::attributes as attr;
 use serde::Serialize;
 
 /// What the calls of one operation cost.

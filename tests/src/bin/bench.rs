@@ -9,30 +9,16 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use outbox_runtime::DynamoDb;
-use outbox_runtime::connection::ENDPOINT_ENV;
 use outbox_tests::DEFAULT_LOCAL_ENDPOINT;
+use outbox_tests::ENDPOINT_ENV;
 use outbox_tests::bench::BoxError;
 use outbox_tests::bench::scenarios::{
     self, CostRow, DrainRow, IdleRow, LatencyRow, OverheadRow, Percentiles,
 };
 use serde::Serialize;
 
-const USAGE: &str = "\
-usage: bench [flags]          (normally run as `cargo xtask bench [flags]`)
-
-  --quick                 small sizes: every scenario in a couple of minutes
-  --only LIST             scenarios to run, comma separated:
-                          overhead,requests,capacity,drain,idle,latency (default: all)
-  --concurrency LIST      macro overhead: calls in flight (default 1,8,32)
-  --rounds N              macro overhead: interleaved rounds (default 5; quick 2)
-  --calls N               macro overhead: calls per handler per round (default 500; quick 40)
-  --path-calls N          requests and capacity: handler calls per figure (default 10; quick 4)
-  --messages N            drain: outstanding messages (default 10000; quick 1000)
-  --keys N                drain: distinct partition keys (default 1000; quick 100)
-  --idle-window SECS      idle sweep: length of the timed run (default 6; quick 2)
-  --samples N             latency: calls measured (default 1000; quick 200)
-  --shards N              shards of every outbox (default 16)
-  --json PATH             where to write the figures (default target/bench/latest.json)";
+/// The flags, shared with `cargo xtask bench --help`, which prints them without building.
+const USAGE: &str = include_str!("bench_usage.txt");
 
 #[derive(Clone, Debug, Serialize)]
 struct Settings {
@@ -113,7 +99,7 @@ impl Settings {
                 "--shards" => {
                     settings.shards = u16::try_from(number(value()?)?)
                         .ok()
-                        .filter(|n| *n <= outbox_runtime::config::MAX_SHARDS)
+                        .filter(|n| *n <= outbox_runtime::table::MAX_SHARDS)
                         .ok_or("`--shards`: 1 to 1024")?;
                 }
                 "--json" => settings.json = value()?.into(),

@@ -17,12 +17,8 @@ use outbox_tests::chaos::processes::{self, ChildArgs, ProcessesConfig};
 use outbox_tests::chaos::{self, ChaosConfig};
 use outbox_tests::dynamodb;
 
-const USAGE: &str = "\
-usage: chaos [--commands N] [--keys N] [--concurrency N] [--sweepers N] [--seed N]
-             [--fault-percent N] [--send-fail-percent N] [--send-then-fail-percent N]
-             [--sweeper-only] [--no-restart]
-       chaos --sweeper-processes N [--kill-one] [--commands N] [--keys N] [--shards N]
-             [--lease-ms N] [--seed N]";
+/// The flags, shared with `cargo xtask chaos --help`, which prints them without building.
+const USAGE: &str = include_str!("chaos_usage.txt");
 
 /// What to run.
 enum Mode {
@@ -107,6 +103,10 @@ async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some(ChildArgs::FLAG) {
         return sweeper_child(&args[1..]).await;
+    }
+    if args.iter().any(|arg| arg == "--help" || arg == "-h") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
     }
     let config = match parse(&args) {
         Ok(Mode::InProcess(config)) => config,

@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
-use outbox_runtime::schema::TableSchema;
+use outbox_runtime::table::TableSchema;
 use outbox_runtime::{DynamoDb, MessageId, Outbox};
 
 use super::config::Command;

@@ -21,7 +21,8 @@ use aws_sdk_dynamodb::operation::batch_execute_statement::{
 };
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
-use outbox_runtime::{MessageId, attributes as attr};
+use outbox_runtime::MessageId;
+use outbox_runtime::table::attributes as attr;
 
 use super::Recorder;
 

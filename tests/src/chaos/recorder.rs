@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use outbox_runtime::producer::{Producer, ProducerError};
+use outbox_runtime::transport::{Producer, ProducerError};
 use outbox_runtime::{Message, MessageId};
 use tokio::sync::{Notify, oneshot};
 
@@ -217,7 +217,6 @@ pub struct RecordingProducer {
     sender: Sender,
 }
 
-#[async_trait::async_trait]
 impl Producer for RecordingProducer {
     async fn send(&self, message: &Message) -> Result<(), ProducerError> {
         let recorder = &self.recorder;

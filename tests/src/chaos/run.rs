@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
-use outbox_runtime::producer::Producer;
-use outbox_runtime::schema::{KeyAttribute, KeyKind, TableSchema};
+use outbox_runtime::table::{KeyAttribute, KeyKind, TableSchema};
+use outbox_runtime::transport::Producer;
 use outbox_runtime::{
     DynamoDb, Outbox, OutboxConfig, Postbox, RetryPolicy, Sweeper, SweeperConfig,
 };
@@ -78,11 +78,10 @@ async fn run_on(
         KeyAttribute::new("Id", KeyKind::String),
     );
     create_table(db, &entities).await;
-    let retry = RetryPolicy {
-        max_attempts: 1000,
-        base_delay: Duration::from_millis(5),
-        max_delay: Duration::from_millis(50),
-    };
+    let retry = RetryPolicy::new()
+        .with_max_attempts(1000)
+        .with_base_delay(Duration::from_millis(5))
+        .with_max_delay(Duration::from_millis(50));
     let recorder = Recorder::new(
         config.seed,
         config.send_fail_percent,
@@ -170,13 +169,12 @@ async fn run_on(
         );
     }
     let drain_started = Instant::now();
-    let sweeper_config = |n: usize| SweeperConfig {
-        interval: Duration::from_millis(10),
-        min_age: Duration::ZERO,
-        retry,
-        lease_duration: Duration::from_secs(1),
-        owner: format!("chaos-sweeper-{n}"),
-        ..SweeperConfig::default()
+    let sweeper_config = |n: usize| {
+        SweeperConfig::default()
+            .with_interval(Duration::from_millis(10))
+            .with_min_age(Duration::ZERO)
+            .with_lease_duration(Duration::from_secs(1))
+            .with_owner(format!("chaos-sweeper-{n}"))
     };
     let sweeper = |n: usize| {
         let postbox = Postbox::new(outbox.clone(), recorder.producer(Sender::Sweeper(n)))
@@ -302,7 +300,9 @@ async fn handle_one(
         }
         Ok(Err(ChaosError::Outbox(outbox_runtime::Error::TransactionCancelled { reasons })))
             if fault == CommandFault::CommitRefused
-                && reasons.iter().any(|r| r.code == "ConditionalCheckFailed") =>
+                && reasons.iter().any(|r| {
+                    r.code == outbox_runtime::error::CancellationCode::ConditionalCheckFailed
+                }) =>
         {
             Outcome::RolledBack
         }

@@ -2,7 +2,7 @@
 //! writes in the same transaction, and the handlers, written with `#[transactional_handler]`,
 //! whose body meets the command's fault before the commit.
 
-use outbox_runtime::schema::TableSchema;
+use outbox_runtime::table::TableSchema;
 use outbox_runtime::{Expr, Message, OutboxMessage, Postbox, Transaction, transactional_handler};
 use serde::{Deserialize, Serialize};
 

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use outbox_runtime::shard::shard_of_key;
+use outbox_runtime::table::shard_of_key;
 use outbox_runtime::{Cleanup, OutboxConfig};
 use outbox_tests::bench::scenarios::{self, warm_sweeper};
 use outbox_tests::bench::{AddGreeting, Counts, Rig};

@@ -21,8 +21,9 @@ use aws_sdk_dynamodb::config::interceptors::{
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::types::{AttributeValue, Select};
 use futures_util::FutureExt;
-use outbox_runtime::producer::InMemoryProducer;
-use outbox_runtime::schema::{KeyAttribute, KeyKind, TableSchema};
+use outbox_runtime::error::CancellationCode;
+use outbox_runtime::table::{KeyAttribute, KeyKind, TableSchema};
+use outbox_runtime::transport::InMemoryProducer;
 use outbox_runtime::{
     DynamoDb, Error, Expr, MessageId, Outbox, OutboxMessage, Postbox, Transaction,
     transactional_handler,
@@ -398,15 +399,24 @@ async fn a_conflict_on_every_try_returns_the_reasons_and_stores_nothing() {
     let AppError::Outbox(err) = err else {
         panic!("the runtime's error: {err:?}")
     };
-    assert!(err.is_conflict(), "{err:?}");
-    let Error::TransactionCancelled { reasons } = &err else {
-        panic!("the cancellation with its reasons: {err:?}")
+    // The bound is reached: the error says so, and keeps the last conflict with its reasons.
+    let Error::ConflictRetriesExhausted {
+        runs: 3,
+        retries: 2,
+        source,
+    } = &err
+    else {
+        panic!("the exhausted retries: {err:?}")
+    };
+    assert!(source.is_conflict(), "{source:?}");
+    let Error::TransactionCancelled { reasons } = source.as_ref() else {
+        panic!("the cancellation with its reasons: {source:?}")
     };
     assert_eq!(reasons.len(), 2, "a put and a deposit: {reasons:?}");
-    assert_eq!(reasons[0].code, "TransactionConflict");
+    assert_eq!(reasons[0].code, CancellationCode::TransactionConflict);
     assert_eq!(reasons[0].table, fx.handler.people.name);
     assert_eq!(reasons[0].key.as_deref(), Some("Name=\"Tyrion\""));
-    assert_eq!(reasons[1].code, "None");
+    assert_eq!(reasons[1].code, CancellationCode::None);
     assert_eq!(reasons[1].table, fx.outbox.config().table_name);
     let text = err.to_string();
     assert!(text.contains("TransactionConflict"), "{text}");
@@ -421,7 +431,11 @@ async fn without_retries_a_conflict_is_returned_at_once() {
     fx.conflicts.inject(1);
     let err = fx.handler.add_once(tyrion()).await.unwrap_err();
     assert!(
-        matches!(&err, AppError::Outbox(err) if err.is_conflict()),
+        matches!(
+            &err,
+            AppError::Outbox(Error::ConflictRetriesExhausted { runs: 1, retries: 0, source })
+                if source.is_conflict()
+        ),
         "{err:?}"
     );
     assert_eq!(fx.runs(), 1);
@@ -437,7 +451,7 @@ async fn a_commit_error_that_is_no_conflict_is_returned_at_once() {
     let AppError::Outbox(Error::TransactionCancelled { reasons }) = &err else {
         panic!("the cancellation: {err:?}")
     };
-    assert_eq!(reasons[0].code, "ConditionalCheckFailed");
+    assert_eq!(reasons[0].code, CancellationCode::ConditionalCheckFailed);
     fx.assert_committed(&first, true).await;
 }
 

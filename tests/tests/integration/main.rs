@@ -17,3 +17,4 @@ mod producers;
 mod security;
 mod sweeper;
 mod transaction;
+mod unit_of_work;

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::config::interceptors::{
     BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextMut,
 };
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use outbox_runtime::producer::InMemoryProducer;
+use outbox_runtime::transport::InMemoryProducer;
 use outbox_runtime::{Error, Message, MessageId, Outbox, OutboxConfig, Postbox};
 use outbox_tests::inject::{TARGET, answer, divert_to_read_only};
 use outbox_tests::{create_table, dynamodb, unique_name};

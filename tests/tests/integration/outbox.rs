@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime};
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextMut;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::types::AttributeValue;
-use outbox_runtime::producer::InMemoryProducer;
-use outbox_runtime::shard::shard_of_key;
+use outbox_runtime::table::shard_of_key;
+use outbox_runtime::transport::InMemoryProducer;
 use outbox_runtime::{
     AddOutcome, Body, Cleanup, ContinuationToken, Error, Message, MessageId, MessageType, Outbox,
     OutboxConfig, Postbox,
@@ -364,9 +364,10 @@ async fn a_missing_table_is_named_with_the_command_that_creates_it() {
     assert!(matches!(err, Error::TableNotFound { .. }), "{err:?}");
     let text = err.to_string();
     assert!(
-        text.contains(&table) && text.contains("cargo xtask provision"),
+        text.contains(&table) && text.contains("Outbox::ensure_table"),
         "{text}"
     );
+    assert!(!text.contains("xtask"), "{text}");
 }
 
 #[tokio::test]

@@ -12,9 +12,10 @@ use aws_sdk_sqs::config::{ConfigBag, Intercept};
 use aws_sdk_sqs::error::BoxError;
 use aws_sdk_sqs::operation::send_message_batch::SendMessageBatchInput;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
-use outbox_runtime::producer::wire::{self, BASE64};
-use outbox_runtime::producer::{ENDPOINT_ENV, Producer, SnsProducer, SqsProducer, sns, sqs};
+use outbox_runtime::transport::wire::{self, BASE64};
+use outbox_runtime::transport::{Producer, SnsProducer, SqsProducer, sns, sqs};
 use outbox_runtime::{Body, Message, MessageType};
+use outbox_tests::SQS_ENDPOINT_ENV as ENDPOINT_ENV;
 
 /// Where the tests look when `SQS_SNS_ENDPOINT` is not set: the port `cargo xtask moto start`
 /// uses by default.

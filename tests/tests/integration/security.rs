@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-use outbox_runtime::producer::{InMemoryProducer, SnsProducer, SqsProducer};
-use outbox_runtime::schema::{KeyAttribute, KeyKind, TableSchema};
+use outbox_runtime::table::{KeyAttribute, KeyKind, TableSchema};
+use outbox_runtime::transport::{InMemoryProducer, SnsProducer, SqsProducer};
 use outbox_runtime::{
     DynamoDb, Outbox, OutboxConfig, OutboxMessage, Postbox, RetryPolicy, Sweeper, SweeperConfig,
     Transaction, transactional_handler,
@@ -35,7 +35,7 @@ fn credentials() -> Credentials {
 
 /// A DynamoDB client for the test endpoint signed with [`credentials`].
 fn dynamodb_with_credentials() -> DynamoDb {
-    let endpoint = std::env::var(outbox_runtime::connection::ENDPOINT_ENV)
+    let endpoint = std::env::var(outbox_tests::ENDPOINT_ENV)
         .ok()
         .filter(|value| !value.trim().is_empty())
         .unwrap_or_else(|| DEFAULT_LOCAL_ENDPOINT.to_owned());
@@ -208,11 +208,10 @@ async fn logs_at_every_level_hide_credentials_and_show_bodies_only_at_trace() {
     let producer = Arc::new(InMemoryProducer::new());
     let service = Service {
         postbox: Postbox::new(outbox.clone(), Arc::clone(&producer)).with_retry_policy(
-            RetryPolicy {
-                max_attempts: 3,
-                base_delay: Duration::from_millis(1),
-                max_delay: Duration::from_millis(1),
-            },
+            RetryPolicy::new()
+                .with_max_attempts(3)
+                .with_base_delay(Duration::from_millis(1))
+                .with_max_delay(Duration::from_millis(1)),
         ),
         vaults,
     };
@@ -224,11 +223,9 @@ async fn logs_at_every_level_hide_credentials_and_show_bodies_only_at_trace() {
     tokio::time::sleep(Duration::from_millis(5)).await;
     let mut sweeper = Sweeper::new(
         &service.postbox,
-        SweeperConfig {
-            min_age: Duration::ZERO,
-            owner: "security".to_owned(),
-            ..SweeperConfig::default()
-        },
+        SweeperConfig::default()
+            .with_min_age(Duration::ZERO)
+            .with_owner("security"),
     );
     let report = sweeper.sweep_once().await.unwrap();
     assert_eq!(report.sent.len(), 1, "{report:?}");

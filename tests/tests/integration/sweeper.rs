@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use outbox_runtime::producer::{InMemoryProducer, Producer, ProducerError};
+use outbox_runtime::transport::{InMemoryProducer, Producer, ProducerError};
 use outbox_runtime::{
     ClearMode, Message, MessageId, Outbox, OutboxConfig, Postbox, RetryPolicy, Sweeper,
     SweeperConfig,
@@ -25,7 +25,6 @@ impl FlakyProducer {
     }
 }
 
-#[async_trait::async_trait]
 impl Producer for FlakyProducer {
     async fn send(&self, message: &Message) -> Result<(), ProducerError> {
         if let Some(left) = self.failures_left.lock().unwrap().get_mut(message.id())
@@ -45,31 +44,26 @@ async fn outbox(shards: u16) -> Outbox {
     Outbox::new(db, config).unwrap()
 }
 
-fn sweeper_config(owner: &str, retry: RetryPolicy) -> SweeperConfig {
-    SweeperConfig {
-        interval: Duration::from_millis(20),
-        min_age: Duration::ZERO,
-        retry,
-        lease_duration: Duration::from_secs(2),
-        owner: owner.to_owned(),
-        ..SweeperConfig::default()
-    }
+fn sweeper_config(owner: &str) -> SweeperConfig {
+    SweeperConfig::default()
+        .with_interval(Duration::from_millis(20))
+        .with_min_age(Duration::ZERO)
+        .with_lease_duration(Duration::from_secs(2))
+        .with_owner(owner)
 }
 
 fn quick_retry(max_attempts: u32) -> RetryPolicy {
-    RetryPolicy {
-        max_attempts,
-        base_delay: Duration::from_millis(2),
-        max_delay: Duration::from_millis(2),
-    }
+    RetryPolicy::new()
+        .with_max_attempts(max_attempts)
+        .with_base_delay(Duration::from_millis(2))
+        .with_max_delay(Duration::from_millis(2))
 }
 
 fn slow_retry() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 5,
-        base_delay: Duration::from_secs(3600),
-        max_delay: Duration::from_secs(3600),
-    }
+    RetryPolicy::new()
+        .with_max_attempts(5)
+        .with_base_delay(Duration::from_secs(3600))
+        .with_max_delay(Duration::from_secs(3600))
 }
 
 #[tokio::test]
@@ -86,7 +80,10 @@ async fn a_committed_message_whose_clear_never_ran_is_delivered_by_the_sweeper()
     assert!(producer.sent().is_empty());
     assert!(outbox.get(&id).await.unwrap().unwrap().is_outstanding());
 
-    let mut sweeper = Sweeper::new(&postbox, sweeper_config("solo", quick_retry(3)));
+    let mut sweeper = Sweeper::new(
+        &postbox.clone().with_retry_policy(quick_retry(3)),
+        sweeper_config("solo"),
+    );
     let report = sweeper.sweep_once().await.unwrap();
     assert_eq!(report.sent, vec![id.clone()]);
     assert_eq!(report.shards.len(), 4, "a lone sweeper holds every shard");
@@ -142,7 +139,10 @@ async fn a_failing_transport_backs_off_then_delivers() {
     outbox.add(&message).await.unwrap();
 
     producer.set_failing(true);
-    let mut sweeper = Sweeper::new(&postbox, sweeper_config("backoff", slow_retry()));
+    let mut sweeper = Sweeper::new(
+        &postbox.clone().with_retry_policy(slow_retry()),
+        sweeper_config("backoff"),
+    );
     let report = sweeper.sweep_once().await.unwrap();
     assert_eq!(report.failed, 1);
     let stored = outbox.get(message.id()).await.unwrap().unwrap();
@@ -158,7 +158,10 @@ async fn a_failing_transport_backs_off_then_delivers() {
 
     // With a short backoff the next pass delivers it.
     sweeper.release().await.unwrap();
-    let mut sweeper = Sweeper::new(&postbox, sweeper_config("backoff-2", quick_retry(5)));
+    let mut sweeper = Sweeper::new(
+        &postbox.clone().with_retry_policy(quick_retry(5)),
+        sweeper_config("backoff-2"),
+    );
     let message2 = Message::new("t", b"{}".to_vec());
     outbox.add(&message2).await.unwrap();
     producer.set_failing(true);
@@ -179,7 +182,10 @@ async fn after_the_maximum_a_message_is_dead_lettered_and_replay_delivers_it() {
     outbox.add(&message).await.unwrap();
     producer.set_failing(true);
 
-    let mut sweeper = Sweeper::new(&postbox, sweeper_config("dead", quick_retry(3)));
+    let mut sweeper = Sweeper::new(
+        &postbox.clone().with_retry_policy(quick_retry(3)),
+        sweeper_config("dead"),
+    );
     let mut dead_lettered = 0;
     for _ in 0..3 {
         dead_lettered += sweeper.sweep_once().await.unwrap().dead_lettered;
@@ -249,7 +255,10 @@ async fn a_later_message_of_a_key_never_overtakes_an_earlier_unsent_one() {
     postbox.commit(tx, ClearMode::Sweeper).await.unwrap();
     producer.fail(keyed[0].id(), 1);
 
-    let mut sweeper = Sweeper::new(&postbox, sweeper_config("order", quick_retry(5)));
+    let mut sweeper = Sweeper::new(
+        &postbox.clone().with_retry_policy(quick_retry(5)),
+        sweeper_config("order"),
+    );
     let first = sweeper.sweep_once().await.unwrap();
     assert_eq!(first.failed, 1);
     assert_eq!(
@@ -277,13 +286,11 @@ async fn a_later_message_of_a_key_never_overtakes_an_earlier_unsent_one() {
 async fn two_sweepers_split_the_shards_and_deliver_a_thousand_messages_exactly_once() {
     let outbox = outbox(8).await;
     let producer = Arc::new(InMemoryProducer::new());
-    let postbox = Postbox::new(outbox.clone(), Arc::clone(&producer));
+    let postbox =
+        Postbox::new(outbox.clone(), Arc::clone(&producer)).with_retry_policy(quick_retry(5));
     // Leases long enough that none lapses while the test is slow (a loaded machine): a shard
     // in both lists below is then really held twice, not a stale list.
-    let config = |owner: &str| SweeperConfig {
-        lease_duration: Duration::from_secs(10),
-        ..sweeper_config(owner, quick_retry(5))
-    };
+    let config = |owner: &str| sweeper_config(owner).with_lease_duration(Duration::from_secs(10));
     let mut a = Sweeper::new(&postbox, config("sweeper-a"));
     let mut b = Sweeper::new(&postbox, config("sweeper-b"));
 
@@ -357,13 +364,10 @@ async fn a_pass_that_gives_shards_away_midway_reports_only_what_it_still_holds()
         inner: Arc::new(InMemoryProducer::new()),
         pause: Duration::from_millis(150),
     };
-    let postbox = Postbox::new(outbox.clone(), producer);
+    let postbox = Postbox::new(outbox.clone(), producer).with_retry_policy(quick_retry(5));
     // Rebalancing every 250 ms: a pass sending one message per shard at 150 ms a send
     // rebalances after its second shard, and gives half its shards to the sweeper that joined.
-    let config = |owner: &str| SweeperConfig {
-        lease_duration: Duration::from_secs(1),
-        ..sweeper_config(owner, quick_retry(5))
-    };
+    let config = |owner: &str| sweeper_config(owner).with_lease_duration(Duration::from_secs(1));
     let mut a = Sweeper::new(&postbox, config("sweeper-a"));
     let mut b = Sweeper::new(&postbox, config("sweeper-b"));
     assert_eq!(a.sweep_once().await.unwrap().shards.len(), 8);
@@ -374,7 +378,7 @@ async fn a_pass_that_gives_shards_away_midway_reports_only_what_it_still_holds()
     for shard in 0..8 {
         let key = (0..)
             .map(|n| format!("key-{n}"))
-            .find(|key| outbox_runtime::shard::shard_of_key(key, 8) == shard)
+            .find(|key| outbox_runtime::table::shard_of_key(key, 8) == shard)
             .unwrap();
         outbox
             .add(&Message::new("t", b"{}".to_vec()).with_partition_key(key))
@@ -397,8 +401,9 @@ async fn a_pass_that_gives_shards_away_midway_reports_only_what_it_still_holds()
 async fn a_dead_sweepers_shards_are_taken_over_once_its_lease_lapses() {
     let outbox = outbox(4).await;
     let producer = Arc::new(InMemoryProducer::new());
-    let postbox = Postbox::new(outbox.clone(), Arc::clone(&producer));
-    let mut config = sweeper_config("doomed", quick_retry(3));
+    let postbox =
+        Postbox::new(outbox.clone(), Arc::clone(&producer)).with_retry_policy(quick_retry(3));
+    let mut config = sweeper_config("doomed");
     // Long enough that the early look below comes well before the lapse, even on a busy machine.
     config.lease_duration = Duration::from_secs(3);
     let mut doomed = Sweeper::new(&postbox, config.clone());
@@ -407,7 +412,7 @@ async fn a_dead_sweepers_shards_are_taken_over_once_its_lease_lapses() {
 
     let message = Message::new("t", b"{}".to_vec());
     outbox.add(&message).await.unwrap();
-    config.owner = "heir".to_owned();
+    config.owner = Some("heir".to_owned());
     let mut heir = Sweeper::new(&postbox, config);
     let early = heir.sweep_once().await.unwrap();
     assert!(
@@ -426,11 +431,17 @@ async fn a_dead_sweepers_shards_are_taken_over_once_its_lease_lapses() {
 async fn a_graceful_stop_hands_the_shards_over_at_once() {
     let outbox = outbox(4).await;
     let postbox = Postbox::new(outbox.clone(), InMemoryProducer::new());
-    let mut first = Sweeper::new(&postbox, sweeper_config("first", quick_retry(3)));
+    let mut first = Sweeper::new(
+        &postbox.clone().with_retry_policy(quick_retry(3)),
+        sweeper_config("first"),
+    );
     assert_eq!(first.sweep_once().await.unwrap().shards.len(), 4);
     first.release().await.unwrap();
 
-    let mut second = Sweeper::new(&postbox, sweeper_config("second", quick_retry(3)));
+    let mut second = Sweeper::new(
+        &postbox.clone().with_retry_policy(quick_retry(3)),
+        sweeper_config("second"),
+    );
     assert_eq!(second.sweep_once().await.unwrap().shards.len(), 4);
 }
 
@@ -442,9 +453,13 @@ async fn run_stops_on_cancellation_and_releases_its_leases() {
     let message = Message::new("t", b"{}".to_vec());
     outbox.add(&message).await.unwrap();
 
-    let stop = outbox_runtime::sweeper::CancellationToken::new();
+    let stop = tokio_util::sync::CancellationToken::new();
     let task = tokio::spawn(
-        Sweeper::new(&postbox, sweeper_config("runner", quick_retry(3))).run(stop.clone()),
+        Sweeper::new(
+            &postbox.clone().with_retry_policy(quick_retry(3)),
+            sweeper_config("runner"),
+        )
+        .run(stop.clone().cancelled_owned()),
     );
     for _ in 0..100 {
         if !producer.sent().is_empty() {
@@ -456,7 +471,10 @@ async fn run_stops_on_cancellation_and_releases_its_leases() {
     task.await.unwrap().unwrap();
     assert_eq!(producer.sent().len(), 1);
 
-    let mut next = Sweeper::new(&postbox, sweeper_config("next", quick_retry(3)));
+    let mut next = Sweeper::new(
+        &postbox.clone().with_retry_policy(quick_retry(3)),
+        sweeper_config("next"),
+    );
     assert_eq!(
         next.sweep_once().await.unwrap().shards.len(),
         2,
@@ -499,7 +517,10 @@ async fn an_unreadable_item_is_dead_lettered_and_does_not_block_its_shard() {
         listed.unreadable
     );
 
-    let mut sweeper = Sweeper::new(&postbox, sweeper_config("corrupt", quick_retry(3)));
+    let mut sweeper = Sweeper::new(
+        &postbox.clone().with_retry_policy(quick_retry(3)),
+        sweeper_config("corrupt"),
+    );
     let report = sweeper.sweep_once().await.unwrap();
     assert_eq!(
         report.sent.len(),
@@ -522,7 +543,6 @@ struct SlowProducer {
     pause: Duration,
 }
 
-#[async_trait::async_trait]
 impl Producer for SlowProducer {
     async fn send(&self, message: &Message) -> Result<(), ProducerError> {
         tokio::time::sleep(self.pause).await;
@@ -545,11 +565,8 @@ async fn a_shard_pass_longer_than_the_lease_keeps_the_shard_and_sends_nothing_tw
             },
         );
         Sweeper::new(
-            &postbox,
-            SweeperConfig {
-                lease_duration: Duration::from_secs(1),
-                ..sweeper_config(owner, quick_retry(5))
-            },
+            &postbox.with_retry_policy(quick_retry(5)),
+            sweeper_config(owner).with_lease_duration(Duration::from_secs(1)),
         )
     };
     let mut a = sweeper("slow-a");
@@ -621,7 +638,10 @@ async fn a_failed_mark_fails_the_pass_but_failed_sends_are_recorded_and_the_next
     outbox.add(&refused).await.unwrap();
     outbox.add(&sent).await.unwrap();
     producer.fail(refused.id(), 1);
-    let mut sweeper = Sweeper::new(&postbox, sweeper_config("marks-fail", slow_retry()));
+    let mut sweeper = Sweeper::new(
+        &postbox.clone().with_retry_policy(slow_retry()),
+        sweeper_config("marks-fail"),
+    );
 
     marks.set(true);
     let err = sweeper.sweep_once().await.unwrap_err();

@@ -3,8 +3,9 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use outbox_runtime::error::CancellationCode;
 use outbox_runtime::limits::{LimitError, MAX_ACTIONS, MAX_ITEM_BYTES};
-use outbox_runtime::schema::{KeyAttribute, KeyKind, TableSchema};
+use outbox_runtime::table::{KeyAttribute, KeyKind, TableSchema};
 use outbox_runtime::{DynamoDb, Error, Expr, Message, Outbox, OutboxConfig};
 use outbox_tests::{create_table, dynamodb, fresh_outbox, unique_name};
 use serde::{Deserialize, Serialize};
@@ -130,10 +131,10 @@ async fn a_failing_condition_on_the_entity_cancels_the_message_and_is_named() {
         panic!("expected a cancellation, got {err:?}");
     };
     assert_eq!(reasons.len(), 2, "one reason per action");
-    assert_eq!(reasons[0].code, "ConditionalCheckFailed");
+    assert_eq!(reasons[0].code, CancellationCode::ConditionalCheckFailed);
     assert_eq!(reasons[0].table, f.people.name);
     assert_eq!(reasons[0].key.as_deref(), Some("Name=\"Nobody\""));
-    assert_eq!(reasons[1].code, "None");
+    assert_eq!(reasons[1].code, CancellationCode::None);
     let text = err.to_string();
     assert!(
         text.contains("action 1 (update to table") && text.contains("ConditionalCheckFailed"),

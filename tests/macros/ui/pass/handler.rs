@@ -114,7 +114,7 @@ mod receivers {
     use outbox_runtime::{Postbox, Transaction, transactional_handler};
 
     pub(crate) trait Store: Send + Sync {
-        fn table(&self) -> &outbox_runtime::schema::TableSchema;
+        fn table(&self) -> &outbox_runtime::table::TableSchema;
     }
 
     pub(crate) struct Service<S> {

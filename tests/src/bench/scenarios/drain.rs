@@ -5,10 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use outbox_runtime::postbox::ClearMode;
-use outbox_runtime::sweeper::{CancellationToken, Sweeper};
+use outbox_runtime::ClearMode;
+use outbox_runtime::Sweeper;
 use outbox_runtime::{Cleanup, DynamoDb, OutboxConfig};
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
 use super::measure::{Progress, ratio, run_concurrently};
 use super::paths::cleanup_name;

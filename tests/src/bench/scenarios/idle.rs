@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use outbox_runtime::sweeper::{CancellationToken, Sweeper};
+use outbox_runtime::Sweeper;
 use outbox_runtime::{DynamoDb, OutboxConfig};
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
 use super::measure::ratio;
 use super::paths::warm_sweeper;
@@ -64,17 +65,15 @@ pub async fn idle_sweep(
     // Ten times faster than the defaults: a pass every 100 ms, leases of 3 s.
     let fast = Sweeper::new(
         &rig.handler.postbox,
-        outbox_runtime::SweeperConfig {
-            interval: Duration::from_millis(100),
-            min_age: Duration::ZERO,
-            lease_duration: Duration::from_secs(3),
-            owner: "idle-timed".to_owned(),
-            ..outbox_runtime::SweeperConfig::default()
-        },
+        outbox_runtime::SweeperConfig::default()
+            .with_interval(Duration::from_millis(100))
+            .with_min_age(Duration::ZERO)
+            .with_lease_duration(Duration::from_secs(3))
+            .with_owner("idle-timed"),
     );
     let stop = CancellationToken::new();
     // The first pass takes the leases: wait for it, then count a whole window.
-    let task = tokio::spawn(fast.run(stop.clone()));
+    let task = tokio::spawn(fast.run(stop.clone().cancelled_owned()));
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = rig.meter.counts();
     tokio::time::sleep(window).await;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use outbox_runtime::sweeper::Sweeper;
+use outbox_runtime::Sweeper;
 use outbox_runtime::{Cleanup, OutboxConfig};
 use serde::Serialize;
 

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use outbox_runtime::sweeper::CancellationToken;
 use outbox_runtime::{
     DynamoDb, Outbox, OutboxConfig, Postbox, RetryPolicy, Sweeper, SweeperConfig,
 };
+use tokio_util::sync::CancellationToken;
 
 use super::records::FileProducer;
 
@@ -89,14 +89,11 @@ pub async fn sweeper_child(db: DynamoDb, args: ChildArgs) -> Result<(), String> 
     .with_retry_policy(retry);
     let sweeper = Sweeper::new(
         &postbox,
-        SweeperConfig {
-            interval: Duration::from_millis(10),
-            min_age: Duration::ZERO,
-            retry,
-            lease_duration: args.lease_duration,
-            owner: args.owner.clone(),
-            ..SweeperConfig::default()
-        },
+        SweeperConfig::default()
+            .with_interval(Duration::from_millis(10))
+            .with_min_age(Duration::ZERO)
+            .with_lease_duration(args.lease_duration)
+            .with_owner(args.owner.clone()),
     );
     let stop = CancellationToken::new();
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -109,15 +106,14 @@ pub async fn sweeper_child(db: DynamoDb, args: ChildArgs) -> Result<(), String> 
         });
     }
     sweeper
-        .run(stop)
+        .run(stop.cancelled_owned())
         .await
         .map_err(|err| format!("{}: releasing the leases: {err}", args.owner))
 }
 
 pub(super) fn retry() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 1000,
-        base_delay: Duration::from_millis(5),
-        max_delay: Duration::from_millis(50),
-    }
+    RetryPolicy::new()
+        .with_max_attempts(1000)
+        .with_base_delay(Duration::from_millis(5))
+        .with_max_delay(Duration::from_millis(50))
 }

@@ -4,7 +4,13 @@
 use std::time::SystemTime;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use outbox_runtime::{DynamoDb, Outbox, attributes as attr};
+use outbox_runtime::table::attributes as attr;
+use outbox_runtime::{DynamoDb, Outbox};
+
+/// The lease items' attributes, as the runtime writes them (their layout is internal to it; the
+/// harness reads them only to check who held what).
+const LEASE_OWNER: &str = "LeaseOwner";
+const LEASE_EXPIRES_AT: &str = "LeaseExpiresAt";
 
 use super::records::unix_nanos;
 
@@ -31,14 +37,9 @@ pub(super) async fn lease_owner(db: &DynamoDb, outbox: &Outbox, shard: u16) -> O
         .await
         .ok()?
         .item?;
-    let expires: u128 = item
-        .get(attr::LEASE_EXPIRES_AT)?
-        .as_n()
-        .ok()?
-        .parse()
-        .ok()?;
+    let expires: u128 = item.get(LEASE_EXPIRES_AT)?.as_n().ok()?.parse().ok()?;
     let now_ms = unix_nanos(SystemTime::now()) / 1_000_000;
-    let owner = item.get(attr::LEASE_OWNER)?.as_s().ok()?.clone();
+    let owner = item.get(LEASE_OWNER)?.as_s().ok()?.clone();
     (expires > now_ms).then_some(owner)
 }
 

@@ -21,7 +21,7 @@ use std::process::{Child, Command as Process, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use outbox_runtime::schema::{KeyAttribute, KeyKind, TableSchema};
+use outbox_runtime::table::{KeyAttribute, KeyKind, TableSchema};
 use outbox_runtime::{DynamoDb, Outbox, OutboxConfig, Postbox, SweeperConfig};
 
 use super::check::{DeliveryLog, Outcome, check};

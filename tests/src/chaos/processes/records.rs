@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::SystemTime;
 
 use outbox_runtime::Message;
-use outbox_runtime::producer::{Producer, ProducerError};
+use outbox_runtime::transport::{Producer, ProducerError};
 
 /// A producer that appends `<unix nanos>\t<id>` per message to a file, written through on
 /// every send, so that the record survives the process being killed.
@@ -16,7 +16,6 @@ pub(super) struct FileProducer {
     pub(super) file: Mutex<std::fs::File>,
 }
 
-#[async_trait::async_trait]
 impl Producer for FileProducer {
     async fn send(&self, message: &Message) -> Result<(), ProducerError> {
         let line = format!("{}\t{}\n", unix_nanos(SystemTime::now()), message.id());
