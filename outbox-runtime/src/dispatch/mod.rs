@@ -7,6 +7,8 @@ pub(crate) mod handler;
 pub(crate) mod postbox;
 pub(crate) mod sweeper;
 
-pub use handler::{HandlerError, HandlerOutput, HandlerReport, HandlerRun, capture_reports};
+pub use handler::{
+    HandlerError, HandlerOutput, HandlerReport, HandlerRun, Outcome, capture_reports,
+};
 pub use postbox::{ClearMode, ClearReport, Postbox};
 pub use sweeper::{SweepReport, Sweeper, SweeperConfig};
