@@ -13,6 +13,7 @@
 //! | `aws-config` | yes | [`DynamoDb::from_env`] and `client_from_env` for the producers: clients from the standard AWS chain (aws-config) |
 //! | `sns` | no | `transport::SnsProducer` (aws-sdk-sns) |
 //! | `testing` | no | `transport::InMemoryProducer`, `DynamoDb::local` and `local_client` for the producers: for tests and examples against local emulators |
+//! | `opentelemetry` | no | a message deposited inside a span OpenTelemetry tracks (through tracing-opentelemetry) carries its W3C trace context; producers send it as the message attribute `traceparent` |
 //!
 //! With `default-features = false` the crate needs only aws-sdk-dynamodb; bring a
 //! [`transport::Producer`] of your own. The SDK crates are built without their default
@@ -62,6 +63,7 @@ pub mod limits;
 pub mod message;
 pub mod table;
 pub(crate) mod time;
+pub(crate) mod trace;
 pub mod transaction;
 pub mod transport;
 

@@ -33,7 +33,9 @@ impl TableHandle {
     pub(crate) async fn add(&self, message: &Message) -> Result<AddOutcome> {
         // Checked here as a deposit is, so the error names the limit and the message instead of
         // DynamoDB's bare "Item size has exceeded the maximum allowed size".
-        let item = layout::new_item(message, self.config.shard_count, "add", self.table())?;
+        let mut stored = message.clone();
+        crate::trace::fill_from_current_span(&mut stored);
+        let item = layout::new_item(&stored, self.config.shard_count, "add", self.table())?;
         let result = self
             .db
             .client()
@@ -53,7 +55,7 @@ impl TableHandle {
                     let same = failed
                         .item()
                         .and_then(|existing| layout::from_item(self.table(), existing).ok())
-                        .is_some_and(|existing| existing.message == *message);
+                        .is_some_and(|existing| same_message(&existing.message, message));
                     return if same {
                         Ok(AddOutcome::AlreadyPresent)
                     } else {
@@ -156,4 +158,16 @@ impl TableHandle {
             .filter_map(|id| Some((id.clone(), found.remove(id.as_str())?)))
             .collect())
     }
+}
+
+/// Whether a stored message is the one given again: equal, but for the trace context the
+/// store took from the span of the first add when the message itself carried none.
+fn same_message(stored: &Message, given: &Message) -> bool {
+    if given.header.trace_parent.is_some() {
+        return stored == given;
+    }
+    let mut stored = stored.clone();
+    stored.header.trace_parent = None;
+    stored.header.trace_state = None;
+    stored == *given
 }

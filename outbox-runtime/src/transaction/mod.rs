@@ -128,7 +128,8 @@ impl Transaction {
     ///
     /// # Errors
     /// [`Error::InvalidMessage`] for an empty topic or id; [`Error::Limit`].
-    pub fn deposit_message(&mut self, message: Message) -> Result<MessageId> {
+    pub fn deposit_message(&mut self, mut message: Message) -> Result<MessageId> {
+        crate::trace::fill_from_current_span(&mut message);
         let table = &self.outbox.table_name;
         let item = layout::new_item(&message, self.outbox.shard_count, "deposit", table)?;
         let size = limits::item_size(&item);

@@ -13,7 +13,7 @@
 //! # Message attributes
 //!
 //! SQS takes at most 10 message attributes per message, and SNS passes at most 10 on to an SQS
-//! subscription. A message therefore travels with at most 9, whatever its headers:
+//! subscription. A message therefore travels with at most 10, whatever its headers:
 //!
 //! | attribute | type | value | present |
 //! | --- | --- | --- | --- |
@@ -25,12 +25,13 @@
 //! | [`CORRELATION_ID`] | `String` | the correlation id | when set and not empty |
 //! | [`PARTITION_KEY`] | `String` | the ordering key | when set and not empty |
 //! | [`BODY_ENCODING`] | `String` | [`BASE64`] | when the body had to be encoded |
+//! | [`TRACE_PARENT`] | `String` | the W3C `traceparent`, under its W3C name so that tracing tools find it | when set |
 //! | [`HEADER`] | `String` | a JSON object, see below | when it would not be `{}` |
 //!
 //! [`HEADER`] holds the rest of the header, so that no number of user headers can break the
-//! limit: `{"causation-id": ..., "reply-to": ..., "traceparent": ..., "tracestate": ...,
-//! "headers": {"name": "value", ...}}`, each key left out when the header has no value for it.
-//! User headers travel only there, never as attributes of their own.
+//! limit: `{"causation-id": ..., "reply-to": ..., "tracestate": ..., "headers": {"name":
+//! "value", ...}}`, each key left out when the header has no value for it. User headers travel
+//! only there, never as attributes of their own.
 //!
 //! # FIFO
 //!
@@ -104,6 +105,8 @@ pub const CORRELATION_ID: &str = "outbox-correlation-id";
 pub const PARTITION_KEY: &str = "outbox-partition-key";
 /// The attribute that says how the body is encoded; absent for a plain text body.
 pub const BODY_ENCODING: &str = "outbox-body-encoding";
+/// The attribute holding the W3C trace context's `traceparent`.
+pub const TRACE_PARENT: &str = "traceparent";
 /// The attribute holding the rest of the header as a JSON object.
 pub const HEADER: &str = "outbox-header";
 /// The value of [`BODY_ENCODING`] for a base64-encoded body.
@@ -219,7 +222,10 @@ pub fn read_message<'a>(
             reply_to: text("reply-to"),
             content_type: attribute(CONTENT_TYPE).unwrap_or_default().to_owned(),
             partition_key: attribute(PARTITION_KEY).map(str::to_owned),
-            trace_parent: text("traceparent"),
+            // Where this release puts it; inside the header object for what came before it.
+            trace_parent: attribute(TRACE_PARENT)
+                .map(str::to_owned)
+                .or_else(|| text("traceparent")),
             trace_state: text("tracestate"),
             headers,
         },
@@ -308,7 +314,7 @@ fn sqs_accepts(c: char) -> bool {
 }
 
 #[cfg(any(feature = "sqs", feature = "sns"))]
-/// The attributes of a message, at most 9 (see the module documentation).
+/// The attributes of a message, at most 10 (see the module documentation).
 pub(crate) fn attributes(message: &Message, base64_body: bool) -> Vec<Attribute> {
     let header = &message.header;
     let mut attributes = vec![
@@ -337,11 +343,13 @@ pub(crate) fn attributes(message: &Message, base64_body: bool) -> Vec<Attribute>
     if base64_body {
         attributes.push(Attribute::string(BODY_ENCODING, BASE64));
     }
+    if let Some(trace_parent) = set(&header.trace_parent) {
+        attributes.push(Attribute::string(TRACE_PARENT, trace_parent));
+    }
     let mut rest = serde_json::Map::new();
     for (key, value) in [
         ("causation-id", &header.causation_id),
         ("reply-to", &header.reply_to),
-        ("traceparent", &header.trace_parent),
         ("tracestate", &header.trace_state),
     ] {
         if let Some(value) = value {
@@ -426,7 +434,7 @@ mod tests {
     }
 
     #[test]
-    fn attributes_never_exceed_nine_whatever_the_headers() {
+    fn attributes_never_exceed_ten_whatever_the_headers() {
         let mut message = Message::new("a", b"{}".to_vec())
             .with_correlation_id("c")
             .with_partition_key("k");
@@ -437,12 +445,13 @@ mod tests {
             message = message.with_header(format!("h{n}"), n.to_string());
         }
         let attributes = attributes(&message, true);
-        assert_eq!(attributes.len(), 9);
+        assert_eq!(attributes.len(), 10);
+        assert_eq!(value(&attributes, TRACE_PARENT), Some("00-1-2-01"));
         let rest: serde_json::Value =
             serde_json::from_str(value(&attributes, HEADER).unwrap()).unwrap();
         assert_eq!(rest["causation-id"], "cause");
         assert_eq!(rest["reply-to"], "replies");
-        assert_eq!(rest["traceparent"], "00-1-2-01");
+        assert!(rest.get("traceparent").is_none(), "an attribute of its own");
         assert!(rest.get("tracestate").is_none());
         assert_eq!(rest["headers"]["h49"], "49");
     }

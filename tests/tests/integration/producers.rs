@@ -309,11 +309,13 @@ fn assert_carries(received: &aws_sdk_sqs::types::Message, sent: &Message) {
     if text.is_none() {
         expected.insert(wire::BODY_ENCODING.to_owned(), string(BASE64));
     }
+    if let Some(parent) = &header.trace_parent {
+        expected.insert(wire::TRACE_PARENT.to_owned(), string(parent));
+    }
     let mut rest = serde_json::Map::new();
     for (key, value) in [
         ("causation-id", &header.causation_id),
         ("reply-to", &header.reply_to),
-        ("traceparent", &header.trace_parent),
         ("tracestate", &header.trace_state),
     ] {
         if let Some(value) = value {
@@ -725,4 +727,92 @@ async fn sns_batch_maps_per_entry_failures_and_missing_topics_to_their_messages(
     assert_eq!(by_id(&received, &messages[3]).body(), Some("3"));
     let err = producer.send(&messages[2]).await.unwrap_err();
     assert!(err.reason.contains("Publish to SNS topic"), "{err}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_message_deposited_in_a_traced_span_arrives_on_sqs_with_its_traceparent() {
+    use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+    use tracing::Instrument;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    // OpenTelemetry behind tracing, for this thread only (the test runs on one).
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("outbox-tests")));
+    let _default = tracing::subscriber::set_default(subscriber);
+
+    let moto = moto().await;
+    let queue = moto.queue("traced", false).await;
+    let db = outbox_tests::dynamodb().await;
+    let config = outbox_tests::fresh_outbox(&db).await;
+    let outbox = outbox_runtime::Outbox::new(db, config).unwrap();
+    let producer = SqsProducer::new(moto.sqs.clone()).with_route("order.placed", &queue);
+    let postbox = outbox_runtime::Postbox::new(outbox.clone(), producer);
+
+    let span = tracing::info_span!("place order");
+    let context = span.context();
+    let span_context = context.span().span_context().clone();
+    assert!(
+        span_context.is_valid(),
+        "the span is tracked by OpenTelemetry"
+    );
+    let expected = format!(
+        "00-{}-{}-{:02x}",
+        span_context.trace_id(),
+        span_context.span_id(),
+        span_context.trace_flags().to_u8()
+    );
+    let id = async {
+        let mut tx = postbox.begin();
+        let id = tx
+            .deposit_message(Message::new("order.placed", b"{\"order\":7}".to_vec()))
+            .unwrap();
+        postbox
+            .commit(tx, outbox_runtime::ClearMode::Immediate)
+            .await
+            .unwrap();
+        id
+    }
+    .instrument(span)
+    .await;
+
+    let stored = outbox.get(&id).await.unwrap().expect("stored");
+    assert_eq!(
+        stored.message.header.trace_parent.as_deref(),
+        Some(&*expected)
+    );
+    let received = moto.receive(&queue, 1).await;
+    let attribute = received[0]
+        .message_attributes()
+        .and_then(|attributes| attributes.get(wire::TRACE_PARENT))
+        .and_then(|value| value.string_value());
+    assert_eq!(
+        attribute,
+        Some(&*expected),
+        "the W3C name, as its own attribute"
+    );
+    let message = sqs::received_message(&received[0]).unwrap();
+    assert_eq!(message.id(), &id);
+    assert_eq!(message.header.trace_parent.as_deref(), Some(&*expected));
+
+    // Outside a tracked span nothing is made up.
+    let mut tx = postbox.begin();
+    let plain = tx
+        .deposit_message(Message::new("order.placed", b"{}".to_vec()))
+        .unwrap();
+    postbox
+        .commit(tx, outbox_runtime::ClearMode::Immediate)
+        .await
+        .unwrap();
+    let stored = outbox.get(&plain).await.unwrap().expect("stored");
+    assert_eq!(stored.message.header.trace_parent, None);
+    let received = moto.receive(&queue, 1).await;
+    assert_eq!(
+        sqs::received_message(&received[0])
+            .unwrap()
+            .header
+            .trace_parent,
+        None
+    );
 }
