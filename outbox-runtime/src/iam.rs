@@ -10,7 +10,7 @@
 //! | [`Part::Sweeper`] | outstanding ids | `Query`, the outstanding index |
 //! | | consistent re-read, leases, marks, failures | `BatchGetItem`, `PutItem`, `UpdateItem`, and the mark's action, outbox table |
 //! | | send | as the clear |
-//! | [`Part::Operations`] | `Outbox::add`, `get`, listings, dead letters, replay, `delete`, `mark_dispatched` | `PutItem`, `GetItem`, `BatchGetItem`, `Scan`, `UpdateItem`, `BatchWriteItem`, `PartiQLUpdate`, table; `Query`, index |
+//! | [`Part::Operations`] | `Outbox::store`, `get`, listings, dead letters, replay, `delete`, `mark_dispatched` | `PutItem`, `GetItem`, `BatchGetItem`, `Scan`, `UpdateItem`, `BatchWriteItem`, `PartiQLUpdate`, table; `Query`, index |
 //! | [`Part::Provisioning`] | `TableSchema::ensure`, `DynamoDb::check_reachable` | `CreateTable`, `DescribeTable`, `UpdateTimeToLive`, `DescribeTimeToLive`, table; `ListTables` on `*` (it has no resource-level permission) |
 
 use std::collections::BTreeMap;

@@ -194,8 +194,8 @@ pub use outbox_derive::OutboxMessage;
 /// ```
 pub use outbox_derive::transactional_handler;
 pub use table::{
-    AddOutcome, BoundedCount, Cleanup, ContinuationToken, FailureOutcome, Outbox, OutboxConfig,
-    Page, RetryPolicy, StoredMessage, TableSchema,
+    BoundedCount, Cleanup, ContinuationToken, FailureOutcome, Outbox, OutboxConfig, Page,
+    RetryPolicy, StoreOutcome, StoredMessage, TableSchema,
 };
 pub use transaction::{Committed, Expr, Transaction};
 

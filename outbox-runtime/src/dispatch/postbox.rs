@@ -9,7 +9,6 @@ use crate::dispatch::dispatcher::{Dispatcher, Path};
 use crate::error::Result;
 use crate::message::{Message, MessageId};
 use crate::table::attempts::RetryPolicy;
-use crate::table::items::AddOutcome;
 use crate::table::outbox::Outbox;
 use crate::transaction::{Committed, Transaction};
 use crate::transport::Producer;
@@ -106,18 +105,19 @@ impl Postbox {
         self.outbox.begin()
     }
 
-    /// Commits `tx` and, with [`ClearMode::Immediate`], sends its messages at once. A failed
-    /// send is logged and left to the sweeper: it never fails the commit.
+    /// Commits `tx` ([`Transaction::commit`]) and, with [`ClearMode::Immediate`], sends its
+    /// messages at once. A failed send is logged and left to the sweeper: it never fails the
+    /// call.
     ///
     /// # Errors
     /// The commit's error (see [`Transaction::commit`]).
-    pub async fn commit(&self, tx: Transaction, mode: ClearMode) -> Result<Committed> {
+    pub async fn commit_and_send(&self, tx: Transaction, mode: ClearMode) -> Result<Committed> {
         self.commit_and_clear(tx, mode)
             .await
             .map(|(committed, _)| committed)
     }
 
-    /// [`Postbox::commit`], also saying what the clear did (`None` when nothing was sent: clear
+    /// [`Postbox::commit_and_send`], also saying what the clear did (`None` when nothing was sent: clear
     /// mode `Sweeper`, or no messages).
     pub(crate) async fn commit_and_clear(
         &self,
@@ -159,20 +159,12 @@ impl Postbox {
         }
     }
 
-    /// Adds a message outside any transaction (see [`Outbox::add`]).
+    /// Stores a message outside any transaction ([`Outbox::store`]) and sends it at once.
     ///
     /// # Errors
-    /// As [`Outbox::add`].
-    pub async fn deposit(&self, message: &Message) -> Result<AddOutcome> {
-        self.outbox.add(message).await
-    }
-
-    /// Adds a message outside any transaction and sends it at once.
-    ///
-    /// # Errors
-    /// As [`Outbox::add`]; a failed send is reported, not an error.
-    pub async fn post(&self, message: &Message) -> Result<ClearReport> {
-        self.outbox.add(message).await?;
+    /// As [`Outbox::store`]; a failed send is reported, not an error.
+    pub async fn store_and_send(&self, message: &Message) -> Result<ClearReport> {
+        self.outbox.store(message).await?;
         Ok(self.clear(std::slice::from_ref(message)).await)
     }
 

@@ -1,4 +1,4 @@
-//! Single messages: adding one outside a transaction, reading one or many back consistently.
+//! Single messages: storing one outside a transaction, reading one or many back consistently.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -17,9 +17,9 @@ use crate::table::layout::{self, StoredMessage};
 /// Items per `BatchGetItem` call (DynamoDB's limit).
 const BATCH_GET_LIMIT: usize = 100;
 
-/// What [`Outbox::add`](crate::Outbox::add) did.
+/// What [`Outbox::store`](crate::Outbox::store) did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AddOutcome {
+pub enum StoreOutcome {
     /// The message was stored.
     Added,
     /// The very same message (id, header and body) was already stored: nothing was written.
@@ -28,14 +28,14 @@ pub enum AddOutcome {
 
 impl TableHandle {
     /// Adds a message outside any transaction, with a conditional put: an id already present
-    /// is never overwritten. Adding the very same message again is an idempotent no-op; another
+    /// is never overwritten. Storing the very same message again is an idempotent no-op; another
     /// message under that id is [`Error::DuplicateMessage`].
-    pub(crate) async fn add(&self, message: &Message) -> Result<AddOutcome> {
+    pub(crate) async fn store(&self, message: &Message) -> Result<StoreOutcome> {
         // Checked here as a deposit is, so the error names the limit and the message instead of
         // DynamoDB's bare "Item size has exceeded the maximum allowed size".
         let mut stored = message.clone();
         crate::trace::fill_from_current_span(&mut stored);
-        let item = layout::new_item(&stored, self.config.shard_count, "add", self.table())?;
+        let item = layout::new_item(&stored, self.config.shard_count, "store", self.table())?;
         let result = self
             .db
             .client()
@@ -49,7 +49,7 @@ impl TableHandle {
             .send()
             .await;
         match result {
-            Ok(_) => Ok(AddOutcome::Added),
+            Ok(_) => Ok(StoreOutcome::Added),
             Err(err) => {
                 if let Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(failed)) = err.as_service_error() {
                     let same = failed
@@ -57,7 +57,7 @@ impl TableHandle {
                         .and_then(|existing| layout::from_item(self.table(), existing).ok())
                         .is_some_and(|existing| same_message(&existing.message, message));
                     return if same {
-                        Ok(AddOutcome::AlreadyPresent)
+                        Ok(StoreOutcome::AlreadyPresent)
                     } else {
                         Err(Error::DuplicateMessage {
                             table: self.table().to_owned(),

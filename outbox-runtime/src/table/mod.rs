@@ -20,7 +20,7 @@ pub(crate) mod shard;
 
 pub use attempts::{FailureOutcome, RetryPolicy};
 pub use config::{Cleanup, MAX_SHARDS, OutboxConfig};
-pub use items::AddOutcome;
+pub use items::StoreOutcome;
 pub use key::{IntoKey, Key, KeyValue};
 pub use layout::StoredMessage;
 pub use list::{BoundedCount, ContinuationToken, Page};

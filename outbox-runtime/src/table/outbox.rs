@@ -9,7 +9,7 @@ use crate::message::{Message, MessageId};
 use crate::table::attempts::FailureOutcome;
 use crate::table::config::OutboxConfig;
 use crate::table::handle::TableHandle;
-use crate::table::items::AddOutcome;
+use crate::table::items::StoreOutcome;
 use crate::table::layout::StoredMessage;
 use crate::table::list::{BoundedCount, ContinuationToken, Page};
 use crate::table::schema::EnsureOutcome;
@@ -24,7 +24,7 @@ use crate::transaction::Transaction;
 /// let outbox = Outbox::new(DynamoDb::from_env().await, OutboxConfig::default())?;
 /// outbox.ensure_table().await?;
 /// let message = Message::new("greeting.made", b"{}".to_vec());
-/// outbox.add(&message).await?;
+/// outbox.store(&message).await?;
 /// assert!(outbox.get(message.id()).await?.unwrap().is_outstanding());
 /// # Ok(()) }
 /// ```
@@ -81,17 +81,19 @@ impl Outbox {
         )
     }
 
-    /// Adds a message outside any transaction, with a conditional put: an id already present is
-    /// never overwritten. Adding the very same message again is an idempotent no-op; another
-    /// message under that id is [`Error::DuplicateMessage`](crate::Error::DuplicateMessage).
+    /// Stores a message outside any transaction, with a conditional put: an id already present
+    /// is never overwritten. Storing the very same message again is an idempotent no-op;
+    /// another message under that id is
+    /// [`Error::DuplicateMessage`](crate::Error::DuplicateMessage). (Inside a unit of work, a
+    /// message is deposited: [`Transaction::deposit`].)
     ///
     /// # Errors
     /// [`Error::DuplicateMessage`](crate::Error::DuplicateMessage),
     /// [`Error::InvalidMessage`](crate::Error::InvalidMessage),
     /// [`Error::Limit`](crate::Error::Limit) for an item over 400 KB (checked before anything is
     /// sent), or the request's error.
-    pub async fn add(&self, message: &Message) -> Result<AddOutcome> {
-        self.table.add(message).await
+    pub async fn store(&self, message: &Message) -> Result<StoreOutcome> {
+        self.table.store(message).await
     }
 
     /// Reads one message, consistently. `None` when there is no such id.

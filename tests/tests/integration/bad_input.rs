@@ -3,7 +3,7 @@
 //!
 //! Rows of the design's bad-input table already proven elsewhere are not repeated here: a missing
 //! outbox table (`outbox.rs`), a dead endpoint (`connection.rs`), the four transaction limits and
-//! a cancelled commit's reasons (`transaction.rs`), a duplicate id through `Outbox::add` and a
+//! a cancelled commit's reasons (`transaction.rs`), a duplicate id through `Outbox::store` and a
 //! deposit (`outbox.rs`, `transaction.rs`), bodies that fail to encode or decode
 //! (`tests/macros/tests/derive.rs`), invalid names and an empty topic through `Outbox`
 //! (`outbox.rs`), an item missing its body (`outbox.rs`), bad macro use
@@ -319,7 +319,7 @@ async fn a_header_map_too_large_for_the_item_is_refused_before_anything_is_sent(
     assert!(err.to_string().contains(&format!("{size} bytes")), "{err}");
 
     // Outside a transaction too.
-    let err = f.outbox.add(&message).await.unwrap_err();
+    let err = f.outbox.store(&message).await.unwrap_err();
     assert!(
         matches!(err, Error::Limit(LimitError::ItemTooLarge { .. })),
         "{err:?}"
@@ -474,7 +474,7 @@ async fn a_stored_body_that_does_not_match_its_content_type_fails_to_decode_nami
             AttributeValue::Bool(true),
         )])));
     for message in [&not_json, &wrong_map] {
-        f.outbox.add(message).await.unwrap();
+        f.outbox.store(message).await.unwrap();
         let stored = f.outbox.get(message.id()).await.unwrap().unwrap();
         assert_eq!(&stored.message, message, "stored byte for byte");
         let err = GreetingMade::from_message(&stored.message).unwrap_err();
@@ -511,7 +511,7 @@ async fn a_stored_body_that_does_not_match_its_content_type_fails_to_decode_nami
 async fn an_unknown_message_type_in_a_stored_item_is_named_with_the_item_and_attribute() {
     let f = fixture().await;
     let message = Message::new("greeting.made", b"{}".to_vec());
-    f.outbox.add(&message).await.unwrap();
+    f.outbox.store(&message).await.unwrap();
     f.set(
         message.id(),
         "MessageType",
@@ -557,7 +557,7 @@ async fn items_missing_or_mistyping_required_attributes_are_named_never_a_panic(
     ];
     for (attribute, value) in cases {
         let message = Message::new("greeting.made", b"{}".to_vec());
-        f.outbox.add(&message).await.unwrap();
+        f.outbox.store(&message).await.unwrap();
         f.set(message.id(), attribute, value.clone()).await;
         let err = f.outbox.get(message.id()).await.unwrap_err();
         assert!(matches!(err, Error::CorruptItem { .. }), "{err:?}");
@@ -687,7 +687,7 @@ async fn one_message_of_a_batch_failing_leaves_only_it_outstanding_with_its_atte
 
     // The sweeper's batches behave alike: the failing one gains an attempt, nothing else moves.
     let other = Message::new("t", b"4".to_vec());
-    f.outbox.add(&other).await.unwrap();
+    f.outbox.store(&other).await.unwrap();
     let postbox = Postbox::new(f.outbox.clone(), Arc::clone(&producer));
     // Failed sends back off for an hour: a failed message stays out of the passes here.
     let slow_retry = RetryPolicy::new()

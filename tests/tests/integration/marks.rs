@@ -140,7 +140,7 @@ async fn outbox_with(refusals: &Refusals, count: usize) -> (Outbox, Vec<MessageI
     let mut ids = Vec::new();
     for n in 0..count {
         let message = Message::new("t", format!("{{\"n\":{n}}}").into_bytes());
-        outbox.add(&message).await.unwrap();
+        outbox.store(&message).await.unwrap();
         ids.push(message.id().clone());
     }
     (outbox, ids)
@@ -234,7 +234,7 @@ async fn a_statement_refused_for_good_is_named_with_its_code_and_the_others_are_
         .map(|n| Message::new("t", format!("{{\"m\":{n}}}").into_bytes()))
         .collect();
     for message in &messages {
-        outbox.add(message).await.unwrap();
+        outbox.store(message).await.unwrap();
     }
     refusals.plan(vec![
         "ConditionalCheckFailed",

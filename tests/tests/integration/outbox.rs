@@ -9,8 +9,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use outbox_runtime::table::shard_of_key;
 use outbox_runtime::transport::InMemoryProducer;
 use outbox_runtime::{
-    AddOutcome, Body, Cleanup, ContinuationToken, Error, Message, MessageId, MessageType, Outbox,
-    OutboxConfig, Postbox,
+    Body, Cleanup, ContinuationToken, Error, Message, MessageId, MessageType, Outbox, OutboxConfig,
+    Postbox, StoreOutcome,
 };
 use outbox_tests::{create_table, dynamodb, unique_name};
 
@@ -61,7 +61,7 @@ async fn add_then_get_round_trips_every_field_and_binary_bodies() {
         [("Name".to_owned(), AttributeValue::S("Tyrion".into()))].into(),
     ));
     for message in [&binary, &text, &map] {
-        assert_eq!(outbox.add(message).await.unwrap(), AddOutcome::Added);
+        assert_eq!(outbox.store(message).await.unwrap(), StoreOutcome::Added);
         let stored = outbox.get(message.id()).await.unwrap().expect("stored");
         assert_eq!(&stored.message, message);
         assert!(stored.is_outstanding());
@@ -82,7 +82,7 @@ async fn get_many_returns_exactly_the_requested_ones_dispatched_or_not() {
         .map(|n| Message::new("t", format!("{n}").into_bytes()))
         .collect();
     for message in &messages {
-        outbox.add(message).await.unwrap();
+        outbox.store(message).await.unwrap();
     }
     outbox
         .mark_dispatched(&[messages[3].id().clone()])
@@ -121,7 +121,7 @@ async fn mark_dispatched_sets_the_ttl_from_dispatch_and_leaves_the_index() {
         Message::new("t", b"{}".to_vec()),
         Duration::from_secs(90 * 24 * 3600),
     );
-    outbox.add(&message).await.unwrap();
+    outbox.store(&message).await.unwrap();
     let before = outbox.outstanding(Duration::ZERO, 10, None).await.unwrap();
     assert_eq!(before.messages.len(), 1);
 
@@ -157,8 +157,8 @@ async fn outstanding_and_dispatched_filter_by_age() {
     let outbox = fresh().await;
     let old = aged(Message::new("t", b"old".to_vec()), Duration::from_secs(600));
     let new = Message::new("t", b"new".to_vec());
-    outbox.add(&old).await.unwrap();
-    outbox.add(&new).await.unwrap();
+    outbox.store(&old).await.unwrap();
+    outbox.store(&new).await.unwrap();
 
     let page = outbox
         .outstanding(Duration::from_secs(60), 10, None)
@@ -196,7 +196,7 @@ async fn paging_over_three_pages_sees_every_message_once_even_across_instances()
     for n in 0..25 {
         let message = Message::new("t", format!("{n}").into_bytes())
             .with_partition_key(format!("key-{}", n % 7));
-        first.add(&message).await.unwrap();
+        first.store(&message).await.unwrap();
         added.insert(message.id().clone());
     }
     let mut seen = Vec::new();
@@ -244,7 +244,7 @@ async fn delete_one_and_many() {
     let outbox = fresh().await;
     let messages: Vec<Message> = (0..60).map(|n| Message::new("t", vec![n])).collect();
     for message in &messages {
-        outbox.add(message).await.unwrap();
+        outbox.store(message).await.unwrap();
     }
     outbox.delete(&[messages[0].id().clone()]).await.unwrap();
     assert_eq!(outbox.get(messages[0].id()).await.unwrap(), None);
@@ -262,7 +262,7 @@ async fn the_bounded_count_grows_by_added_minus_dispatched_and_stops_at_its_cap(
     assert_eq!(outbox.outstanding_count(100).await.unwrap().count, 0);
     let messages: Vec<Message> = (0..12).map(|n| Message::new("t", vec![n])).collect();
     for message in &messages {
-        outbox.add(message).await.unwrap();
+        outbox.store(message).await.unwrap();
     }
     let dispatched: Vec<MessageId> = messages[..5].iter().map(|m| m.id().clone()).collect();
     outbox.mark_dispatched(&dispatched).await.unwrap();
@@ -277,15 +277,15 @@ async fn the_bounded_count_grows_by_added_minus_dispatched_and_stops_at_its_cap(
 async fn a_duplicate_id_never_overwrites() {
     let outbox = fresh().await;
     let original = Message::new("t", b"original".to_vec());
-    assert_eq!(outbox.add(&original).await.unwrap(), AddOutcome::Added);
+    assert_eq!(outbox.store(&original).await.unwrap(), StoreOutcome::Added);
     // The same message again: an idempotent no-op.
     assert_eq!(
-        outbox.add(&original).await.unwrap(),
-        AddOutcome::AlreadyPresent
+        outbox.store(&original).await.unwrap(),
+        StoreOutcome::AlreadyPresent
     );
     // Another message under the same id: refused.
     let impostor = Message::new("t", b"impostor".to_vec()).with_id(original.id().clone());
-    let err = outbox.add(&impostor).await.unwrap_err();
+    let err = outbox.store(&impostor).await.unwrap_err();
     assert!(matches!(err, Error::DuplicateMessage { .. }), "{err}");
     assert!(err.to_string().contains(original.id().as_str()), "{err}");
     // Even a dispatched message is not reset by a re-deposit.
@@ -293,7 +293,7 @@ async fn a_duplicate_id_never_overwrites() {
         .mark_dispatched(&[original.id().clone()])
         .await
         .unwrap();
-    assert!(outbox.add(&impostor).await.is_err());
+    assert!(outbox.store(&impostor).await.is_err());
     let stored = outbox.get(original.id()).await.unwrap().unwrap();
     assert_eq!(stored.message, original);
     assert!(!stored.is_outstanding());
@@ -313,12 +313,12 @@ async fn keyed_messages_are_found_in_every_shard_and_unkeyed_ones_spread() {
     }
     for key in keys.values() {
         outbox
-            .add(&Message::new("t", b"{}".to_vec()).with_partition_key(key))
+            .store(&Message::new("t", b"{}".to_vec()).with_partition_key(key))
             .await
             .unwrap();
     }
     for n in 0..40 {
-        outbox.add(&Message::new("t", vec![n])).await.unwrap();
+        outbox.store(&Message::new("t", vec![n])).await.unwrap();
     }
     let page = outbox.outstanding(Duration::ZERO, 100, None).await.unwrap();
     assert_eq!(page.messages.len(), 44);
@@ -348,7 +348,7 @@ async fn delete_cleanup_removes_dispatched_messages() {
     let outbox =
         outbox_with(OutboxConfig::new(unique_name("outbox")).with_cleanup(Cleanup::Delete)).await;
     let message = Message::new("t", b"{}".to_vec());
-    outbox.add(&message).await.unwrap();
+    outbox.store(&message).await.unwrap();
     outbox
         .mark_dispatched(&[message.id().clone()])
         .await
@@ -405,7 +405,7 @@ async fn invalid_names_and_empty_topics_are_refused_before_anything_is_sent() {
 
     let outbox = fresh().await;
     let err = outbox
-        .add(&Message::new(" ", b"{}".to_vec()))
+        .store(&Message::new(" ", b"{}".to_vec()))
         .await
         .unwrap_err();
     assert!(err.to_string().contains("topic is empty"), "{err}");
@@ -455,7 +455,7 @@ async fn marks_go_25_to_a_request_and_a_failed_batch_stops_no_other_and_is_repor
     )
     .unwrap();
     for message in &messages {
-        outbox.add(message).await.unwrap();
+        outbox.store(message).await.unwrap();
     }
     let producer = std::sync::Arc::new(InMemoryProducer::new());
     let postbox = Postbox::new(outbox.clone(), std::sync::Arc::clone(&producer));

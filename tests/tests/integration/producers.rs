@@ -769,7 +769,7 @@ async fn a_message_deposited_in_a_traced_span_arrives_on_sqs_with_its_traceparen
             .deposit_message(Message::new("order.placed", b"{\"order\":7}".to_vec()))
             .unwrap();
         postbox
-            .commit(tx, outbox_runtime::ClearMode::Immediate)
+            .commit_and_send(tx, outbox_runtime::ClearMode::Immediate)
             .await
             .unwrap();
         id
@@ -802,7 +802,7 @@ async fn a_message_deposited_in_a_traced_span_arrives_on_sqs_with_its_traceparen
         .deposit_message(Message::new("order.placed", b"{}".to_vec()))
         .unwrap();
     postbox
-        .commit(tx, outbox_runtime::ClearMode::Immediate)
+        .commit_and_send(tx, outbox_runtime::ClearMode::Immediate)
         .await
         .unwrap();
     let stored = outbox.get(&plain).await.unwrap().expect("stored");

@@ -76,7 +76,10 @@ async fn a_committed_message_whose_clear_never_ran_is_delivered_by_the_sweeper()
         .deposit_message(Message::new("greeting.made", b"{}".to_vec()))
         .unwrap();
     // As if the process died right after the commit: nobody clears.
-    postbox.commit(tx, ClearMode::Sweeper).await.unwrap();
+    postbox
+        .commit_and_send(tx, ClearMode::Sweeper)
+        .await
+        .unwrap();
     assert!(producer.sent().is_empty());
     assert!(outbox.get(&id).await.unwrap().unwrap().is_outstanding());
 
@@ -113,7 +116,10 @@ async fn the_immediate_clear_sends_from_memory_and_records_a_failed_attempt() {
     let sent = tx
         .deposit_message(Message::new("t", b"1".to_vec()))
         .unwrap();
-    postbox.commit(tx, ClearMode::Immediate).await.unwrap();
+    postbox
+        .commit_and_send(tx, ClearMode::Immediate)
+        .await
+        .unwrap();
     assert_eq!(producer.sent()[0].id(), &sent);
     assert!(!outbox.get(&sent).await.unwrap().unwrap().is_outstanding());
 
@@ -123,7 +129,10 @@ async fn the_immediate_clear_sends_from_memory_and_records_a_failed_attempt() {
         .deposit_message(Message::new("t", b"2".to_vec()))
         .unwrap();
     // A failed send does not fail the commit.
-    postbox.commit(tx, ClearMode::Immediate).await.unwrap();
+    postbox
+        .commit_and_send(tx, ClearMode::Immediate)
+        .await
+        .unwrap();
     let stored = outbox.get(&failed).await.unwrap().unwrap();
     assert!(stored.is_outstanding());
     assert_eq!(stored.attempts, 1);
@@ -136,7 +145,7 @@ async fn a_failing_transport_backs_off_then_delivers() {
     let producer = Arc::new(InMemoryProducer::new());
     let postbox = Postbox::new(outbox.clone(), Arc::clone(&producer));
     let message = Message::new("t", b"{}".to_vec());
-    outbox.add(&message).await.unwrap();
+    outbox.store(&message).await.unwrap();
 
     producer.set_failing(true);
     let mut sweeper = Sweeper::new(
@@ -163,7 +172,7 @@ async fn a_failing_transport_backs_off_then_delivers() {
         sweeper_config("backoff-2"),
     );
     let message2 = Message::new("t", b"{}".to_vec());
-    outbox.add(&message2).await.unwrap();
+    outbox.store(&message2).await.unwrap();
     producer.set_failing(true);
     sweeper.sweep_once().await.unwrap();
     producer.set_failing(false);
@@ -179,7 +188,7 @@ async fn after_the_maximum_a_message_is_dead_lettered_and_replay_delivers_it() {
     let producer = Arc::new(InMemoryProducer::new());
     let postbox = Postbox::new(outbox.clone(), Arc::clone(&producer));
     let message = Message::new("t", b"{}".to_vec());
-    outbox.add(&message).await.unwrap();
+    outbox.store(&message).await.unwrap();
     producer.set_failing(true);
 
     let mut sweeper = Sweeper::new(
@@ -252,7 +261,10 @@ async fn a_later_message_of_a_key_never_overtakes_an_earlier_unsent_one() {
     for message in keyed.iter().chain([&other]) {
         tx.deposit_message(message.clone()).unwrap();
     }
-    postbox.commit(tx, ClearMode::Sweeper).await.unwrap();
+    postbox
+        .commit_and_send(tx, ClearMode::Sweeper)
+        .await
+        .unwrap();
     producer.fail(keyed[0].id(), 1);
 
     let mut sweeper = Sweeper::new(
@@ -317,7 +329,7 @@ async fn two_sweepers_split_the_shards_and_deliver_a_thousand_messages_exactly_o
         })
         .collect();
     for chunk in messages.chunks(50) {
-        let adds = chunk.iter().map(|m| outbox.add(m));
+        let adds = chunk.iter().map(|m| outbox.store(m));
         for result in futures_util::future::join_all(adds).await {
             result.unwrap();
         }
@@ -381,7 +393,7 @@ async fn a_pass_that_gives_shards_away_midway_reports_only_what_it_still_holds()
             .find(|key| outbox_runtime::table::shard_of_key(key, 8) == shard)
             .unwrap();
         outbox
-            .add(&Message::new("t", b"{}".to_vec()).with_partition_key(key))
+            .store(&Message::new("t", b"{}".to_vec()).with_partition_key(key))
             .await
             .unwrap();
     }
@@ -411,7 +423,7 @@ async fn a_dead_sweepers_shards_are_taken_over_once_its_lease_lapses() {
     drop(doomed); // dies without releasing anything
 
     let message = Message::new("t", b"{}".to_vec());
-    outbox.add(&message).await.unwrap();
+    outbox.store(&message).await.unwrap();
     config.owner = Some("heir".to_owned());
     let mut heir = Sweeper::new(&postbox, config);
     let early = heir.sweep_once().await.unwrap();
@@ -451,7 +463,7 @@ async fn run_stops_on_cancellation_and_releases_its_leases() {
     let producer = Arc::new(InMemoryProducer::new());
     let postbox = Postbox::new(outbox.clone(), Arc::clone(&producer));
     let message = Message::new("t", b"{}".to_vec());
-    outbox.add(&message).await.unwrap();
+    outbox.store(&message).await.unwrap();
 
     let stop = tokio_util::sync::CancellationToken::new();
     let task = tokio::spawn(
@@ -489,7 +501,7 @@ async fn an_unreadable_item_is_dead_lettered_and_does_not_block_its_shard() {
     let postbox = Postbox::new(outbox.clone(), Arc::clone(&producer));
     let messages: Vec<Message> = (0..3).map(|n| Message::new("t", vec![n])).collect();
     for message in &messages {
-        outbox.add(message).await.unwrap();
+        outbox.store(message).await.unwrap();
     }
     // Damage the middle one, as a hand edit might.
     outbox
@@ -574,7 +586,7 @@ async fn a_shard_pass_longer_than_the_lease_keeps_the_shard_and_sends_nothing_tw
     assert_eq!(a.sweep_once().await.unwrap().shards, vec![0]);
     for n in 0..10 {
         outbox
-            .add(&Message::new("t", format!("{n}").into_bytes()).with_partition_key("k"))
+            .store(&Message::new("t", format!("{n}").into_bytes()).with_partition_key("k"))
             .await
             .unwrap();
     }
@@ -635,8 +647,8 @@ async fn a_failed_mark_fails_the_pass_but_failed_sends_are_recorded_and_the_next
     let postbox = Postbox::new(outbox.clone(), Arc::clone(&producer));
     let refused = Message::new("t", b"{}".to_vec());
     let sent = Message::new("t", b"{}".to_vec());
-    outbox.add(&refused).await.unwrap();
-    outbox.add(&sent).await.unwrap();
+    outbox.store(&refused).await.unwrap();
+    outbox.store(&sent).await.unwrap();
     producer.fail(refused.id(), 1);
     let mut sweeper = Sweeper::new(
         &postbox.clone().with_retry_policy(slow_retry()),

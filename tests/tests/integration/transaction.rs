@@ -149,7 +149,7 @@ async fn a_failing_condition_on_the_entity_cancels_the_message_and_is_named() {
 async fn a_deposit_of_an_existing_id_is_a_duplicate_and_writes_nothing() {
     let f = fixture().await;
     let first = Message::new("t", b"first".to_vec());
-    f.outbox.add(&first).await.unwrap();
+    f.outbox.store(&first).await.unwrap();
 
     let mut tx = f.outbox.begin();
     tx.put(&f.people, &tyrion()).unwrap();

@@ -174,7 +174,7 @@ async fn fill(
                     greeting: "Hello".to_owned(),
                 })?;
             }
-            postbox.commit(tx, ClearMode::Sweeper).await?;
+            postbox.commit_and_send(tx, ClearMode::Sweeper).await?;
             Ok(())
         }
     })
