@@ -73,7 +73,7 @@ pub mod __private;
 
 pub use client::DynamoDb;
 pub use dispatch::{
-    ClearMode, ClearReport, HandlerReport, Postbox, SweepReport, Sweeper, SweeperConfig,
+    ClearMode, ClearReport, HandlerReport, MarkMode, Postbox, SweepReport, Sweeper, SweeperConfig,
     capture_reports,
 };
 pub use error::{ActionFailure, Error, Result};

@@ -143,6 +143,9 @@ async fn demo() -> Result<(), Failure> {
             greeting: "Hello from Rust".into(),
         })
         .await?;
+    // The call returned after its send; its mark is the postbox's background marker's, done
+    // within milliseconds, or now:
+    handler.postbox.flush().await;
     let tyrion = people.load("Tyrion").await?.ok_or("Tyrion vanished")?;
     println!(
         "   table `{PEOPLE_TABLE}`: Tyrion has {:?}",
@@ -307,6 +310,7 @@ async fn concurrent_greetings(
             }
         }
     }
+    handler.postbox.flush().await;
     check(
         calls == CONCURRENT_CALLS && failures.is_empty(),
         &format!("all {CONCURRENT_CALLS} calls returned Ok (failures: {failures:?})"),

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::dispatch::marker::{MarkBatches, Marker};
 use crate::error::Error;
 use crate::message::{Message, MessageId};
 use crate::table::attempts::{FailureOutcome, RetryPolicy};
@@ -27,6 +28,16 @@ impl Path {
     }
 }
 
+/// How the sent messages of a dispatch are marked dispatched.
+pub(crate) enum Marking<'a> {
+    /// Before the dispatch returns.
+    Now,
+    /// In the caller's batches (a sweeper's page), which the caller finishes.
+    Into(&'a mut MarkBatches),
+    /// By the postbox's background marker, with the sends of other handlers.
+    Background(&'a Marker),
+}
+
 /// A message the transport refused, and what recording the failed attempt did (`None` when
 /// recording it failed too: the message then keeps its old count and backoff).
 #[derive(Debug)]
@@ -43,6 +54,8 @@ pub(crate) struct Dispatched {
     pub(crate) sent: Vec<MessageId>,
     /// Sent, but the mark failed: they stay outstanding and will be sent again.
     pub(crate) sent_unmarked: Vec<MessageId>,
+    /// Sent, their mark handed to batches or the background marker.
+    pub(crate) mark_pending: Vec<MessageId>,
     /// Not sent: left outstanding for a later attempt.
     pub(crate) failed: Vec<Failed>,
     /// The first error of the mark, else of recording a failure; each was logged.
@@ -81,8 +94,8 @@ impl Dispatcher {
     }
 
     /// Sends `messages` (which failed `attempts[i]` times before) in one batch, then marks the
-    /// sent ones dispatched, then records each failed send (a permanent failure dead-letters
-    /// the message at once). The mark goes first: the sooner a
+    /// sent ones dispatched (now, or hands them over as `marking` says), then records each
+    /// failed send (a permanent failure dead-letters the message at once). The mark goes first: the sooner a
     /// sent message is marked, the less likely a second send. Each failure is recorded whatever
     /// became of the others and of the mark: its backoff and its way to the dead letters must
     /// not depend on DynamoDB's answer to another request.
@@ -91,6 +104,7 @@ impl Dispatcher {
         messages: &[Message],
         attempts: &[u32],
         path: Path,
+        marking: Marking<'_>,
     ) -> Dispatched {
         let mut dispatched = Dispatched::default();
         let results = self.producer.send_batch(messages).await;
@@ -101,16 +115,30 @@ impl Dispatcher {
                 Err(err) => refused.push((message, err, *previous)),
             }
         }
-        let unmarked = self.table.mark_dispatched_each(&dispatched.sent).await;
-        if let Some(err) = unmarked.error {
-            tracing::warn!(error = %err, count = unmarked.ids.len(), "sent, but marking dispatched failed; these will be sent again");
-            dispatched.sent.retain(|id| !unmarked.ids.contains(id));
-            dispatched.sent_unmarked = unmarked.ids;
-            dispatched.error = Some(err);
+        match marking {
+            Marking::Now => {
+                let unmarked = self.table.mark_dispatched_each(&dispatched.sent).await;
+                if let Some(err) = unmarked.error {
+                    tracing::warn!(error = %err, count = unmarked.ids.len(), "sent, but marking dispatched failed; these will be sent again");
+                    dispatched.sent.retain(|id| !unmarked.ids.contains(id));
+                    dispatched.sent_unmarked = unmarked.ids;
+                    dispatched.error = Some(err);
+                }
+            }
+            Marking::Into(batches) => {
+                dispatched.mark_pending = std::mem::take(&mut dispatched.sent);
+                batches.add(dispatched.mark_pending.iter().cloned()).await;
+            }
+            Marking::Background(marker) => {
+                dispatched.mark_pending = std::mem::take(&mut dispatched.sent);
+                marker.mark(dispatched.mark_pending.clone());
+            }
         }
         let label = path.label();
-        metrics::counter!("outbox_sent_total", "path" => label)
-            .increment((dispatched.sent.len() + dispatched.sent_unmarked.len()) as u64);
+        metrics::counter!("outbox_sent_total", "path" => label).increment(
+            (dispatched.sent.len() + dispatched.sent_unmarked.len() + dispatched.mark_pending.len())
+                as u64,
+        );
         metrics::counter!("outbox_sent_unmarked_total", "path" => label)
             .increment(dispatched.sent_unmarked.len() as u64);
         metrics::counter!("outbox_send_failed_total", "path" => label)

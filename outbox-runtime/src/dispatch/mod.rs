@@ -4,11 +4,13 @@
 
 pub(crate) mod dispatcher;
 pub(crate) mod handler;
+pub(crate) mod marker;
 pub(crate) mod postbox;
+pub(crate) mod shard_pass;
 pub(crate) mod sweeper;
 
 pub use handler::{
     HandlerError, HandlerOutput, HandlerReport, HandlerRun, Outcome, capture_reports,
 };
-pub use postbox::{ClearMode, ClearReport, Postbox};
+pub use postbox::{ClearMode, ClearReport, MarkMode, Postbox};
 pub use sweeper::{SweepReport, Sweeper, SweeperConfig};

@@ -2,10 +2,12 @@
 //! the committed messages from memory.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tracing::Instrument;
 
-use crate::dispatch::dispatcher::{Dispatcher, Path};
+use crate::dispatch::dispatcher::{Dispatcher, Marking, Path};
+use crate::dispatch::marker::Marker;
 use crate::error::Result;
 use crate::message::{Message, MessageId};
 use crate::table::attempts::RetryPolicy;
@@ -23,6 +25,32 @@ pub enum ClearMode {
     Sweeper,
 }
 
+/// When the messages a postbox sent at once are marked dispatched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MarkMode {
+    /// By a background task of the postbox that gathers the sent ids of every handler and marks
+    /// them 25 to a request, each at most `max_delay` after its send (the default, 10 ms): a
+    /// handler call returns right after its send, and under load a message costs its commit
+    /// plus a twenty-fifth of a mark request. [`Postbox::flush`] waits for what is pending; call
+    /// it on shutdown. A mark lost to a crash only means the sweeper sends that message again.
+    Background {
+        /// The longest an id waits for others to share its request.
+        max_delay: Duration,
+    },
+    /// Before the call that sent them returns: one mark request per call. For where nothing may
+    /// run between calls (AWS Lambda freezes the process after each invocation).
+    Inline,
+}
+
+impl Default for MarkMode {
+    fn default() -> Self {
+        MarkMode::Background {
+            max_delay: Duration::from_millis(10),
+        }
+    }
+}
+
 /// What a clear did. A send failure never fails the caller: the message stays outstanding for
 /// the sweeper.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -30,6 +58,9 @@ pub enum ClearMode {
 pub struct ClearReport {
     /// Sent and marked dispatched.
     pub sent: Vec<MessageId>,
+    /// Sent; the mark is pending with the postbox's background marker ([`MarkMode::Background`]),
+    /// done within its delay, or at [`Postbox::flush`].
+    pub mark_pending: Vec<MessageId>,
     /// Not sent; left for the sweeper, the failed attempt recorded (when DynamoDB could be
     /// reached to record it).
     pub left_outstanding: Vec<MessageId>,
@@ -55,13 +86,16 @@ pub struct ClearReport {
 /// tx.deposit_message(Message::new("greeting.made", b"{}".to_vec()))?;
 /// let committed = tx.commit().await?;
 /// let report = postbox.clear(&committed.messages).await;
-/// assert_eq!(report.sent.len(), 1);
+/// assert_eq!(report.mark_pending.len(), 1, "sent; the background marker marks it");
+/// postbox.flush().await; // on shutdown: every pending mark done
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
 pub struct Postbox {
     outbox: Outbox,
     dispatcher: Dispatcher,
+    mark_mode: MarkMode,
+    marker: Arc<Marker>,
 }
 
 impl std::fmt::Debug for Postbox {
@@ -80,7 +114,29 @@ impl Postbox {
             Arc::new(producer),
             RetryPolicy::default(),
         );
-        Self { outbox, dispatcher }
+        let mark_mode = MarkMode::default();
+        let marker = Arc::new(marker_for(&outbox, mark_mode));
+        Self {
+            outbox,
+            dispatcher,
+            mark_mode,
+            marker,
+        }
+    }
+
+    /// Sets when what the postbox sends at once is marked dispatched (see [`MarkMode`]).
+    pub fn with_mark_mode(mut self, mark_mode: MarkMode) -> Self {
+        self.mark_mode = mark_mode;
+        self.marker = Arc::new(marker_for(&self.outbox, mark_mode));
+        self
+    }
+
+    /// Waits until every message this postbox (or a clone of it) sent before the call is
+    /// marked dispatched. With [`MarkMode::Background`], call it before the process ends, so
+    /// that no sent message is left for the sweeper to send again; with [`MarkMode::Inline`]
+    /// there is never anything to wait for.
+    pub async fn flush(&self) {
+        self.marker.flush().await;
     }
 
     /// Sets how failed sends are counted and backed off, on the immediate path and by every
@@ -134,8 +190,9 @@ impl Postbox {
     }
 
     /// Sends messages from memory (no read back) and marks the sent ones dispatched in
-    /// batches. Whatever fails stays outstanding for the sweeper: a failed send with its attempt
-    /// recorded, a failed mark as [`ClearReport::sent_unmarked`] (sent again later).
+    /// batches, at once or in the background as the [`MarkMode`] says. Whatever fails stays
+    /// outstanding for the sweeper: a failed send with its attempt recorded, a failed mark as
+    /// [`ClearReport::sent_unmarked`] (sent again later).
     pub async fn clear(&self, messages: &[Message]) -> ClearReport {
         self.clear_after(messages, &vec![0; messages.len()]).await
     }
@@ -143,13 +200,18 @@ impl Postbox {
     /// [`Postbox::clear`] for messages that already failed `attempts[i]` times.
     async fn clear_after(&self, messages: &[Message], attempts: &[u32]) -> ClearReport {
         let span = tracing::debug_span!("outbox.clear", messages = messages.len());
+        let marking = match self.mark_mode {
+            MarkMode::Background { .. } => Marking::Background(&self.marker),
+            MarkMode::Inline => Marking::Now,
+        };
         let dispatched = self
             .dispatcher
-            .dispatch(messages, attempts, Path::Immediate)
+            .dispatch(messages, attempts, Path::Immediate, marking)
             .instrument(span)
             .await;
         ClearReport {
             sent: dispatched.sent,
+            mark_pending: dispatched.mark_pending,
             left_outstanding: dispatched
                 .failed
                 .into_iter()
@@ -183,4 +245,14 @@ impl Postbox {
             .unzip();
         Ok(self.clear_after(&messages, &attempts).await)
     }
+}
+
+/// The background marker of a postbox in `mode` (one that is never started when marks are
+/// inline).
+fn marker_for(outbox: &Outbox, mode: MarkMode) -> Marker {
+    let max_delay = match mode {
+        MarkMode::Background { max_delay } => max_delay,
+        MarkMode::Inline => Duration::ZERO,
+    };
+    Marker::new(outbox.handle().clone(), max_delay)
 }

@@ -1,21 +1,19 @@
 //! The sweeper: finds committed messages that were not sent (the process died after the commit,
 //! or the transport failed) and sends them, at least once, in order per partition key.
 
-use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use futures_util::StreamExt;
 use tracing::Instrument;
 
-use crate::dispatch::dispatcher::{Dispatcher, Path};
+use crate::dispatch::dispatcher::Dispatcher;
 use crate::dispatch::postbox::Postbox;
+use crate::dispatch::shard_pass::{ShardPass, pass};
 use crate::error::Result;
-use crate::message::{Message, MessageId};
-use crate::table::attempts::FailureOutcome;
-use crate::table::handle::TableHandle;
-use crate::table::layout::StoredMessage;
+use crate::message::MessageId;
 use crate::table::lease::Leases;
-use crate::time::to_millis;
 
 /// How a sweeper works. The defaults suit a service that clears immediately after commits and
 /// runs the sweeper as a safety net; change them with the `with_` methods.
@@ -43,6 +41,9 @@ pub struct SweeperConfig {
     /// How long a shard lease lasts without renewal; a dead sweeper's shards are taken over
     /// after this.
     pub lease_duration: Duration,
+    /// Shards swept at the same time. Each shard keeps its own order per key; more at once
+    /// hides the round trip of each request behind the others'.
+    pub shard_concurrency: usize,
     /// This sweeper's name in the lease items, unique per process. `None` (the default): made
     /// when the sweeper is made, as `host-pid-random`.
     pub owner: Option<String>,
@@ -56,6 +57,7 @@ impl Default for SweeperConfig {
             batch_size: 100,
             max_pages: 10,
             lease_duration: Duration::from_secs(30),
+            shard_concurrency: 8,
             owner: None,
         }
     }
@@ -89,6 +91,12 @@ impl SweeperConfig {
     /// Sets how long a lease lasts without renewal.
     pub fn with_lease_duration(mut self, lease_duration: Duration) -> Self {
         self.lease_duration = lease_duration;
+        self
+    }
+
+    /// Sets how many shards are swept at the same time (at least 1).
+    pub fn with_shard_concurrency(mut self, shard_concurrency: usize) -> Self {
+        self.shard_concurrency = shard_concurrency;
         self
     }
 
@@ -153,15 +161,44 @@ pub struct Sweeper {
     dispatcher: Dispatcher,
     config: SweeperConfig,
     owner: String,
+    leases: Arc<tokio::sync::Mutex<LeaseKeeper>>,
+}
+
+/// The sweeper's leases, and when they are next rebalanced: shared by the shards it sweeps at
+/// once, each of which checks before every round that its shard is still held.
+#[derive(Debug)]
+pub(crate) struct LeaseKeeper {
     leases: Leases,
+    every: Duration,
     next_rebalance: Option<tokio::time::Instant>,
+}
+
+impl LeaseKeeper {
+    /// Rebalances (renewing membership and leases) when a quarter of the lease time has passed.
+    async fn keep(&mut self) -> Result<()> {
+        let now = tokio::time::Instant::now();
+        if self.next_rebalance.is_none_or(|at| at <= now) {
+            self.leases.rebalance().await?;
+            self.next_rebalance = Some(now + self.every);
+        }
+        Ok(())
+    }
+
+    /// Renews the leases when due and says whether `shard` is still held. A shard pass can
+    /// outlast the lease (many pages, a slow transport): it renews as it goes, and stops
+    /// sending the moment the shard is no longer its own, so that two sweepers never send the
+    /// same shard at once.
+    pub(crate) async fn still_holds(&mut self, shard: u16) -> Result<bool> {
+        self.keep().await?;
+        Ok(self.leases.shards().contains(&shard))
+    }
 }
 
 impl std::fmt::Debug for Sweeper {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sweeper")
             .field("config", &self.config)
-            .field("leases", &self.leases)
+            .field("owner", &self.owner)
             .finish_non_exhaustive()
     }
 }
@@ -179,10 +216,13 @@ impl Sweeper {
         );
         Self {
             dispatcher,
+            leases: Arc::new(tokio::sync::Mutex::new(LeaseKeeper {
+                leases,
+                every: config.lease_duration / 4,
+                next_rebalance: None,
+            })),
             config,
             owner,
-            leases,
-            next_rebalance: None,
         }
     }
 
@@ -223,7 +263,7 @@ impl Sweeper {
             }
         }
         tracing::info!(owner = %self.owner, "sweeper stopping; releasing leases");
-        self.leases.release_all().await
+        self.release().await
     }
 
     /// Gives back every lease now (what `run` does when stopped).
@@ -231,29 +271,55 @@ impl Sweeper {
     /// # Errors
     /// The request's error.
     pub async fn release(&mut self) -> Result<()> {
-        self.next_rebalance = None;
-        self.leases.release_all().await
+        let mut keeper = self.leases.lock().await;
+        keeper.next_rebalance = None;
+        keeper.leases.release_all().await
     }
 
-    /// One pass: keep the leases fair, then for each shard held send what is due.
+    /// One pass: keep the leases fair, then send what is due in every shard held, up to
+    /// `shard_concurrency` shards at a time. Within a shard, messages of one key go out in
+    /// order (a shard holds every message of its keys); the next page is read while the
+    /// current one is sent, and marks go out 25 to a request while the sends go on.
     ///
     /// # Errors
-    /// The first DynamoDB error of the pass.
+    /// The first DynamoDB error of the pass, once every shard has finished (what the others
+    /// sent is sent; the counts of the failed pass are lost, the metrics kept them).
     pub async fn sweep_once(&mut self) -> Result<SweepReport> {
-        self.keep_leases().await?;
+        let shards = {
+            let mut keeper = self.leases.lock().await;
+            keeper.keep().await?;
+            keeper.leases.shards()
+        };
+        let work = ShardPass {
+            dispatcher: &self.dispatcher,
+            config: &self.config,
+            leases: &self.leases,
+        };
+        let passes: Vec<_> = shards
+            .into_iter()
+            .map(|shard| {
+                let span = tracing::debug_span!("outbox.sweep_shard", shard);
+                pass(&work, shard).instrument(span)
+            })
+            .collect();
+        let results: Vec<Result<SweepReport>> = futures_util::stream::iter(passes)
+            .buffer_unordered(self.config.shard_concurrency.max(1))
+            .collect()
+            .await;
         let mut report = SweepReport::default();
-        for shard in self.leases.shards() {
-            // A long pass renews its leases as it goes, and skips a shard it no longer holds.
-            self.keep_leases().await?;
-            if !self.leases.shards().contains(&shard) {
-                continue;
+        let mut first_error = None;
+        for result in results {
+            match result {
+                Ok(shard) => report.add(shard),
+                Err(err) => {
+                    first_error.get_or_insert(err);
+                }
             }
-            let span = tracing::debug_span!("outbox.sweep_shard", shard);
-            self.sweep_shard(shard, &mut report)
-                .instrument(span)
-                .await?;
         }
-        report.shards = self.leases.shards();
+        if let Some(err) = first_error {
+            return Err(err);
+        }
+        report.shards = self.leases.lock().await.leases.shards();
         // Bounded by what one pass reads (batch size x pages x shards held): never a full count.
         metrics::gauge!("outbox_outstanding_backlog", "owner" => self.owner.clone())
             .set(report.examined as f64);
@@ -265,164 +331,19 @@ impl Sweeper {
             .set(oldest_age.as_secs_f64());
         Ok(report)
     }
+}
 
-    /// Rebalances (renewing membership and leases) when a quarter of the lease time has passed.
-    async fn keep_leases(&mut self) -> Result<()> {
-        let now = tokio::time::Instant::now();
-        if self.next_rebalance.is_none_or(|at| at <= now) {
-            self.leases.rebalance().await?;
-            self.next_rebalance = Some(now + self.config.lease_duration / 4);
-        }
-        Ok(())
-    }
-
-    /// Renews the leases when due and says whether `shard` is still held. A shard pass can
-    /// outlast the lease (many pages, a slow transport): it renews as it goes, and stops
-    /// sending the moment the shard is no longer its own, so that two sweepers never send the
-    /// same shard at once.
-    async fn still_holds(&mut self, shard: u16) -> Result<bool> {
-        self.keep_leases().await?;
-        Ok(self.leases.shards().contains(&shard))
-    }
-
-    fn table(&self) -> &TableHandle {
-        self.dispatcher.table()
-    }
-
-    async fn sweep_shard(&mut self, shard: u16, report: &mut SweepReport) -> Result<()> {
-        let now = SystemTime::now();
-        let cutoff = to_millis(
-            now.checked_sub(self.config.min_age)
-                .unwrap_or(SystemTime::UNIX_EPOCH),
-        );
-        // Keys with an earlier message not sent (yet): their later messages wait.
-        let mut blocked: HashSet<String> = HashSet::new();
-        let mut start = None;
-        for _ in 0..self.config.max_pages.max(1) {
-            if !self.still_holds(shard).await? {
-                break;
-            }
-            let (ids, last) = self
-                .table()
-                .query_shard(shard, cutoff, self.config.batch_size, start.take())
-                .await?;
-            if ids.is_empty() {
-                break;
-            }
-            // The index lags: read each message consistently before deciding anything.
-            let mut stored = Vec::new();
-            for (id, read) in self.table().read_many(&ids).await? {
-                match read {
-                    Ok(message) => stored.push(message),
-                    // It can never be sent: set it aside rather than block the shard.
-                    Err(err) => {
-                        tracing::error!(message_id = %id, error = %err, "unreadable outbox item dead-lettered");
-                        self.table().dead_letter(&id, &err.to_string()).await?;
-                        report.dead_lettered += 1;
-                    }
-                }
-            }
-            report.examined += stored.len();
-            let mut due = Vec::new();
-            for message in stored.into_iter().filter(StoredMessage::is_outstanding) {
-                let created = message.message.header.created_at;
-                report.oldest_outstanding = Some(
-                    report
-                        .oldest_outstanding
-                        .map_or(created, |oldest| oldest.min(created)),
-                );
-                let key = message.message.header.partition_key.clone();
-                let is_blocked = key.as_ref().is_some_and(|k| blocked.contains(k));
-                if is_blocked || !message.is_due(now) {
-                    report.held_back += 1;
-                    blocked.extend(key);
-                    continue;
-                }
-                due.push(message);
-            }
-            if !self.send_in_order(shard, due, &mut blocked, report).await? {
-                break;
-            }
-            match last {
-                Some(last) => start = Some(last),
-                None => break,
-            }
-        }
-        Ok(())
-    }
-
-    /// Sends in rounds: each round holds at most one message per partition key (the earliest
-    /// unsent), so a batch never carries a later message of a key next to an earlier one that
-    /// might fail. A failure blocks the rest of its key for this pass. Returns `false` when it
-    /// stopped because the shard's lease was lost.
-    async fn send_in_order(
-        &mut self,
-        shard: u16,
-        due: Vec<StoredMessage>,
-        blocked: &mut HashSet<String>,
-        report: &mut SweepReport,
-    ) -> Result<bool> {
-        let mut queues: Vec<Vec<StoredMessage>> = Vec::new();
-        let mut by_key: HashMap<String, usize> = HashMap::new();
-        for message in due {
-            match message.message.header.partition_key.clone() {
-                Some(key) => {
-                    let slot = *by_key.entry(key).or_insert_with(|| {
-                        queues.push(Vec::new());
-                        queues.len() - 1
-                    });
-                    queues[slot].push(message);
-                }
-                None => queues.push(vec![message]),
-            }
-        }
-        for queue in &mut queues {
-            queue.reverse();
-        }
-        loop {
-            let round: Vec<StoredMessage> = queues
-                .iter_mut()
-                .filter_map(|queue| {
-                    let next = queue.last()?;
-                    let key_blocked = next
-                        .message
-                        .header
-                        .partition_key
-                        .as_ref()
-                        .is_some_and(|key| blocked.contains(key));
-                    if key_blocked {
-                        report.held_back += queue.len();
-                        queue.clear();
-                        return None;
-                    }
-                    queue.pop()
-                })
-                .collect();
-            if round.is_empty() {
-                return Ok(true);
-            }
-            if !self.still_holds(shard).await? {
-                return Ok(false);
-            }
-            let messages: Vec<Message> = round.iter().map(|s| s.message.clone()).collect();
-            let attempts: Vec<u32> = round.iter().map(|s| s.attempts).collect();
-            let dispatched = self
-                .dispatcher
-                .dispatch(&messages, &attempts, Path::Sweeper)
-                .await;
-            report.sent.extend(dispatched.sent);
-            report.sent.extend(dispatched.sent_unmarked);
-            for failed in dispatched.failed {
-                report.failed += 1;
-                blocked.extend(failed.partition_key);
-                if let Some(FailureOutcome::DeadLettered { .. }) = failed.recorded {
-                    report.dead_lettered += 1;
-                }
-            }
-            // A failed mark or record fails the pass; what it did is already counted.
-            if let Some(err) = dispatched.error {
-                return Err(err);
-            }
-        }
+impl SweepReport {
+    /// Adds what one shard's pass did.
+    fn add(&mut self, shard: SweepReport) {
+        self.examined += shard.examined;
+        self.sent.extend(shard.sent);
+        self.failed += shard.failed;
+        self.dead_lettered += shard.dead_lettered;
+        self.held_back += shard.held_back;
+        self.oldest_outstanding = match (self.oldest_outstanding, shard.oldest_outstanding) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
     }
 }

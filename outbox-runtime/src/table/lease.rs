@@ -235,40 +235,48 @@ impl Leases {
         holders.insert(&self.owner);
         let fair_share = usize::from(shard_count).div_ceil(alive.max(holders.len()));
 
-        // Renew what we keep; give back what is above the fair share (highest shards first).
+        // Give back what is above the fair share (highest shards first), renew what we keep
+        // that is past half its time, each set of requests at once.
         let mut keep: Vec<u16> = self.held.keys().copied().collect();
-        while keep.len() > fair_share {
-            let shard = keep.pop().expect("not empty");
-            self.release(shard).await?;
-        }
-        for shard in keep {
-            let held = self.held[&shard];
-            let remaining = held.expires_at.duration_since(now).unwrap_or_default();
-            if remaining < self.duration / 2 {
-                self.write(shard, Some(held.version)).await?;
-            }
-        }
+        let above = keep.split_off(fair_share.min(keep.len()));
+        self.release_each(&above).await?;
+        let renewals: Vec<(u16, Option<u64>)> = keep
+            .into_iter()
+            .filter(|shard| {
+                let held = self.held[shard];
+                held.expires_at.duration_since(now).unwrap_or_default() < self.duration / 2
+            })
+            .map(|shard| (shard, Some(self.held[&shard].version)))
+            .collect();
+        self.write_each(&renewals).await?;
 
         // Take free or lapsed shards up to the fair share, starting at a point that differs
-        // per owner so that sweepers starting together do not all race for shard 0.
+        // per owner so that sweepers starting together do not all race for shard 0; those
+        // wanted go at once, and as many more as were lost to other sweepers next.
         let start = usize::try_from(fnv1a_32(self.owner.as_bytes())).unwrap_or(0)
             % usize::from(shard_count);
-        for offset in 0..usize::from(shard_count) {
-            if self.held.len() >= fair_share {
-                break;
-            }
-            let shard = u16::try_from((start + offset) % usize::from(shard_count))
-                .expect("below the shard count");
-            if self.held.contains_key(&shard) {
-                continue;
-            }
-            let free = match observed.get(&shard) {
+        let mut free = (0..usize::from(shard_count))
+            .map(|offset| {
+                u16::try_from((start + offset) % usize::from(shard_count))
+                    .expect("below the shard count")
+            })
+            .filter(|shard| !self.held.contains_key(shard))
+            .filter(|shard| match observed.get(shard) {
                 None => true,
                 Some(lease) => lease.expires_at <= now || lease.owner == self.owner,
-            };
-            if free {
-                let expected = observed.get(&shard).map(|lease| lease.version);
-                self.acquire(shard, expected).await?;
+            })
+            .map(|shard| (shard, observed.get(&shard).map(|lease| lease.version)))
+            .collect::<Vec<_>>()
+            .into_iter();
+        while self.held.len() < fair_share {
+            let wanted: Vec<(u16, Option<u64>)> =
+                free.by_ref().take(fair_share - self.held.len()).collect();
+            if wanted.is_empty() {
+                break;
+            }
+            for shard in self.write_each(&wanted).await? {
+                tracing::info!(shard, owner = %self.owner, "sweeper lease acquired");
+                metrics::counter!("outbox_lease_acquired_total").increment(1);
             }
         }
         Ok(())
@@ -278,9 +286,7 @@ impl Leases {
     /// the shards at once.
     pub(crate) async fn release_all(&mut self) -> Result<()> {
         let shards: Vec<u16> = self.held.keys().copied().collect();
-        for shard in shards {
-            self.release(shard).await?;
-        }
+        self.release_each(&shards).await?;
         self.forget_members(vec![self.owner.clone()]).await
     }
 
@@ -355,18 +361,41 @@ impl Leases {
         ))
     }
 
-    /// Takes a free or lapsed shard; losing the race to another sweeper is not an error.
-    async fn acquire(&mut self, shard: u16, expected_version: Option<u64>) -> Result<()> {
-        if self.write(shard, expected_version).await? {
-            tracing::info!(shard, owner = %self.owner, "sweeper lease acquired");
-            metrics::counter!("outbox_lease_acquired_total").increment(1);
+    /// Writes our lease on each shard whose version is still the one given (absent when
+    /// `None`), all at once; returns the shards newly taken (not those renewed). A shard lost
+    /// to another sweeper since it was read is not an error: it is forgotten.
+    async fn write_each(&mut self, shards: &[(u16, Option<u64>)]) -> Result<Vec<u16>> {
+        let writes = shards
+            .iter()
+            .map(|(shard, expected)| self.write(*shard, *expected));
+        let results = futures_util::future::join_all(writes).await;
+        let mut taken = Vec::new();
+        let mut first_error = None;
+        for ((shard, _), result) in shards.iter().zip(results) {
+            match result {
+                Ok(Some(held)) => {
+                    if self.held.insert(*shard, held).is_none() {
+                        taken.push(*shard);
+                    }
+                }
+                Ok(None) => {
+                    // Someone else wrote the lease since we read it.
+                    if self.held.remove(shard).is_some() {
+                        tracing::warn!(shard, owner = %self.owner, "sweeper lease lost");
+                        metrics::counter!("outbox_lease_lost_total").increment(1);
+                    }
+                }
+                Err(err) => {
+                    first_error.get_or_insert(err);
+                }
+            }
         }
-        Ok(())
+        first_error.map_or(Ok(taken), Err)
     }
 
     /// Writes our lease on `shard` if its version is still `expected` (absent when `None`).
-    /// Returns whether we hold it now.
-    async fn write(&mut self, shard: u16, expected_version: Option<u64>) -> Result<bool> {
+    /// Returns the lease when we hold it now, `None` when another sweeper got there first.
+    async fn write(&self, shard: u16, expected_version: Option<u64>) -> Result<Option<Held>> {
         let version = expected_version.map_or(1, |v| v + 1);
         let expires_at = SystemTime::now() + self.duration;
         let table = &self.table.config.table_name;
@@ -391,27 +420,16 @@ impl Leases {
                 .expression_attribute_values(":expected", number(expected)),
         };
         match request.send().await {
-            Ok(_) => {
-                self.held.insert(
-                    shard,
-                    Held {
-                        version,
-                        expires_at,
-                    },
-                );
-                Ok(true)
-            }
+            Ok(_) => Ok(Some(Held {
+                version,
+                expires_at,
+            })),
             Err(err)
                 if err
                     .as_service_error()
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
-                // Someone else wrote the lease since we read it.
-                if self.held.remove(&shard).is_some() {
-                    tracing::warn!(shard, owner = %self.owner, "sweeper lease lost");
-                    metrics::counter!("outbox_lease_lost_total").increment(1);
-                }
-                Ok(false)
+                Ok(None)
             }
             Err(err) => Err(Error::from_sdk(
                 "PutItem",
@@ -422,11 +440,23 @@ impl Leases {
         }
     }
 
+    /// Gives shards back, all at once.
+    async fn release_each(&mut self, shards: &[u16]) -> Result<()> {
+        let leases: Vec<(u16, Held)> = shards
+            .iter()
+            .filter_map(|shard| Some((*shard, self.held.remove(shard)?)))
+            .collect();
+        let releases = leases
+            .iter()
+            .map(|(shard, held)| self.release(*shard, *held));
+        futures_util::future::join_all(releases)
+            .await
+            .into_iter()
+            .collect()
+    }
+
     /// Gives a shard back by expiring our lease now (only if it is still ours).
-    async fn release(&mut self, shard: u16) -> Result<()> {
-        let Some(held) = self.held.remove(&shard) else {
-            return Ok(());
-        };
+    async fn release(&self, shard: u16, held: Held) -> Result<()> {
         let table = &self.table.config.table_name;
         let result = self
             .table

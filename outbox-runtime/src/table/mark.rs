@@ -60,17 +60,11 @@ impl TableHandle {
                     .map_or(u64::MAX, |at| to_millis(at) / 1000);
                 let dispatched = to_millis(now);
                 let unique = unique_ids(ids);
-                // Collected first: a lazy iterator of futures would keep the caller's future
-                // from being `Send` (its closure borrows across the await).
                 let batches: Vec<_> = unique
                     .chunks(BATCH_STATEMENT_LIMIT)
                     .map(|chunk| self.mark_batch(chunk, dispatched, expires))
                     .collect();
-                let results: Vec<Unmarked> = futures_util::stream::iter(batches)
-                    .buffer_unordered(MARK_CONCURRENCY)
-                    .collect()
-                    .await;
-                for batch in results {
+                for batch in concurrently(batches).await {
                     unmarked.ids.extend(batch.ids);
                     if let Some(err) = batch.error {
                         unmarked.error.get_or_insert(err);
@@ -254,8 +248,12 @@ impl TableHandle {
     /// [`Outbox::delete`], saying which ids may still be present.
     pub(crate) async fn delete_each(&self, ids: &[MessageId]) -> Unmarked {
         let mut left = Unmarked::default();
-        for chunk in unique_ids(ids).chunks(BATCH_WRITE_LIMIT) {
-            let batch = self.delete_batch(chunk).await;
+        let unique = unique_ids(ids);
+        let batches: Vec<_> = unique
+            .chunks(BATCH_WRITE_LIMIT)
+            .map(|chunk| self.delete_batch(chunk))
+            .collect();
+        for batch in concurrently(batches).await {
             left.ids.extend(batch.ids);
             if let Some(err) = batch.error {
                 left.error.get_or_insert(err);
@@ -327,6 +325,23 @@ impl TableHandle {
         }
         Ok(())
     }
+}
+
+/// Runs the batch requests, at most [`MARK_CONCURRENCY`] at a time. A single one is awaited
+/// directly: a `FuturesUnordered` wakes its own task each time it returns `Pending`, two context
+/// switches a call that the common case (one batch) need not pay.
+async fn concurrently<F: std::future::Future<Output = Unmarked>>(batches: Vec<F>) -> Vec<Unmarked> {
+    if batches.len() <= 1 {
+        let mut results = Vec::with_capacity(1);
+        for batch in batches {
+            results.push(batch.await);
+        }
+        return results;
+    }
+    futures_util::stream::iter(batches)
+        .buffer_unordered(MARK_CONCURRENCY)
+        .collect()
+        .await
 }
 
 /// The message ids a batch of delete requests names.

@@ -286,7 +286,9 @@ impl Rig {
         let metered = meter.attach(db.clone());
         let outbox = Outbox::new(metered.clone(), config)?;
         let producer = Arc::new(BenchProducer::new());
-        let postbox = Postbox::new(outbox.clone(), Arc::clone(&producer));
+        // Marks inline, as the hand-written handler makes them: the two make the same requests.
+        let postbox = Postbox::new(outbox.clone(), Arc::clone(&producer))
+            .with_mark_mode(outbox_runtime::MarkMode::Inline);
         Ok(Self {
             meter,
             db: metered,

@@ -669,6 +669,7 @@ async fn one_message_of_a_batch_failing_leaves_only_it_outstanding_with_its_atte
         )
         .await
         .expect("a failed send does not fail the handler");
+    service.postbox.flush().await;
     assert_eq!(*producer.batches.lock().unwrap(), [3], "one batch of three");
 
     for sent in [&ok1, &ok2] {

@@ -5,10 +5,12 @@
 
 use std::collections::BTreeMap;
 
+use std::time::Duration;
+
 use outbox_runtime::table::shard_of_key;
-use outbox_runtime::{Cleanup, OutboxConfig};
+use outbox_runtime::{Cleanup, MarkMode, OutboxConfig};
 use outbox_tests::bench::scenarios::{self, warm_sweeper};
-use outbox_tests::bench::{AddGreeting, Counts, Rig};
+use outbox_tests::bench::{AddGreeting, Counts, MacroHandler, Rig};
 use outbox_tests::dynamodb;
 
 fn requests(counts: &Counts) -> Vec<(&str, u64)> {
@@ -70,6 +72,58 @@ async fn the_immediate_path_costs_one_commit_and_the_marks() {
                 expected,
                 "{cleanup:?}, {messages} messages per call"
             );
+        }
+    }
+}
+
+#[tokio::test]
+async fn concurrent_calls_share_their_mark_requests_through_the_background_marker() {
+    for cleanup in [keep(), Cleanup::Delete] {
+        let rig = rig(16, cleanup).await;
+        // A delay far above a call's duration: a request goes out when 25 ids fill it, or at
+        // the flush, never because of timing, so the count below is exact.
+        let postbox = rig
+            .handler
+            .postbox
+            .clone()
+            .with_mark_mode(MarkMode::Background {
+                max_delay: Duration::from_secs(600),
+            });
+        let handler = MacroHandler {
+            postbox: postbox.clone(),
+            people: rig.handler.people.clone(),
+        };
+        for calls in [10_u64, 50] {
+            let before = rig.meter.counts();
+            let delivered = rig.producer.delivered();
+            let results = futures_util::future::join_all(
+                (0..calls).map(|n| handler.handle(AddGreeting::new(format!("bg{calls}-{n}"), 1))),
+            )
+            .await;
+            for result in results {
+                result.unwrap();
+            }
+            assert_eq!(
+                rig.producer.delivered() - delivered,
+                calls,
+                "every call sent its message before returning"
+            );
+            postbox.flush().await;
+            let counts = rig.meter.counts().since(&before);
+            let mark = match cleanup {
+                Cleanup::Keep { .. } => "BatchExecuteStatement",
+                Cleanup::Delete => "BatchWriteItem",
+            };
+            let mut expected = vec![(mark, calls.div_ceil(25)), ("TransactWriteItems", calls)];
+            expected.sort_unstable();
+            assert_eq!(
+                requests(&counts),
+                expected,
+                "{cleanup:?}: {calls} calls cost {calls} commits and {} marks",
+                calls.div_ceil(25)
+            );
+            let per_message = (calls + calls.div_ceil(25)) as f64 / calls as f64;
+            assert!(per_message <= 1.10, "{per_message} requests per message");
         }
     }
 }

@@ -287,6 +287,8 @@ impl Fixture {
     /// The person is stored, the message is stored (sent and marked, or still outstanding),
     /// and it was sent exactly once or not at all.
     async fn assert_committed(&self, id: &MessageId, sent: bool) {
+        // Marks are the background marker's: every one handed over is done after a flush.
+        self.handler.postbox.flush().await;
         let cmd = tyrion();
         assert_eq!(
             self.person(&cmd.name).await,

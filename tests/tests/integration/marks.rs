@@ -241,7 +241,9 @@ async fn a_statement_refused_for_good_is_named_with_its_code_and_the_others_are_
         "ValidationError",
         "ConditionalCheckFailed",
     ]);
-    let postbox = Postbox::new(outbox.clone(), InMemoryProducer::new());
+    // Inline marks: the report says what became of each mark.
+    let postbox = Postbox::new(outbox.clone(), InMemoryProducer::new())
+        .with_mark_mode(outbox_runtime::MarkMode::Inline);
     let report = postbox.clear(&messages).await;
     assert_eq!(report.sent_unmarked, vec![messages[1].id().clone()]);
     assert_eq!(report.sent.len(), 2);

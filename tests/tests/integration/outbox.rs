@@ -458,7 +458,9 @@ async fn marks_go_25_to_a_request_and_a_failed_batch_stops_no_other_and_is_repor
         outbox.store(message).await.unwrap();
     }
     let producer = std::sync::Arc::new(InMemoryProducer::new());
-    let postbox = Postbox::new(outbox.clone(), std::sync::Arc::clone(&producer));
+    // Inline marks: the report says what became of each mark.
+    let postbox = Postbox::new(outbox.clone(), std::sync::Arc::clone(&producer))
+        .with_mark_mode(outbox_runtime::MarkMode::Inline);
 
     let report = postbox.clear(&messages).await;
 

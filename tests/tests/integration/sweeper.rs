@@ -121,6 +121,7 @@ async fn the_immediate_clear_sends_from_memory_and_records_a_failed_attempt() {
         .await
         .unwrap();
     assert_eq!(producer.sent()[0].id(), &sent);
+    postbox.flush().await;
     assert!(!outbox.get(&sent).await.unwrap().unwrap().is_outstanding());
 
     producer.set_failing(true);
@@ -699,4 +700,95 @@ async fn a_failed_mark_fails_the_pass_but_failed_sends_are_recorded_and_the_next
             .dispatched_at
             .is_some()
     );
+}
+
+#[tokio::test]
+async fn a_failed_mark_never_lets_a_later_message_of_a_key_out_first_it_sends_the_earlier_again() {
+    // One shard, one key, three messages: three rounds of one message, their marks batched
+    // together while the rounds go on, and failing.
+    let db = dynamodb().await;
+    let config = OutboxConfig::new(unique_name("outbox")).with_shards(1);
+    create_table(&db, &config.table_schema()).await;
+    let marks = MarksFail::default();
+    let outbox = Outbox::new(db.with_interceptor(marks.clone()), config).unwrap();
+    let producer = Arc::new(InMemoryProducer::new());
+    let postbox = Postbox::new(outbox.clone(), Arc::clone(&producer));
+    let messages: Vec<Message> = (0..3)
+        .map(|n| Message::new("t", format!("{n}").into_bytes()).with_partition_key("k"))
+        .collect();
+    for message in &messages {
+        outbox.store(message).await.unwrap();
+    }
+    let mut sweeper = Sweeper::new(&postbox, sweeper_config("order-marks"));
+
+    marks.set(true);
+    sweeper
+        .sweep_once()
+        .await
+        .expect_err("the marks failed: so does the pass");
+    let ids =
+        |sent: Vec<Message>| -> Vec<MessageId> { sent.iter().map(|m| m.id().clone()).collect() };
+    let first: Vec<MessageId> = messages.iter().map(|m| m.id().clone()).collect();
+    assert_eq!(
+        ids(producer.sent()),
+        first,
+        "every message went out once, in order: no later one before an earlier one"
+    );
+    for message in &messages {
+        let stored = outbox.get(message.id()).await.unwrap().unwrap();
+        assert!(stored.is_outstanding(), "unmarked, so outstanding");
+    }
+
+    marks.set(false);
+    sweeper.sweep_once().await.unwrap();
+    // What the failed marks cost: each earlier message again, after the later ones went out.
+    let mut twice = first.clone();
+    twice.extend(first.iter().cloned());
+    assert_eq!(ids(producer.sent()), twice);
+    for message in &messages {
+        let stored = outbox.get(message.id()).await.unwrap().unwrap();
+        assert!(stored.dispatched_at.is_some(), "marked by the second pass");
+    }
+}
+
+#[tokio::test]
+async fn shards_swept_at_once_keep_the_order_of_every_key() {
+    let outbox = outbox(16).await;
+    let producer = Arc::new(InMemoryProducer::new());
+    let postbox = Postbox::new(outbox.clone(), Arc::clone(&producer));
+    // 40 keys over 16 shards, 10 messages each, pages of 7 so that a key spans pages.
+    let mut made: HashMap<String, Vec<MessageId>> = HashMap::new();
+    let messages: Vec<Message> = (0..400)
+        .map(|n| {
+            let key = format!("key-{}", n % 40);
+            let message = Message::new("t", format!("{n}").into_bytes()).with_partition_key(&key);
+            made.entry(key).or_default().push(message.id().clone());
+            message
+        })
+        .collect();
+    for chunk in messages.chunks(50) {
+        for result in futures_util::future::join_all(chunk.iter().map(|m| outbox.store(m))).await {
+            result.unwrap();
+        }
+    }
+    let mut sweeper = Sweeper::new(
+        &postbox,
+        sweeper_config("concurrent")
+            .with_batch_size(7)
+            .with_max_pages(100)
+            .with_shard_concurrency(16),
+    );
+    let report = sweeper.sweep_once().await.unwrap();
+    assert_eq!(report.sent.len(), 400);
+    let mut seen: HashMap<String, Vec<MessageId>> = HashMap::new();
+    for message in producer.sent() {
+        seen.entry(message.header.partition_key.clone().unwrap())
+            .or_default()
+            .push(message.id().clone());
+    }
+    assert_eq!(
+        seen, made,
+        "every key's messages in the order they were made"
+    );
+    assert_eq!(outbox.outstanding_count(10).await.unwrap().count, 0);
 }
