@@ -7,3 +7,4 @@
 pub mod consumer;
 pub mod greetings;
 pub mod people;
+pub mod relay;

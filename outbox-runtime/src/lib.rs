@@ -13,6 +13,8 @@
 //! | `aws-config` | yes | [`DynamoDb::from_env`] and `client_from_env` for the producers: clients from the standard AWS chain (aws-config) |
 //! | `sns` | no | `transport::SnsProducer` (aws-sdk-sns) |
 //! | `testing` | no | `transport::InMemoryProducer`, `DynamoDb::local` and `local_client` for the producers: for tests and examples against local emulators |
+//! | `streams` | no | [`stream::StreamRelay`]: a self-hosted relay on the outbox table's DynamoDB Stream (aws-sdk-dynamodbstreams) |
+//! | `lambda` | no | [`lambda`]: AWS Lambda entries for the stream relay (a DynamoDB stream event to the partial-batch response) and for a scheduled sweep pass (aws_lambda_events, lambda_runtime) |
 //! | `opentelemetry` | no | a message deposited inside a span OpenTelemetry tracks (through tracing-opentelemetry) carries its W3C trace context; producers send it as the message attribute `traceparent` |
 //!
 //! With `default-features = false` the crate needs only aws-sdk-dynamodb; bring a
@@ -38,6 +40,7 @@
 //! | `outbox_lease_acquired_total`, `outbox_lease_lost_total` | counter | | shard leases taken and lost by sweepers |
 //! | `outbox_outstanding_backlog` | gauge | `owner` | outstanding messages the last pass examined (bounded by what a pass reads) |
 //! | `outbox_oldest_outstanding_age_seconds` | gauge | `owner` | age of the oldest outstanding message the last pass saw |
+//! | `outbox_stream_*` | | | the stream relay's: iterator age, records read and filtered, leases (listed in [`stream`]) |
 //!
 //! Logs are [`tracing`](https://docs.rs/tracing) events: `warn` for a failed send, a failed
 //! mark, a failed sweep pass, a lost lease and a dead-lettered message; `error` for an
@@ -48,6 +51,8 @@
 extern crate self as outbox_runtime;
 
 pub use aws_sdk_dynamodb;
+#[cfg(feature = "streams")]
+pub use aws_sdk_dynamodbstreams;
 #[cfg(feature = "sns")]
 pub use aws_sdk_sns;
 #[cfg(feature = "sqs")]
@@ -61,11 +66,15 @@ pub mod error;
 pub mod iam;
 pub mod limits;
 pub mod message;
+pub mod stream;
 pub mod table;
 pub(crate) mod time;
 pub(crate) mod trace;
 pub mod transaction;
 pub mod transport;
+
+#[cfg(feature = "lambda")]
+pub mod lambda;
 
 #[doc(hidden)]
 #[path = "private.rs"]

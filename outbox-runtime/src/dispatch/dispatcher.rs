@@ -17,6 +17,8 @@ pub(crate) enum Path {
     Immediate,
     /// The sweeper, from the table.
     Sweeper,
+    /// The stream relay (self-hosted or on AWS Lambda), from the table's stream.
+    Stream,
 }
 
 impl Path {
@@ -24,6 +26,7 @@ impl Path {
         match self {
             Path::Immediate => "immediate",
             Path::Sweeper => "sweeper",
+            Path::Stream => "stream",
         }
     }
 }
@@ -36,6 +39,9 @@ pub(crate) enum Marking<'a> {
     Into(&'a mut MarkBatches),
     /// By the postbox's background marker, with the sends of other handlers.
     Background(&'a Marker),
+    /// Not at all: a message deposited without the outstanding marker
+    /// (`StreamMode::StreamOnly`) has nothing to remove, and its TTL cleans it up.
+    Skip,
 }
 
 /// A message the transport refused, and what recording the failed attempt did (`None` when
@@ -133,6 +139,7 @@ impl Dispatcher {
                 dispatched.mark_pending = std::mem::take(&mut dispatched.sent);
                 marker.mark(dispatched.mark_pending.clone());
             }
+            Marking::Skip => {}
         }
         let label = path.label();
         metrics::counter!("outbox_sent_total", "path" => label).increment(

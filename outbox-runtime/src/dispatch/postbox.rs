@@ -96,6 +96,9 @@ pub struct Postbox {
     dispatcher: Dispatcher,
     mark_mode: MarkMode,
     marker: Arc<Marker>,
+    /// Whether `ClearMode::Immediate` sends right after the commit: on, unless the outbox's
+    /// stream relay sends (see [`Postbox::with_immediate_clear`]).
+    immediate_clear: bool,
 }
 
 impl std::fmt::Debug for Postbox {
@@ -116,12 +119,43 @@ impl Postbox {
         );
         let mark_mode = MarkMode::default();
         let marker = Arc::new(marker_for(&outbox, mark_mode));
+        let immediate_clear = !outbox.config().stream.is_enabled();
         Self {
             outbox,
             dispatcher,
             mark_mode,
             marker,
+            immediate_clear,
         }
+    }
+
+    /// Turns the immediate clear on or off for every handler of this postbox. It is on by
+    /// default, and off by default when the outbox has a stream mode
+    /// ([`OutboxConfig::with_stream`](crate::OutboxConfig::with_stream)): the stream relay
+    /// sends each message within milliseconds, and both sending would deliver every message
+    /// twice. Off, a handler's `ClearMode::Immediate` commits without sending, as
+    /// `ClearMode::Sweeper` does; [`Postbox::clear`] still sends what it is given.
+    ///
+    /// ```no_run
+    /// # async fn run(db: outbox_runtime::DynamoDb, producer: outbox_runtime::transport::SqsProducer)
+    /// # -> outbox_runtime::Result<()> {
+    /// use outbox_runtime::stream::StreamMode;
+    /// use outbox_runtime::{Outbox, OutboxConfig, Postbox};
+    ///
+    /// let config = OutboxConfig::default().with_stream(StreamMode::WithSweeper);
+    /// let postbox = Postbox::new(Outbox::new(db, config)?, producer);
+    /// assert!(!postbox.clears_immediately(), "the relay sends");
+    /// # Ok(()) }
+    /// ```
+    pub fn with_immediate_clear(mut self, on: bool) -> Self {
+        self.immediate_clear = on;
+        self
+    }
+
+    /// True when a handler's `ClearMode::Immediate` sends right after the commit (see
+    /// [`Postbox::with_immediate_clear`]).
+    pub fn clears_immediately(&self) -> bool {
+        self.immediate_clear
     }
 
     /// Sets when what the postbox sends at once is marked dispatched (see [`MarkMode`]).
@@ -181,7 +215,10 @@ impl Postbox {
         mode: ClearMode,
     ) -> Result<(Committed, Option<ClearReport>)> {
         let committed = tx.commit().await?;
-        let report = if mode == ClearMode::Immediate && !committed.messages.is_empty() {
+        let report = if mode == ClearMode::Immediate
+            && self.immediate_clear
+            && !committed.messages.is_empty()
+        {
             Some(self.clear(&committed.messages).await)
         } else {
             None

@@ -72,6 +72,42 @@ pub enum Error {
         waited_secs: u64,
     },
 
+    /// The outbox table has no DynamoDB Stream the stream relay can read (none enabled, or one
+    /// without new images).
+    #[error(
+        "table `{table}` has no DynamoDB Stream the stream relay can read: {problem}; enable it \
+         with `OutboxConfig::with_stream` and `Outbox::ensure_table` (which adds it to an \
+         existing table with UpdateTable), or with your infrastructure code \
+         (StreamViewType NEW_IMAGE)"
+    )]
+    StreamNotEnabled {
+        /// The outbox table.
+        table: String,
+        /// What was found instead.
+        problem: String,
+    },
+
+    /// A DynamoDB Streams request failed (`ListStreams`, `DescribeStream`, `GetShardIterator`,
+    /// `GetRecords`).
+    #[error(
+        "DynamoDB Streams {operation} for table `{table}` at {endpoint} failed: {source}; check \
+         AWS_ENDPOINT_URL_DYNAMODB_STREAMS (or the region) and that the role may call \
+         dynamodb:{operation} on the table's stream (see `iam::Part::StreamRelay`)"
+    )]
+    Stream {
+        /// The API operation.
+        operation: &'static str,
+        /// The outbox table whose stream it read.
+        table: String,
+        /// Where the client points.
+        endpoint: String,
+        /// True when the same call may succeed later (no answer, throttling, a server error).
+        retryable: bool,
+        /// The SDK's error.
+        #[source]
+        source: BoxError,
+    },
+
     /// Configuration that cannot work, found before anything was sent.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
@@ -319,6 +355,7 @@ impl Error {
     /// ```
     pub fn is_retryable(&self) -> bool {
         match self {
+            Error::Stream { retryable, .. } => *retryable,
             Error::Unreachable { .. }
             | Error::Throttled { .. }
             | Error::CommitUncertain { .. }

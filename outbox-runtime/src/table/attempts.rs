@@ -124,19 +124,30 @@ impl TableHandle {
             .table_name(&self.config.table_name)
             .key(attr::MESSAGE_ID, AttributeValue::S(id.to_string()))
             .set_return_consumed_capacity(self.db.consumed_capacity())
-            .condition_expression("attribute_exists(#since)")
             .expression_attribute_names("#since", attr::OUTSTANDING_SINCE)
             .expression_attribute_names("#attempts", attr::ATTEMPTS)
             .expression_attribute_names("#error", attr::LAST_ERROR)
             .expression_attribute_values(":attempts", number(attempts))
             .expression_attribute_values(":error", AttributeValue::S(error));
+        // A message deposited without the outstanding marker (`StreamMode::StreamOnly`) gets
+        // it with its first failure, and loses its TTL from the deposit: from then on it is
+        // the sweeper's, like any other.
+        let stream_only = !self.config.stream.marks_deposits();
+        let request = if stream_only {
+            crate::stream::unmarked_failure_condition(request)
+        } else {
+            request.condition_expression("attribute_exists(#since)")
+        };
         let (request, outcome) = if attempts >= policy.max_attempts.max(1) {
             (
                 request
-                    .update_expression(
+                    .update_expression(if stream_only {
                         "SET #attempts = :attempts, #error = :error, #dead = :now \
-                         REMOVE #since, #next",
-                    )
+                         REMOVE #since, #next, #expires"
+                    } else {
+                        "SET #attempts = :attempts, #error = :error, #dead = :now \
+                         REMOVE #since, #next"
+                    })
                     .expression_attribute_names("#dead", attr::DEAD_LETTERED_AT)
                     .expression_attribute_names("#next", attr::NEXT_ATTEMPT_AT)
                     .expression_attribute_values(":now", number(to_millis(now))),
@@ -144,9 +155,19 @@ impl TableHandle {
             )
         } else {
             let next_attempt_at = now + policy.delay_after(attempts);
-            (
+            let request = if stream_only {
+                request
+                    .update_expression(
+                        "SET #attempts = :attempts, #error = :error, #next = :next, \
+                         #since = if_not_exists(#since, #order) REMOVE #expires",
+                    )
+                    .expression_attribute_names("#order", attr::ORDER_KEY)
+            } else {
                 request
                     .update_expression("SET #attempts = :attempts, #error = :error, #next = :next")
+            };
+            (
+                request
                     .expression_attribute_names("#next", attr::NEXT_ATTEMPT_AT)
                     .expression_attribute_values(":next", number(to_millis(next_attempt_at))),
                 FailureOutcome::WillRetry {

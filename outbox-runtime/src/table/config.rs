@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::stream::StreamMode;
 use crate::table::attributes as attr;
 use crate::table::schema::{IndexSchema, KeyAttribute, KeyKind, TableSchema};
 
@@ -41,6 +42,8 @@ pub struct OutboxConfig {
     pub shard_count: u16,
     /// What happens to dispatched messages.
     pub cleanup: Cleanup,
+    /// The table's DynamoDB Stream, for a stream relay ([`StreamMode::Off`] by default).
+    pub stream: StreamMode,
 }
 
 /// The most shards an outbox may have. Each shard costs the sweeper one query per pass.
@@ -55,6 +58,7 @@ impl Default for OutboxConfig {
             cleanup: Cleanup::Keep {
                 retention: Duration::from_secs(24 * 60 * 60),
             },
+            stream: StreamMode::Off,
         }
     }
 }
@@ -92,6 +96,25 @@ impl OutboxConfig {
         self
     }
 
+    /// Enables the table's DynamoDB Stream for a stream relay, in one of its two configurations
+    /// (see [`StreamMode`] and the [`stream`](crate::stream) module). With a stream mode on,
+    /// [`Outbox::ensure_table`](crate::Outbox::ensure_table) creates the table with the stream
+    /// (`NEW_IMAGE`) or adds it to an existing table, and postboxes leave the sending to the
+    /// relay (the immediate clear is off unless turned on with
+    /// [`Postbox::with_immediate_clear`](crate::Postbox::with_immediate_clear)).
+    ///
+    /// ```
+    /// use outbox_runtime::OutboxConfig;
+    /// use outbox_runtime::stream::StreamMode;
+    ///
+    /// let config = OutboxConfig::default().with_stream(StreamMode::WithSweeper);
+    /// assert!(config.table_schema().stream.is_some());
+    /// ```
+    pub fn with_stream(mut self, stream: StreamMode) -> Self {
+        self.stream = stream;
+        self
+    }
+
     /// Checks the names and numbers against DynamoDB's rules before anything is sent.
     ///
     /// ```
@@ -117,6 +140,7 @@ impl OutboxConfig {
                 "a retention of zero keeps nothing; use `Cleanup::Delete` instead".to_owned(),
             ));
         }
+        self.stream.validate()?;
         Ok(())
     }
 
@@ -134,6 +158,7 @@ impl OutboxConfig {
             range_key: Some(KeyAttribute::new(attr::OUTSTANDING_SINCE, KeyKind::Number)),
         })
         .with_ttl(attr::EXPIRES_AT)
+        .with_stream_if(self.stream.is_enabled())
     }
 }
 

@@ -35,7 +35,8 @@ impl TableHandle {
         // DynamoDB's bare "Item size has exceeded the maximum allowed size".
         let mut stored = message.clone();
         crate::trace::fill_from_current_span(&mut stored);
-        let item = layout::new_item(&stored, self.config.shard_count, "store", self.table())?;
+        let mut item = layout::new_item(&stored, self.config.shard_count, "store", self.table())?;
+        crate::stream::shape_deposit(&mut item, &self.config);
         let result = self
             .db
             .client()

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TableDescription, TableStatus, TimeToLiveSpecification,
-    TimeToLiveStatus,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType, TableDescription,
+    TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
 };
 
 use crate::client::DynamoDb;
@@ -120,15 +120,22 @@ pub struct TableSchema {
     /// The number attribute in which the runtime keeps each item's version, if the table's
     /// items are read and written in units of work (see [`TableSchema::with_version`]).
     pub version_attribute: Option<String>,
+    /// The table's DynamoDB Stream and what its records carry, if a stream is wanted (see
+    /// [`TableSchema::with_stream`]).
+    pub stream: Option<StreamViewType>,
 }
 
 /// What [`TableSchema::ensure`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum EnsureOutcome {
     /// The table did not exist and was created.
     Created,
     /// The table existed with the same schema; nothing was changed.
     AlreadyExisted,
+    /// The table existed with the same keys and indexes but without the stream the schema
+    /// wants: the stream was enabled with `UpdateTable` (a new stream, read from its start).
+    StreamEnabled,
 }
 
 impl TableSchema {
@@ -141,6 +148,7 @@ impl TableSchema {
             indexes: Vec::new(),
             ttl_attribute: None,
             version_attribute: None,
+            stream: None,
         }
     }
 
@@ -183,9 +191,37 @@ impl TableSchema {
         self
     }
 
+    /// Wants the table's DynamoDB Stream, with records carrying `view` (`NEW_IMAGE` for an
+    /// outbox's stream relay): [`TableSchema::ensure`] creates the table with it, or enables it
+    /// on an existing table with `UpdateTable`.
+    ///
+    /// ```
+    /// use outbox_runtime::aws_sdk_dynamodb::types::StreamViewType;
+    /// use outbox_runtime::table::{KeyAttribute, KeyKind, TableSchema};
+    ///
+    /// let orders = TableSchema::new("Orders", KeyAttribute::new("Id", KeyKind::String))
+    ///     .with_stream(StreamViewType::NewImage);
+    /// assert_eq!(orders.stream, Some(StreamViewType::NewImage));
+    /// ```
+    pub fn with_stream(mut self, view: StreamViewType) -> Self {
+        self.stream = Some(view);
+        self
+    }
+
+    /// [`TableSchema::with_stream`] with new images, when `wanted`.
+    pub(crate) fn with_stream_if(self, wanted: bool) -> Self {
+        if wanted {
+            self.with_stream(StreamViewType::NewImage)
+        } else {
+            self
+        }
+    }
+
     /// Creates the table if it does not exist, waits until it and its indexes are `ACTIVE`, and
     /// enables TTL when asked. An existing table with the same schema is left alone; one with
-    /// another schema is an error naming every difference.
+    /// another schema is an error naming every difference. A stream the schema wants and an
+    /// existing table lacks is enabled with `UpdateTable` ([`EnsureOutcome::StreamEnabled`]); a
+    /// stream the schema does not want is left as it is.
     ///
     /// ```no_run
     /// # async fn run() -> outbox_runtime::Result<()> {
@@ -209,7 +245,13 @@ impl TableSchema {
                         differences,
                     });
                 }
-                EnsureOutcome::AlreadyExisted
+                if self.stream_missing(&existing) {
+                    self.wait_active(db).await?;
+                    self.enable_stream(db).await?;
+                    EnsureOutcome::StreamEnabled
+                } else {
+                    EnsureOutcome::AlreadyExisted
+                }
             }
             None => {
                 self.create(db).await?;
@@ -245,7 +287,8 @@ impl TableSchema {
             .table_name(&self.name)
             .billing_mode(BillingMode::PayPerRequest)
             .set_attribute_definitions(Some(self.attribute_definitions()))
-            .set_key_schema(Some(key_schema(&self.hash_key, self.range_key.as_ref())));
+            .set_key_schema(Some(key_schema(&self.hash_key, self.range_key.as_ref())))
+            .set_stream_specification(self.stream_specification());
         for index in &self.indexes {
             request = request.global_secondary_indexes(
                 GlobalSecondaryIndex::builder()
@@ -272,6 +315,49 @@ impl TableSchema {
                 other => Err(other),
             },
         }
+    }
+
+    /// The stream the schema wants, as `CreateTable` and `UpdateTable` take it.
+    fn stream_specification(&self) -> Option<StreamSpecification> {
+        self.stream.clone().map(|view| {
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(view)
+                .build()
+                .expect("enabled is set")
+        })
+    }
+
+    /// True when the schema wants a stream and the existing table has none enabled.
+    fn stream_missing(&self, existing: &TableDescription) -> bool {
+        self.stream.is_some()
+            && !existing
+                .stream_specification()
+                .is_some_and(|spec| spec.stream_enabled())
+    }
+
+    /// Enables the wanted stream on an existing table (`UpdateTable`), then waits until the
+    /// table is `ACTIVE` again.
+    async fn enable_stream(&self, db: &DynamoDb) -> Result<()> {
+        let result = db
+            .client()
+            .update_table()
+            .table_name(&self.name)
+            .set_stream_specification(self.stream_specification())
+            .send()
+            .await;
+        if let Err(err) = result {
+            match Error::from_sdk("UpdateTable", db.endpoint(), &self.name, err) {
+                // Another process enabled it between our describe and update.
+                Error::DynamoDb { source, .. }
+                    if matches!(*source, aws_sdk_dynamodb::Error::ResourceInUseException(_)) => {}
+                Error::DynamoDb { source, .. }
+                    if source.to_string().contains("already has an enabled stream") => {}
+                other => return Err(other),
+            }
+        }
+        tracing::info!(table = %self.name, "DynamoDB Stream enabled on an existing table");
+        self.wait_active(db).await
     }
 
     /// Every attribute that appears in a key of the table or an index, once.
@@ -385,6 +471,20 @@ impl TableSchema {
         if wanted_keys != found_keys {
             differences.push(format!(
                 "key schema: expected {wanted_keys}, found {found_keys}"
+            ));
+        }
+        if let Some(wanted) = &self.stream
+            && let Some(found) = existing
+                .stream_specification()
+                .filter(|spec| spec.stream_enabled())
+                .and_then(|spec| spec.stream_view_type())
+            && found != wanted
+        {
+            differences.push(format!(
+                "stream view type: expected {}, found {} (a stream's view type cannot be \
+                 changed: disable the stream and enable it again, which gives a new stream)",
+                wanted.as_str(),
+                found.as_str()
             ));
         }
         for index in &self.indexes {

@@ -131,7 +131,8 @@ impl Transaction {
     pub fn deposit_message(&mut self, mut message: Message) -> Result<MessageId> {
         crate::trace::fill_from_current_span(&mut message);
         let table = &self.outbox.table_name;
-        let item = layout::new_item(&message, self.outbox.shard_count, "deposit", table)?;
+        let mut item = layout::new_item(&message, self.outbox.shard_count, "deposit", table)?;
+        crate::stream::shape_deposit(&mut item, &self.outbox);
         let size = limits::item_size(&item);
         let id = message.header.id.clone();
         let info = ActionInfo {

@@ -1,0 +1,179 @@
+//! The DynamoDB Streams handle: the `dynamodbstreams` SDK client and where it points, so that
+//! every error can name the endpoint. Made like [`DynamoDb`](crate::DynamoDb): from a client
+//! you configured, from the standard AWS chain (feature `aws-config`: the endpoint variable is
+//! `AWS_ENDPOINT_URL_DYNAMODB_STREAMS`), or for a local emulator (feature `testing`; DynamoDB
+//! Local serves streams on its own port).
+
+#[cfg(any(feature = "testing", feature = "aws-config"))]
+use std::time::Duration;
+
+use aws_sdk_dynamodbstreams::Client;
+#[cfg(any(feature = "testing", feature = "aws-config"))]
+use aws_sdk_dynamodbstreams::config::BehaviorVersion;
+use aws_sdk_dynamodbstreams::config::Intercept;
+#[cfg(any(feature = "testing", feature = "aws-config"))]
+use aws_sdk_dynamodbstreams::config::timeout::TimeoutConfig;
+#[cfg(feature = "testing")]
+use aws_sdk_dynamodbstreams::config::{Credentials, Region, retry::RetryConfig};
+use aws_sdk_dynamodbstreams::error::SdkError;
+
+use crate::error::{BoxError, Error};
+
+/// The variable every AWS SDK reads for a DynamoDB Streams endpoint.
+pub const STREAMS_ENDPOINT_ENV: &str = "AWS_ENDPOINT_URL_DYNAMODB_STREAMS";
+
+/// A DynamoDB Streams client together with a description of where it points.
+///
+/// ```
+/// let streams = outbox_runtime::stream::DynamoDbStreams::local("http://127.0.0.1:8000");
+/// assert_eq!(streams.endpoint(), "http://127.0.0.1:8000");
+/// ```
+#[derive(Clone)]
+pub struct DynamoDbStreams {
+    client: Client,
+    endpoint: String,
+}
+
+/// Shows where the client points and nothing of its configuration (the SDK's own `Debug` shows
+/// the credentials' access key id).
+impl std::fmt::Debug for DynamoDbStreams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DynamoDbStreams")
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DynamoDbStreams {
+    /// A client from the standard AWS configuration chain (`AWS_ENDPOINT_URL_DYNAMODB_STREAMS`,
+    /// or `AWS_ENDPOINT_URL`, points it at another endpoint), with the timeouts of
+    /// [`DynamoDb::from_env`](crate::DynamoDb::from_env).
+    #[cfg(feature = "aws-config")]
+    pub async fn from_env() -> Self {
+        let shared = aws_config::defaults(BehaviorVersion::latest())
+            .timeout_config(timeouts())
+            .load()
+            .await;
+        let url = [STREAMS_ENDPOINT_ENV, "AWS_ENDPOINT_URL"]
+            .into_iter()
+            .find_map(|variable| std::env::var(variable).ok().filter(|url| !url.is_empty()));
+        let streams = Self::from_client(Client::new(&shared));
+        match url {
+            Some(endpoint) => Self {
+                endpoint,
+                ..streams
+            },
+            None => streams,
+        }
+    }
+
+    /// A client for an emulator or any explicit endpoint: the URL, region
+    /// [`LOCAL_REGION`](crate::client::LOCAL_REGION), dummy credentials, short timeouts.
+    #[cfg(feature = "testing")]
+    pub fn local(endpoint: impl Into<String>) -> Self {
+        let endpoint = endpoint.into();
+        let config = aws_sdk_dynamodbstreams::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(&endpoint)
+            .region(Region::new(crate::client::LOCAL_REGION))
+            .credentials_provider(Credentials::new(
+                "local",
+                "local",
+                None,
+                None,
+                "outbox-local",
+            ))
+            .timeout_config(timeouts())
+            .retry_config(RetryConfig::standard().with_max_attempts(3))
+            .build();
+        Self {
+            client: Client::from_conf(config),
+            endpoint,
+        }
+    }
+
+    /// Wraps a client you configured yourself; errors name its region.
+    pub fn from_client(client: Client) -> Self {
+        let endpoint = match client.config().region() {
+            Some(region) => format!("the AWS endpoint of region {region}"),
+            None => "the AWS endpoint (no region configured: set AWS_REGION)".to_owned(),
+        };
+        Self { client, endpoint }
+    }
+
+    /// Adds an SDK interceptor to the client (to count calls, inject faults).
+    pub fn with_interceptor(self, interceptor: impl Intercept + 'static) -> Self {
+        let config = self
+            .client
+            .config()
+            .to_builder()
+            .interceptor(interceptor)
+            .build();
+        Self {
+            client: Client::from_conf(config),
+            ..self
+        }
+    }
+
+    /// The SDK client, for your own calls.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Where the client points, as shown in error messages.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// A streams SDK error as the runtime's, naming the operation, the endpoint and the table.
+    pub(crate) fn error<E, R>(
+        &self,
+        operation: &'static str,
+        table: &str,
+        err: SdkError<E, R>,
+    ) -> Error
+    where
+        E: std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+        SdkError<E, R>: aws_sdk_dynamodbstreams::error::ProvideErrorMetadata,
+    {
+        let code =
+            aws_sdk_dynamodbstreams::error::ProvideErrorMetadata::code(&err).map(str::to_owned);
+        let retryable = match &err {
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => true,
+            SdkError::ServiceError(_) => code.as_deref().is_some_and(|code| {
+                matches!(
+                    code,
+                    "LimitExceededException"
+                        | "InternalServerError"
+                        | "ThrottlingException"
+                        | "RequestLimitExceeded"
+                )
+            }),
+            _ => false,
+        };
+        let source: BoxError = match err {
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => format!(
+                "no answer ({})",
+                aws_smithy_types::error::display::DisplayErrorContext(&err)
+            )
+            .into(),
+            other => Box::new(other),
+        };
+        Error::Stream {
+            operation,
+            table: table.to_owned(),
+            endpoint: self.endpoint.clone(),
+            retryable,
+            source,
+        }
+    }
+}
+
+#[cfg(any(feature = "testing", feature = "aws-config"))]
+fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(10))
+        .build()
+}

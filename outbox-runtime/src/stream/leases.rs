@@ -1,0 +1,602 @@
+//! Stream shard leases with a fencing token, in the relay's own state table (never the outbox
+//! table: the relay's writes must not feed the stream it reads).
+//!
+//! One item per stream shard, keyed `shard|<stream ARN>|<shard id>`: `Owner` (S), `ExpiresAt`
+//! (N, epoch milliseconds), `Token` (N), `Checkpoint` (S, the sequence number of the last record
+//! handled), `Finished` (BOOL, the shard was read to its end: its children may start). Taking a
+//! lease moves the token on by one, conditional on the token read; renewing, checkpointing and
+//! giving a lease back are conditional on owner and token. So a relay whose lease was taken
+//! over (it paused, its renewals failed) can never checkpoint again: its next checkpoint is
+//! refused, and what it sent since its last checkpoint is sent again by the new owner (a
+//! duplicate it counts). One membership item, `members|<stream ARN>`, holds every live relay's
+//! expiry (`Members`, a map), so that relays split the readable shards fairly.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
+
+use crate::client::DynamoDb;
+use crate::error::{Error, Result};
+use crate::message::Item;
+use crate::stream::shards::{ShardInfo, readable};
+use crate::table::layout::number;
+use crate::table::shard::fnv1a_32;
+use crate::time::to_millis;
+
+/// The state table's hash key (S).
+pub(crate) const LEASE_KEY: &str = "LeaseKey";
+const OWNER: &str = "Owner";
+const EXPIRES_AT: &str = "ExpiresAt";
+const TOKEN: &str = "Token";
+const CHECKPOINT: &str = "Checkpoint";
+const FINISHED: &str = "Finished";
+const MEMBERS: &str = "Members";
+
+/// A lease this relay holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Held {
+    /// The fencing token: every write of the holder is conditional on it.
+    pub(crate) token: u64,
+    pub(crate) expires_at: SystemTime,
+    /// Where reading resumes: after this sequence number (none: from the stream's start).
+    pub(crate) checkpoint: Option<String>,
+}
+
+/// A lease as read from the state table.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Observed {
+    owner: Option<String>,
+    expires_at: u64,
+    token: u64,
+    finished: bool,
+}
+
+/// What a checkpoint found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Checkpointed {
+    /// Written: the lease is still ours.
+    Written,
+    /// Refused: another relay holds the shard now (its token moved on).
+    LeaseLost,
+}
+
+/// The shards one relay holds and the writes that take, keep, checkpoint and give them back.
+#[derive(Debug)]
+pub(crate) struct ShardLeases {
+    db: DynamoDb,
+    table: String,
+    stream_arn: String,
+    owner: String,
+    duration: Duration,
+    held: BTreeMap<String, Held>,
+}
+
+impl ShardLeases {
+    pub(crate) fn new(db: DynamoDb, table: String, owner: String, duration: Duration) -> Self {
+        Self {
+            db,
+            table,
+            stream_arn: String::new(),
+            owner,
+            duration,
+            held: BTreeMap::new(),
+        }
+    }
+
+    /// Follows another stream (the table's stream was enabled again): nothing of the old one is
+    /// held any more.
+    pub(crate) fn set_stream(&mut self, stream_arn: &str) {
+        if self.stream_arn != stream_arn {
+            self.held.clear();
+            stream_arn.clone_into(&mut self.stream_arn);
+        }
+    }
+
+    /// The shards held now (not lapsed by our clock), with their leases.
+    pub(crate) fn held(&self) -> Vec<(String, Held)> {
+        let now = SystemTime::now();
+        self.held
+            .iter()
+            .filter(|(_, held)| held.expires_at > now)
+            .map(|(shard, held)| (shard.clone(), held.clone()))
+            .collect()
+    }
+
+    /// Forgets a shard whose lease was found lost.
+    pub(crate) fn forget(&mut self, shard: &str) {
+        if self.held.remove(shard).is_some() {
+            tracing::warn!(shard, owner = %self.owner, "stream shard lease lost");
+            metrics::counter!("outbox_stream_lease_lost_total").increment(1);
+        }
+    }
+
+    /// Forgets a shard read to its end (its lease says `Finished`; nobody reads it again).
+    pub(crate) fn forget_finished(&mut self, shard: &str) {
+        self.held.remove(shard);
+    }
+
+    /// Notes a checkpoint written (reading resumes after it) and the renewal it carried.
+    pub(crate) fn checkpointed(&mut self, shard: &str, sequence: &str, expires_at: SystemTime) {
+        if let Some(held) = self.held.get_mut(shard) {
+            held.checkpoint = Some(sequence.to_owned());
+            held.expires_at = expires_at;
+        }
+    }
+
+    fn key(&self, shard: &str) -> String {
+        format!("shard|{}|{shard}", self.stream_arn)
+    }
+
+    fn members_key(&self) -> String {
+        format!("members|{}", self.stream_arn)
+    }
+
+    fn sdk<E>(
+        &self,
+        operation: &'static str,
+        err: aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+    ) -> Error
+    where
+        aws_sdk_dynamodb::Error: From<
+            aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+        >,
+    {
+        Error::from_sdk(operation, self.db.endpoint(), &self.table, err)
+    }
+
+    /// Renews this relay's membership; returns the relays alive now (itself included).
+    async fn heartbeat(&self) -> Result<usize> {
+        let now = SystemTime::now();
+        let expires = to_millis(now + self.duration);
+        for _ in 0..2 {
+            let result = self
+                .db
+                .client()
+                .update_item()
+                .table_name(&self.table)
+                .key(LEASE_KEY, AttributeValue::S(self.members_key()))
+                .update_expression("SET #members.#me = :expires")
+                .expression_attribute_names("#members", MEMBERS)
+                .expression_attribute_names("#me", &self.owner)
+                .expression_attribute_values(":expires", number(expires))
+                .return_values(ReturnValue::AllNew)
+                .set_return_consumed_capacity(self.db.consumed_capacity())
+                .send()
+                .await;
+            match result {
+                Ok(output) => {
+                    let now_ms = to_millis(now);
+                    let members = output
+                        .attributes()
+                        .and_then(|item| item.get(MEMBERS))
+                        .and_then(|members| members.as_m().ok())
+                        .cloned()
+                        .unwrap_or_default();
+                    let alive = members
+                        .values()
+                        .filter(|at| {
+                            at.as_n()
+                                .ok()
+                                .and_then(|n| n.parse::<u64>().ok())
+                                .is_some_and(|at| at > now_ms)
+                        })
+                        .count();
+                    let dead: Vec<String> = members
+                        .iter()
+                        .filter(|(_, at)| {
+                            !at.as_n()
+                                .ok()
+                                .and_then(|n| n.parse::<u64>().ok())
+                                .is_some_and(|at| at > now_ms)
+                        })
+                        .map(|(owner, _)| owner.clone())
+                        .collect();
+                    self.forget_members(&dead).await?;
+                    return Ok(alive.max(1));
+                }
+                // No membership item yet: create it, then renew again.
+                Err(err)
+                    if err
+                        .as_service_error()
+                        .is_some_and(|e| e.meta().code() == Some("ValidationException")) =>
+                {
+                    let created = self
+                        .db
+                        .client()
+                        .put_item()
+                        .table_name(&self.table)
+                        .item(LEASE_KEY, AttributeValue::S(self.members_key()))
+                        .item(MEMBERS, AttributeValue::M(HashMap::new()))
+                        .condition_expression("attribute_not_exists(#key)")
+                        .expression_attribute_names("#key", LEASE_KEY)
+                        .set_return_consumed_capacity(self.db.consumed_capacity())
+                        .send()
+                        .await;
+                    if let Err(err) = created
+                        && !err
+                            .as_service_error()
+                            .is_some_and(|e| e.is_conditional_check_failed_exception())
+                    {
+                        return Err(self.sdk("PutItem", err));
+                    }
+                }
+                Err(err) => return Err(self.sdk("UpdateItem", err)),
+            }
+        }
+        Ok(1)
+    }
+
+    async fn forget_members(&self, owners: &[String]) -> Result<()> {
+        if owners.is_empty() {
+            return Ok(());
+        }
+        let mut request = self
+            .db
+            .client()
+            .update_item()
+            .table_name(&self.table)
+            .key(LEASE_KEY, AttributeValue::S(self.members_key()))
+            .expression_attribute_names("#members", MEMBERS);
+        let mut paths = Vec::new();
+        for (n, owner) in owners.iter().enumerate() {
+            request = request.expression_attribute_names(format!("#o{n}"), owner);
+            paths.push(format!("#members.#o{n}"));
+        }
+        request
+            .update_expression(format!("REMOVE {}", paths.join(", ")))
+            .set_return_consumed_capacity(self.db.consumed_capacity())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| self.sdk("UpdateItem", err))
+    }
+
+    /// Reads the leases of `shards`, consistently.
+    async fn read(&self, shards: &[ShardInfo]) -> Result<HashMap<String, Observed>> {
+        let mut observed = HashMap::new();
+        for chunk in shards.chunks(100) {
+            let mut keys: Vec<Item> = chunk
+                .iter()
+                .map(|shard| {
+                    Item::from([(LEASE_KEY.to_owned(), AttributeValue::S(self.key(&shard.id)))])
+                })
+                .collect();
+            while !keys.is_empty() {
+                let output = self
+                    .db
+                    .client()
+                    .batch_get_item()
+                    .request_items(
+                        &self.table,
+                        KeysAndAttributes::builder()
+                            .set_keys(Some(keys))
+                            .consistent_read(true)
+                            .build()
+                            .expect("the keys are set"),
+                    )
+                    .set_return_consumed_capacity(self.db.consumed_capacity())
+                    .send()
+                    .await
+                    .map_err(|err| self.sdk("BatchGetItem", err))?;
+                for item in output
+                    .responses()
+                    .and_then(|r| r.get(&self.table))
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some((shard, lease)) = parse(item) {
+                        observed.insert(shard, lease);
+                    }
+                }
+                keys = output
+                    .unprocessed_keys()
+                    .and_then(|rest| rest.get(&self.table))
+                    .map(|rest| rest.keys().to_vec())
+                    .unwrap_or_default();
+            }
+        }
+        Ok(observed)
+    }
+
+    /// Renews membership, reads every lease of the stream, forgets what others took, gives
+    /// back what is above this relay's fair share of the readable shards, renews what it keeps
+    /// past half its time, and takes free or lapsed readable shards up to its share. Returns the
+    /// shards finished (read to their end) and the readable ones.
+    pub(crate) async fn rebalance(
+        &mut self,
+        shards: &[ShardInfo],
+    ) -> Result<(HashSet<String>, usize)> {
+        let alive = self.heartbeat().await?;
+        let observed = self.read(shards).await?;
+        let now = SystemTime::now();
+        let now_ms = to_millis(now);
+        let finished: HashSet<String> = observed
+            .iter()
+            .filter(|(_, lease)| lease.finished)
+            .map(|(shard, _)| shard.clone())
+            .collect();
+        let ready: Vec<&str> = readable(shards, &finished);
+
+        let lost: Vec<String> = self
+            .held
+            .iter()
+            .filter(|(shard, held)| {
+                observed.get(*shard).is_none_or(|lease| {
+                    lease.owner.as_deref() != Some(self.owner.as_str()) || lease.token != held.token
+                }) || finished.contains(*shard)
+            })
+            .map(|(shard, _)| shard.clone())
+            .collect();
+        for shard in lost {
+            if finished.contains(&shard) {
+                self.held.remove(&shard);
+            } else {
+                self.forget(&shard);
+            }
+        }
+
+        let mut holders: HashSet<&str> = observed
+            .values()
+            .filter(|lease| lease.expires_at > now_ms && !lease.finished)
+            .filter_map(|lease| lease.owner.as_deref())
+            .collect();
+        holders.insert(&self.owner);
+        let share = ready.len().div_ceil(alive.max(holders.len()).max(1));
+
+        let mut keep: Vec<String> = self.held.keys().cloned().collect();
+        let above = keep.split_off(share.min(keep.len()));
+        for shard in &above {
+            self.release(shard).await?;
+        }
+        for shard in keep {
+            let due = self.held[&shard]
+                .expires_at
+                .duration_since(now)
+                .unwrap_or_default()
+                < self.duration / 2;
+            if due {
+                self.renew(&shard).await?;
+            }
+        }
+
+        // Free or lapsed readable shards, from a point that differs per owner.
+        let start = usize::try_from(fnv1a_32(self.owner.as_bytes())).unwrap_or(0);
+        let mut candidates: Vec<&str> = ready
+            .iter()
+            .copied()
+            .filter(|shard| !self.held.contains_key(*shard))
+            .filter(|shard| {
+                observed
+                    .get(*shard)
+                    .is_none_or(|lease| lease.expires_at <= now_ms || lease.owner.is_none())
+            })
+            .collect();
+        if !candidates.is_empty() {
+            let offset = start % candidates.len();
+            candidates.rotate_left(offset);
+        }
+        for shard in candidates {
+            if self.held.len() >= share {
+                break;
+            }
+            let seen = observed.get(shard).map(|lease| lease.token);
+            if let Some(held) = self.acquire(shard, seen).await? {
+                tracing::info!(shard, owner = %self.owner, token = held.token, "stream shard lease acquired");
+                metrics::counter!("outbox_stream_lease_acquired_total").increment(1);
+                self.held.insert(shard.to_owned(), held);
+            }
+        }
+        Ok((finished, ready.len()))
+    }
+
+    /// Takes `shard`'s lease if its token is still `seen` (absent when `None`), moving the
+    /// token on; `None` when another relay got there first.
+    async fn acquire(&self, shard: &str, seen: Option<u64>) -> Result<Option<Held>> {
+        let token = seen.map_or(1, |token| token + 1);
+        let expires_at = SystemTime::now() + self.duration;
+        let request = self
+            .db
+            .client()
+            .update_item()
+            .table_name(&self.table)
+            .key(LEASE_KEY, AttributeValue::S(self.key(shard)))
+            .update_expression("SET #owner = :me, #expires = :expires, #token = :token")
+            .expression_attribute_names("#owner", OWNER)
+            .expression_attribute_names("#expires", EXPIRES_AT)
+            .expression_attribute_names("#token", TOKEN)
+            .expression_attribute_values(":me", AttributeValue::S(self.owner.clone()))
+            .expression_attribute_values(":expires", number(to_millis(expires_at)))
+            .expression_attribute_values(":token", number(token))
+            .return_values(ReturnValue::AllNew)
+            .set_return_consumed_capacity(self.db.consumed_capacity());
+        let request = match seen {
+            None => request
+                .condition_expression("attribute_not_exists(#key)")
+                .expression_attribute_names("#key", LEASE_KEY),
+            Some(seen) => request
+                .condition_expression("#token = :seen")
+                .expression_attribute_values(":seen", number(seen)),
+        };
+        match request.send().await {
+            Ok(output) => Ok(Some(Held {
+                token,
+                expires_at,
+                checkpoint: output
+                    .attributes()
+                    .and_then(|item| item.get(CHECKPOINT))
+                    .and_then(|seq| seq.as_s().ok())
+                    .cloned(),
+            })),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(err) => Err(self.sdk("UpdateItem", err)),
+        }
+    }
+
+    /// Extends a lease held, conditional on owner and token; forgets it when refused.
+    async fn renew(&mut self, shard: &str) -> Result<()> {
+        let Some(held) = self.held.get(shard).cloned() else {
+            return Ok(());
+        };
+        let expires_at = SystemTime::now() + self.duration;
+        match self
+            .fenced(
+                shard,
+                held.token,
+                "SET #expires = :expires",
+                expires_at,
+                None,
+            )
+            .await?
+        {
+            Checkpointed::Written => {
+                if let Some(held) = self.held.get_mut(shard) {
+                    held.expires_at = expires_at;
+                }
+            }
+            Checkpointed::LeaseLost => self.forget(shard),
+        }
+        Ok(())
+    }
+
+    /// Records that reading `shard` got past `sequence` (and, with `finished`, that the shard
+    /// was read to its end), renewing the lease: conditional on owner and token, so a relay
+    /// whose lease was taken over is refused. Returns the new expiry with the outcome.
+    pub(crate) async fn checkpoint(
+        &self,
+        shard: &str,
+        token: u64,
+        sequence: Option<&str>,
+        finished: bool,
+    ) -> Result<(Checkpointed, SystemTime)> {
+        let expires_at = SystemTime::now() + self.duration;
+        let update = match (sequence, finished) {
+            (Some(_), false) => "SET #expires = :expires, #checkpoint = :sequence",
+            (Some(_), true) => {
+                "SET #expires = :expires, #checkpoint = :sequence, #finished = :true"
+            }
+            (None, true) => "SET #expires = :expires, #finished = :true",
+            (None, false) => "SET #expires = :expires",
+        };
+        let outcome = self
+            .fenced(shard, token, update, expires_at, Some((sequence, finished)))
+            .await?;
+        Ok((outcome, expires_at))
+    }
+
+    /// An update of our lease on `shard`, conditional on owner and `token`.
+    async fn fenced(
+        &self,
+        shard: &str,
+        token: u64,
+        update: &str,
+        expires_at: SystemTime,
+        checkpoint: Option<(Option<&str>, bool)>,
+    ) -> Result<Checkpointed> {
+        let mut request = self
+            .db
+            .client()
+            .update_item()
+            .table_name(&self.table)
+            .key(LEASE_KEY, AttributeValue::S(self.key(shard)))
+            .update_expression(update)
+            .condition_expression("#owner = :me AND #token = :token")
+            .expression_attribute_names("#owner", OWNER)
+            .expression_attribute_names("#token", TOKEN)
+            .expression_attribute_names("#expires", EXPIRES_AT)
+            .expression_attribute_values(":me", AttributeValue::S(self.owner.clone()))
+            .expression_attribute_values(":token", number(token))
+            .expression_attribute_values(":expires", number(to_millis(expires_at)))
+            .set_return_consumed_capacity(self.db.consumed_capacity());
+        if let Some((sequence, finished)) = checkpoint {
+            if let Some(sequence) = sequence {
+                request = request
+                    .expression_attribute_names("#checkpoint", CHECKPOINT)
+                    .expression_attribute_values(
+                        ":sequence",
+                        AttributeValue::S(sequence.to_owned()),
+                    );
+            }
+            if finished {
+                request = request
+                    .expression_attribute_names("#finished", FINISHED)
+                    .expression_attribute_values(":true", AttributeValue::Bool(true));
+            }
+        }
+        match request.send().await {
+            Ok(_) => Ok(Checkpointed::Written),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(Checkpointed::LeaseLost)
+            }
+            Err(err) => Err(self.sdk("UpdateItem", err)),
+        }
+    }
+
+    /// Gives a shard back by expiring our lease now (only while it is still ours); the next
+    /// owner moves the token on.
+    async fn release(&mut self, shard: &str) -> Result<()> {
+        let Some(held) = self.held.remove(shard) else {
+            return Ok(());
+        };
+        self.fenced(
+            shard,
+            held.token,
+            "SET #expires = :zero",
+            SystemTime::UNIX_EPOCH,
+            None,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Gives back every lease and leaves the membership (a graceful stop).
+    pub(crate) async fn release_all(&mut self) -> Result<()> {
+        if self.stream_arn.is_empty() {
+            return Ok(());
+        }
+        let shards: Vec<String> = self.held.keys().cloned().collect();
+        let mut first_error = None;
+        for shard in shards {
+            if let Err(err) = self.release(&shard).await {
+                first_error.get_or_insert(err);
+            }
+        }
+        if let Err(err) = self.forget_members(std::slice::from_ref(&self.owner)).await {
+            first_error.get_or_insert(err);
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+fn parse(item: &Item) -> Option<(String, Observed)> {
+    let key = item.get(LEASE_KEY)?.as_s().ok()?;
+    let shard = key.rsplit('|').next()?.to_owned();
+    let number = |name: &str| {
+        item.get(name)
+            .and_then(|value| value.as_n().ok())
+            .and_then(|n| n.parse::<u64>().ok())
+    };
+    Some((
+        shard,
+        Observed {
+            owner: item.get(OWNER).and_then(|o| o.as_s().ok()).cloned(),
+            expires_at: number(EXPIRES_AT).unwrap_or(0),
+            token: number(TOKEN).unwrap_or(0),
+            finished: item
+                .get(FINISHED)
+                .and_then(|f| f.as_bool().ok())
+                .copied()
+                .unwrap_or(false),
+        },
+    ))
+}

@@ -1,0 +1,115 @@
+//! The item layout of [`StreamMode::StreamOnly`](crate::stream::StreamMode::StreamOnly): a
+//! message deposited without the outstanding marker, with a TTL from its deposit, and how it
+//! joins the outstanding index when the sweeper must take it over (a failed send, or a later
+//! message of a key held back behind it).
+
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::error::Result;
+use crate::message::{Item, MessageId};
+use crate::table::attributes as attr;
+use crate::table::config::OutboxConfig;
+use crate::table::handle::TableHandle;
+use crate::table::layout::number;
+
+/// Shapes a new message's item for the outbox's stream mode: in
+/// [`StreamMode::StreamOnly`](crate::stream::StreamMode::StreamOnly) it carries no outstanding
+/// marker (it never enters the index) and a TTL `retention` after its creation.
+pub(crate) fn shape_deposit(item: &mut Item, config: &OutboxConfig) {
+    let Some(retention) = config.stream.deposit_retention() else {
+        return;
+    };
+    item.remove(attr::OUTSTANDING_SINCE);
+    let created_s = match item.get(attr::CREATED_AT) {
+        Some(AttributeValue::N(ms)) => ms.parse::<u64>().unwrap_or(0) / 1000,
+        _ => 0,
+    };
+    item.insert(
+        attr::EXPIRES_AT.to_owned(),
+        number(created_s.saturating_add(retention.as_secs())),
+    );
+}
+
+/// The condition of recording a failure of a message deposited without the marker: it exists,
+/// and was neither dispatched (by the sweeper, after an earlier failure) nor dead-lettered.
+pub(crate) fn unmarked_failure_condition(
+    request: UpdateItemFluentBuilder,
+) -> UpdateItemFluentBuilder {
+    request
+        .condition_expression(
+            "attribute_exists(#id) AND attribute_not_exists(#dispatched) AND \
+             attribute_not_exists(#dead)",
+        )
+        .expression_attribute_names("#id", attr::MESSAGE_ID)
+        .expression_attribute_names("#dispatched", attr::DISPATCHED_AT)
+        .expression_attribute_names("#dead", attr::DEAD_LETTERED_AT)
+        .expression_attribute_names("#expires", attr::EXPIRES_AT)
+}
+
+impl TableHandle {
+    /// Hands a message the stream relay did not send to the sweeper, without counting an
+    /// attempt: it gets the outstanding marker (its place in line: its order key) and loses its
+    /// TTL from the deposit. In [`StreamMode::WithSweeper`](crate::stream::StreamMode) it has
+    /// the marker already and nothing is written. Returns false when the message was gone,
+    /// dispatched or dead-lettered.
+    pub(crate) async fn hold_for_sweeper(&self, id: &MessageId) -> Result<bool> {
+        if self.config.stream.marks_deposits() {
+            return Ok(true);
+        }
+        let request = self
+            .db
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .key(attr::MESSAGE_ID, AttributeValue::S(id.to_string()))
+            .set_return_consumed_capacity(self.db.consumed_capacity())
+            .update_expression("SET #since = if_not_exists(#since, #order) REMOVE #expires")
+            .expression_attribute_names("#since", attr::OUTSTANDING_SINCE)
+            .expression_attribute_names("#order", attr::ORDER_KEY);
+        match unmarked_failure_condition(request).send().await {
+            Ok(_) => Ok(true),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(self.sdk_error("UpdateItem", err)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::message::Message;
+    use crate::stream::StreamMode;
+    use crate::table::layout::to_item;
+
+    #[test]
+    fn a_stream_only_deposit_has_no_marker_and_a_ttl_from_its_creation() {
+        let message = Message::new("t", b"{}".to_vec());
+        let config = OutboxConfig::default()
+            .with_stream(StreamMode::stream_only(Duration::from_secs(3 * 24 * 3600)));
+        let mut item = to_item(&message, 0);
+        shape_deposit(&mut item, &config);
+        assert!(!item.contains_key(attr::OUTSTANDING_SINCE));
+        let created = crate::time::to_millis(message.header.created_at) / 1000;
+        assert_eq!(
+            item[attr::EXPIRES_AT],
+            AttributeValue::N((created + 3 * 24 * 3600).to_string())
+        );
+
+        let mut item = to_item(&message, 0);
+        shape_deposit(
+            &mut item,
+            &OutboxConfig::default().with_stream(StreamMode::WithSweeper),
+        );
+        assert!(item.contains_key(attr::OUTSTANDING_SINCE));
+        assert!(!item.contains_key(attr::EXPIRES_AT));
+    }
+}
