@@ -48,6 +48,24 @@ pub async fn dynamodb() -> DynamoDb {
     db
 }
 
+/// The variable the AWS SDKs read for a DynamoDB Streams endpoint; DynamoDB Local serves the
+/// streams API on its own port, so it defaults to the DynamoDB endpoint.
+pub const STREAMS_ENDPOINT_ENV: &str = "AWS_ENDPOINT_URL_DYNAMODB_STREAMS";
+
+/// A DynamoDB Streams client for the test endpoint (`AWS_ENDPOINT_URL_DYNAMODB_STREAMS`, else the
+/// DynamoDB endpoint: DynamoDB Local serves both), after proving DynamoDB answers.
+///
+/// # Panics
+/// When nothing answers, as [`dynamodb`] does.
+pub async fn dynamodb_streams() -> outbox_runtime::stream::DynamoDbStreams {
+    let db = dynamodb().await;
+    let endpoint = std::env::var(STREAMS_ENDPOINT_ENV)
+        .ok()
+        .filter(|value| !value.trim().is_empty())
+        .unwrap_or_else(|| db.endpoint().to_owned());
+    outbox_runtime::stream::DynamoDbStreams::local(endpoint)
+}
+
 /// A table name no other test uses: `prefix-<uuid>`.
 pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::now_v7().simple())

@@ -723,7 +723,7 @@ impl StreamRelay {
             age: None,
             full: false,
         };
-        let output = loop {
+        let output: Option<(Vec<Record>, Option<String>, usize)> = loop {
             let Some(current) = iterator.take() else {
                 // No iterator at all: a closed shard read to its end.
                 polled.finished = true;
@@ -738,7 +738,35 @@ impl StreamRelay {
                 .send()
                 .await
             {
-                Ok(output) => break Some(output),
+                Ok(output) => {
+                    let read: Vec<Record> = output
+                        .records()
+                        .iter()
+                        .filter_map(records::record)
+                        .collect();
+                    let count = output.records().len();
+                    break Some((read, output.next_shard_iterator().map(str::to_owned), count));
+                }
+                // DynamoDB Local's `{}` for an empty map: read the answer ourselves.
+                Err(aws_sdk_dynamodbstreams::error::SdkError::ServiceError(service))
+                    if service.raw().status().is_success()
+                        && service.err().meta().code().is_none() =>
+                {
+                    let Some((read, next)) = service
+                        .raw()
+                        .body()
+                        .bytes()
+                        .and_then(records::from_raw_json)
+                    else {
+                        return Err(self.streams.error(
+                            "GetRecords",
+                            self.table(),
+                            aws_sdk_dynamodbstreams::error::SdkError::ServiceError(service),
+                        ));
+                    };
+                    let count = read.len();
+                    break Some((read, next, count));
+                }
                 // Iterators live 15 minutes: take a new one after the checkpoint.
                 Err(err)
                     if err
@@ -754,18 +782,14 @@ impl StreamRelay {
                 Err(err) => return Err(self.streams.error("GetRecords", self.table(), err)),
             }
         };
-        let mut read: Vec<Record> = Vec::new();
-        let mut next = None;
-        if let Some(output) = &output {
-            read = output
-                .records()
-                .iter()
-                .filter_map(records::record)
-                .collect();
-            next = output.next_shard_iterator().map(str::to_owned);
-            polled.full =
-                output.records().len() >= usize::try_from(self.config.batch_size).unwrap_or(1000);
-        }
+        let got = output.is_some();
+        let (read, next) = match output {
+            Some((read, next, count)) => {
+                polled.full = count >= usize::try_from(self.config.batch_size).unwrap_or(1000);
+                (read, next)
+            }
+            None => (Vec::new(), None),
+        };
         if !read.is_empty() {
             polled.outcome =
                 Box::pin(relay_batch(&self.dispatcher, &read, self.config.keyed)).await;
@@ -774,8 +798,8 @@ impl StreamRelay {
         let sequence = safe
             .checked_sub(1)
             .map(|last| read[last].sequence_number.clone());
-        let finished = polled.finished
-            || (output.is_some() && next.is_none() && polled.outcome.first_unsafe.is_none());
+        let finished =
+            polled.finished || (got && next.is_none() && polled.outcome.first_unsafe.is_none());
         if sequence.is_some() || finished {
             let (outcome, expires) = self
                 .leases

@@ -15,6 +15,7 @@ mod marks;
 mod outbox;
 mod producers;
 mod security;
+mod streams;
 mod sweeper;
 mod transaction;
 mod unit_of_work;
