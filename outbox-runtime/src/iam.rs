@@ -11,6 +11,10 @@
 //! | | consistent re-read, leases, marks, failures | `BatchGetItem`, `PutItem`, `UpdateItem`, and the mark's action, outbox table |
 //! | | send | as the clear |
 //! | [`Part::Operations`] | `Outbox::store`, `get`, listings, dead letters, replay, `delete`, `mark_dispatched` | `PutItem`, `GetItem`, `BatchGetItem`, `Scan`, `UpdateItem`, `BatchWriteItem`, `PartiQLUpdate`, table; `Query`, index |
+//! | [`Part::StreamRelay`] | read the table's stream: `ListStreams`, `DescribeStream`, `GetShardIterator`, `GetRecords` | `ListStreams` on `*` (no resource-level permission), the others on the table's streams (`table/T/stream/*`) |
+//! | | mark, record failures, hand held-back messages to the sweeper | the mark's action and `UpdateItem`, outbox table |
+//! | | the self-hosted relay's leases and checkpoints ([`IamPolicy::with_relay_state_table`]; none on Lambda, where the event source mapping keeps them) | `BatchGetItem`, `PutItem`, `UpdateItem`, the state table |
+//! | | send | as the clear |
 //! | [`Part::Provisioning`] | `TableSchema::ensure`, `DynamoDb::check_reachable` | `CreateTable`, `DescribeTable`, `UpdateTimeToLive`, `DescribeTimeToLive`, table; `ListTables` on `*` (it has no resource-level permission) |
 
 use std::collections::BTreeMap;
@@ -33,22 +37,27 @@ pub enum Part {
     Operations,
     /// Creating the tables.
     Provisioning,
+    /// The stream relay, self-hosted (with its state table) or the function of a Lambda event
+    /// source mapping.
+    StreamRelay,
 }
 
 impl Part {
     /// Every part.
-    pub const ALL: [Part; 5] = [
+    pub const ALL: [Part; 6] = [
         Part::Handler,
         Part::Clear,
         Part::Sweeper,
         Part::Operations,
         Part::Provisioning,
+        Part::StreamRelay,
     ];
 
     /// What a service runs: handlers, the immediate clear and a sweeper.
     pub const SERVICE: [Part; 3] = [Part::Handler, Part::Clear, Part::Sweeper];
 
-    /// The part's name: `handler`, `clear`, `sweeper`, `operations`, `provisioning`.
+    /// The part's name: `handler`, `clear`, `sweeper`, `operations`, `provisioning`,
+    /// `stream-relay`.
     pub fn name(self) -> &'static str {
         match self {
             Part::Handler => "handler",
@@ -56,6 +65,7 @@ impl Part {
             Part::Sweeper => "sweeper",
             Part::Operations => "operations",
             Part::Provisioning => "provisioning",
+            Part::StreamRelay => "stream-relay",
         }
     }
 
@@ -103,6 +113,7 @@ pub struct IamPolicy {
     kms_keys: Vec<String>,
     entity_tables: Vec<String>,
     parts: Vec<Part>,
+    relay_state_table: Option<String>,
 }
 
 impl IamPolicy {
@@ -134,6 +145,7 @@ impl IamPolicy {
             kms_keys: Vec::new(),
             entity_tables: Vec::new(),
             parts: Part::SERVICE.to_vec(),
+            relay_state_table: None,
         })
     }
 
@@ -174,6 +186,29 @@ impl IamPolicy {
     /// Adds a table the handlers read and write entities in.
     pub fn with_entity_table(mut self, table: impl Into<String>) -> Self {
         self.entity_tables.push(table.into());
+        self
+    }
+
+    /// Names the self-hosted stream relay's state table
+    /// ([`StreamRelayConfig::state_table_name`](crate::stream::StreamRelayConfig::state_table_name)):
+    /// [`Part::StreamRelay`] then covers its leases and checkpoints, and
+    /// [`Part::Provisioning`] its creation. Leave it out for a relay on AWS Lambda.
+    ///
+    /// ```
+    /// use outbox_runtime::OutboxConfig;
+    /// use outbox_runtime::iam::{IamPolicy, Part};
+    ///
+    /// let policy = IamPolicy::new("111122223333", "eu-west-1", &OutboxConfig::default())?
+    ///     .with_parts([Part::StreamRelay])
+    ///     .with_relay_state_table("Outbox-relay")
+    ///     .to_json();
+    /// assert!(policy.contains("\"dynamodb:GetRecords\""));
+    /// assert!(policy.contains("table/Outbox/stream/*"));
+    /// assert!(policy.contains("table/Outbox-relay\""));
+    /// # Ok::<(), outbox_runtime::Error>(())
+    /// ```
+    pub fn with_relay_state_table(mut self, table: impl Into<String>) -> Self {
+        self.relay_state_table = Some(table.into());
         self
     }
 
@@ -281,8 +316,43 @@ impl IamPolicy {
                 &["dynamodb:ListTables"],
                 vec!["*".to_owned()],
             );
+            if let Some(state) = &self.relay_state_table {
+                add(
+                    "OutboxRelayStateProvisioning",
+                    &["dynamodb:CreateTable", "dynamodb:DescribeTable"],
+                    vec![table_arn(state)],
+                );
+            }
         }
-        if has(Part::Clear) || has(Part::Sweeper) {
+        if has(Part::StreamRelay) {
+            add(
+                "OutboxStreamRead",
+                &[
+                    "dynamodb:DescribeStream",
+                    "dynamodb:GetRecords",
+                    "dynamodb:GetShardIterator",
+                ],
+                vec![format!("{table}/stream/*")],
+            );
+            add(
+                "OutboxStreamList",
+                &["dynamodb:ListStreams"],
+                vec!["*".to_owned()],
+            );
+            add("OutboxStreamRelay", &mark, vec![table.clone()]);
+            if let Some(state) = &self.relay_state_table {
+                add(
+                    "OutboxRelayState",
+                    &[
+                        "dynamodb:BatchGetItem",
+                        "dynamodb:PutItem",
+                        "dynamodb:UpdateItem",
+                    ],
+                    vec![table_arn(state)],
+                );
+            }
+        }
+        if has(Part::Clear) || has(Part::Sweeper) || has(Part::StreamRelay) {
             if !self.queues.is_empty() {
                 add("OutboxSendSqs", &["sqs:SendMessage"], self.queues.clone());
             }
@@ -427,6 +497,37 @@ mod tests {
         }
         assert!(text.contains("table/People\""), "{text}");
         assert!(text.contains("dynamodb:GetItem"), "handlers read: {text}");
+    }
+
+    #[test]
+    fn the_stream_relay_reads_the_tables_streams_and_its_own_state_only() {
+        let lambda = policy()
+            .with_parts([Part::StreamRelay])
+            .with_queue_arn("arn:aws:sqs:eu-west-1:111122223333:greetings")
+            .unwrap()
+            .to_json();
+        for needed in [
+            "\"dynamodb:DescribeStream\"",
+            "\"dynamodb:GetShardIterator\"",
+            "\"dynamodb:GetRecords\"",
+            "\"dynamodb:ListStreams\"",
+            "\"arn:aws:dynamodb:eu-west-1:111122223333:table/Outbox/stream/*\"",
+            "\"dynamodb:PartiQLUpdate\"",
+            "\"sqs:SendMessage\"",
+        ] {
+            assert!(lambda.contains(needed), "{needed}: {lambda}");
+        }
+        assert!(
+            !lambda.contains("OutboxRelayState"),
+            "no state table on Lambda: {lambda}"
+        );
+        let hosted = policy()
+            .with_parts([Part::StreamRelay, Part::Provisioning])
+            .with_relay_state_table("Outbox-relay")
+            .to_json();
+        assert!(hosted.contains("\"arn:aws:dynamodb:eu-west-1:111122223333:table/Outbox-relay\""));
+        assert!(hosted.contains("OutboxRelayStateProvisioning"), "{hosted}");
+        assert_eq!(Part::parse("stream-relay").unwrap(), Part::StreamRelay);
     }
 
     #[test]

@@ -23,7 +23,8 @@ usage: cargo xtask iam-policy [options]
   --kms-key-arn ARN      the KMS key of an SSE-KMS queue or topic (repeatable)
   --entity-table NAME    a table the handlers write entities to (repeatable)
   --parts LIST           comma-separated parts among handler, clear, sweeper, operations,
-                         provisioning, or `all` (default: handler,clear,sweeper)";
+                         provisioning, stream-relay, or `all` (default: handler,clear,sweeper)
+  --relay-state-table NAME  the self-hosted stream relay's state table (leave out on Lambda)";
 
 /// What the policy is for, as given on the command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,6 +40,7 @@ struct Options {
     kms_keys: Vec<String>,
     entity_tables: Vec<String>,
     parts: Vec<Part>,
+    relay_state_table: Option<String>,
 }
 
 impl Default for Options {
@@ -59,6 +61,7 @@ impl Default for Options {
             kms_keys: Vec::new(),
             entity_tables: Vec::new(),
             parts: Part::SERVICE.to_vec(),
+            relay_state_table: None,
         }
     }
 }
@@ -110,6 +113,7 @@ fn parse(args: &[&str]) -> Result<Options> {
             "--topic-arn" => options.topics.push(value()?),
             "--kms-key-arn" => options.kms_keys.push(value()?),
             "--entity-table" => options.entity_tables.push(value()?),
+            "--relay-state-table" => options.relay_state_table = Some(value()?),
             "--parts" => {
                 let list = value()?;
                 options.parts = if list == "all" {
@@ -153,6 +157,9 @@ fn policy(options: &Options) -> Result<IamPolicy> {
     }
     for table in &options.entity_tables {
         policy = policy.with_entity_table(table);
+    }
+    if let Some(state) = &options.relay_state_table {
+        policy = policy.with_relay_state_table(state);
     }
     Ok(policy)
 }
