@@ -790,9 +790,27 @@ impl StreamRelay {
             }
             None => (Vec::new(), None),
         };
+        // A batch can outlast the lease (a slow transport, many failures to record): renew it
+        // while the batch runs, so that another relay does not take the shard over meanwhile.
+        let mut lost_meanwhile = false;
         if !read.is_empty() {
-            polled.outcome =
-                Box::pin(relay_batch(&self.dispatcher, &read, self.config.keyed)).await;
+            let mut batch = Box::pin(relay_batch(&self.dispatcher, &read, self.config.keyed));
+            polled.outcome = loop {
+                tokio::select! {
+                    outcome = &mut batch => break outcome,
+                    () = tokio::time::sleep(self.config.lease_duration / 3) => {
+                        if let Ok((Checkpointed::LeaseLost, _)) =
+                            self.leases.checkpoint(shard, lease.token, None, false).await
+                        {
+                            lost_meanwhile = true;
+                        }
+                    }
+                }
+            };
+        }
+        if lost_meanwhile {
+            polled.lease_lost = true;
+            return Ok(polled);
         }
         let safe = polled.outcome.first_unsafe.unwrap_or(read.len());
         let sequence = safe

@@ -23,6 +23,7 @@ const USAGE: &str = include_str!("chaos_usage.txt");
 /// What to run.
 enum Mode {
     InProcess(ChaosConfig),
+    Stream(ChaosConfig),
     Processes(ProcessesConfig),
 }
 
@@ -37,6 +38,7 @@ fn parse(args: &[String]) -> Result<Mode, String> {
     let mut keys = None;
     let mut shards = None;
     let mut lease_ms = None;
+    let mut stream_relay = false;
     let mut rest = args.iter();
     while let Some(flag) = rest.next() {
         if flag == "--sweeper-only" {
@@ -45,6 +47,10 @@ fn parse(args: &[String]) -> Result<Mode, String> {
         }
         if flag == "--no-restart" {
             config.restart_dynamodb = false;
+            continue;
+        }
+        if flag == "--stream-relay" {
+            stream_relay = true;
             continue;
         }
         if flag == "--kill-one" {
@@ -83,6 +89,9 @@ fn parse(args: &[String]) -> Result<Mode, String> {
         }
         config.keys = keys.unwrap_or(config.keys);
         config.shards = shards.unwrap_or(config.shards);
+        if stream_relay {
+            return Ok(Mode::Stream(config));
+        }
         return Ok(Mode::InProcess(config));
     };
     let defaults = ProcessesConfig::default();
@@ -111,6 +120,7 @@ async fn main() -> ExitCode {
     let config = match parse(&args) {
         Ok(Mode::InProcess(config)) => config,
         Ok(Mode::Processes(config)) => return run_processes(&config).await,
+        Ok(Mode::Stream(config)) => return run_stream(&config).await,
         Err(err) => {
             eprintln!("error: {err}");
             return ExitCode::from(2);
@@ -167,6 +177,34 @@ async fn sweeper_child(args: &[String]) -> ExitCode {
             eprintln!("error: {err}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The stream-relay mode: two relays on the outbox table's stream, one killed.
+async fn run_stream(config: &ChaosConfig) -> ExitCode {
+    eprintln!(
+        "chaos: {} commands over {} keys, {} at a time, sent by two stream relays (StreamMode::\
+         WithSweeper), the first killed between a send and its checkpoint; {} % of commands, {} % \
+         of sends fail, {} % delivered then reported failed; the shared DynamoDB Local; seed {}",
+        config.commands,
+        config.keys,
+        config.concurrency,
+        config.command_fault_percent,
+        config.send_fail_percent,
+        config.send_then_fail_percent,
+        config.seed
+    );
+    let report = chaos::run_stream(config).await;
+    println!("{report}");
+    let violations = report.violations();
+    if violations.is_empty() {
+        println!("every promise kept");
+        ExitCode::SUCCESS
+    } else {
+        for violation in violations {
+            println!("BROKEN: {violation}");
+        }
+        ExitCode::FAILURE
     }
 }
 

@@ -157,8 +157,13 @@ pub(super) async fn check(
         };
         match last_delivery.insert(id, (index, delivery)) {
             Some((previous_index, previous)) => {
-                let killed = previous.sender == Sender::Sweeper(0)
+                let killed = matches!(previous.sender, Sender::Sweeper(0) | Sender::Relay(0))
                     && kill_mark.is_some_and(|mark| index >= mark);
+                let killed_cause = if previous.sender == Sender::Relay(0) {
+                    DuplicateCause::RelayKilled
+                } else {
+                    DuplicateCause::SweeperKilled
+                };
                 // A mark that failed after the earlier copy went out, before this one did.
                 let mark_failed = marks_failed.get(id).is_some_and(|seen| {
                     seen.iter()
@@ -166,7 +171,7 @@ pub(super) async fn check(
                 });
                 let cause = previous
                     .unmarked
-                    .or(killed.then_some(DuplicateCause::SweeperKilled))
+                    .or(killed.then_some(killed_cause))
                     .or(mark_failed.then_some(DuplicateCause::MarkFailed));
                 match cause {
                     Some(cause) => *report.duplicates.entry(cause).or_default() += 1,
@@ -184,6 +189,7 @@ pub(super) async fn check(
                             report.immediate_overtakes += 1;
                         }
                         Sender::Sweeper(_) => report.sweeper_overtakes.push(delivery.id.clone()),
+                        Sender::Relay(_) => report.relay_overtakes += 1,
                     }
                 }
                 delivered.insert(command.seq);

@@ -29,7 +29,8 @@
 //! service under test (`service`), the transport that records and fails sends (`recorder`), the
 //! run itself (`run`), the checks that give the verdict (`check`) and the report (`report`); the
 //! interceptor that notes failed marks (`marks`), DynamoDB's kill and restart (`outage`), and
-//! the run of sweepers as separate processes (`processes`).
+//! the run of sweepers as separate processes (`processes`), and the stream-relay mode
+//! (`stream`).
 
 mod check;
 mod config;
@@ -40,9 +41,11 @@ mod recorder;
 mod report;
 mod run;
 mod service;
+mod stream;
 
 pub use config::{ChaosConfig, Command, CommandFault, plan};
 pub use recorder::{Delivery, DuplicateCause, Recorder, RecordingProducer, Sender};
 pub use report::ChaosReport;
 pub use run::run;
 pub use service::{ChaosError, ChaosHandler, Happened, INJECTED_PANIC};
+pub use stream::run_stream;

@@ -20,6 +20,8 @@ pub enum Sender {
     DyingProcess,
     /// Sweeper number n (0 is the one killed).
     Sweeper(usize),
+    /// Stream relay number n (0 is the one killed).
+    Relay(usize),
 }
 
 /// Why a message was delivered more than once: a fault between its send and its mark.
@@ -33,6 +35,9 @@ pub enum DuplicateCause {
     SweeperKilled,
     /// The request marking it dispatched failed (DynamoDB down or restarting).
     MarkFailed,
+    /// A stream relay was killed after sending it, before its checkpoint: the relay that took
+    /// the shard over read it again.
+    RelayKilled,
 }
 
 impl fmt::Display for DuplicateCause {
@@ -44,6 +49,7 @@ impl fmt::Display for DuplicateCause {
             Self::ProcessDiedAfterSend => "process died between send and mark",
             Self::SweeperKilled => "sweeper killed between send and mark",
             Self::MarkFailed => "mark failed: DynamoDB down between send and mark",
+            Self::RelayKilled => "stream relay killed between send and checkpoint",
         })
     }
 }
@@ -220,7 +226,10 @@ pub struct RecordingProducer {
 impl Producer for RecordingProducer {
     async fn send(&self, message: &Message) -> Result<(), ProducerError> {
         let recorder = &self.recorder;
-        if matches!(self.sender, Sender::Immediate | Sender::Sweeper(_)) {
+        if matches!(
+            self.sender,
+            Sender::Immediate | Sender::Sweeper(_) | Sender::Relay(_)
+        ) {
             recorder.wait_while_held().await;
         }
         if self.sender == Sender::DyingProcess {
@@ -255,7 +264,7 @@ impl Producer for RecordingProducer {
         recorder.record(message, self.sender, None);
         recorder.stop_at_kill_point().await;
         let hang_after = recorder.hang_after.load(Ordering::SeqCst);
-        if self.sender == Sender::Sweeper(0)
+        if matches!(self.sender, Sender::Sweeper(0) | Sender::Relay(0))
             && hang_after > 0
             && recorder.count_by(self.sender) >= hang_after
         {

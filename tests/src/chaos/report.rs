@@ -52,6 +52,12 @@ pub struct ChaosReport {
     pub immediate_overtakes: usize,
     /// Messages first delivered by a sweeper before an earlier message of their key.
     pub sweeper_overtakes: Vec<MessageId>,
+    /// Messages first sent by a stream relay before an earlier message of their key that was
+    /// left to the sweeper (its send had failed in an earlier batch): the relay's exception to
+    /// order per key, as the immediate clear's.
+    pub relay_overtakes: usize,
+    /// In a stream-relay run: the deliveries of the relay killed before it died, when it was.
+    pub relay_killed: Option<usize>,
     /// Commands whose entity and message were not stored together (one without the other).
     pub torn_commits: Vec<String>,
     /// Committed messages still outstanding or dead-lettered at the end, each with its state.
@@ -144,6 +150,21 @@ impl fmt::Display for ChaosReport {
             writeln!(f, "  sweeps failed      {}", self.failed_sweeps)?;
         }
         writeln!(f, "send failures   {}", self.injected_send_failures)?;
+        if let Some(before) = self.relay_killed {
+            writeln!(
+                f,
+                "relay killed    yes ({before} deliveries before it died, between a send and its \
+                 checkpoint); the other relay resumed the stream at its checkpoint"
+            )?;
+        }
+        if self.relay_overtakes > 0 {
+            writeln!(
+                f,
+                "relay overtakes {} (a later message of a key sent by the relay while an earlier \
+                 one waited for the sweeper after a failed send)",
+                self.relay_overtakes
+            )?;
+        }
         writeln!(f, "backlog         {} (left to the sweepers)", self.backlog)?;
         writeln!(
             f,

@@ -27,7 +27,7 @@ use crate::restartable::RestartableDynamoDb;
 use crate::{create_table, unique_name};
 
 /// Keeps the injected panics off stderr; every other panic is reported as usual.
-fn silence_injected_panics() {
+pub(super) fn silence_injected_panics() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
@@ -258,7 +258,7 @@ async fn wait_finished(task: &tokio::task::JoinHandle<()>) {
 }
 
 /// Runs one command as its fault says.
-async fn handle_one(
+pub(super) async fn handle_one(
     handler: &Arc<ChaosHandler>,
     dying: &RecordingProducer,
     command: Command,
@@ -329,7 +329,12 @@ async fn handle_one(
 }
 
 /// Sweeps until nothing is outstanding (or the task is killed), counting the passes that fail.
-async fn drain(mut sweeper: Sweeper, outbox: Outbox, failed: Arc<AtomicUsize>, progress: bool) {
+pub(super) async fn drain(
+    mut sweeper: Sweeper,
+    outbox: Outbox,
+    failed: Arc<AtomicUsize>,
+    progress: bool,
+) {
     let mut passes = 0_u64;
     loop {
         passes += 1;

@@ -320,14 +320,16 @@ async fn two_relays_one_killed_lose_nothing_and_every_duplicate_is_the_killed_on
     assert_eq!(outbox.outstanding_count(10).await.unwrap().count, 0);
 }
 
-/// A producer that waits at a gate before it sends.
+/// A producer that says when it is called, then waits at a gate before it sends.
 struct Gated {
+    entered: Arc<tokio::sync::Notify>,
     open: Arc<tokio::sync::Semaphore>,
     sent: Arc<Mutex<Vec<MessageId>>>,
 }
 
 impl Producer for Gated {
     async fn send(&self, message: &Message) -> Result<(), ProducerError> {
+        self.entered.notify_one();
         let _permit = self.open.acquire().await.expect("never closed");
         self.sent.lock().unwrap().push(message.id().clone());
         Ok(())
@@ -342,12 +344,21 @@ async fn a_relay_whose_lease_was_taken_over_cannot_checkpoint_and_counts_what_it
     let committer = Postbox::new(outbox.clone(), InMemoryProducer::new());
     let ids = commit(&committer, "k", 5).await;
 
-    // A reads the batch and stalls in its send (a slow transport, a paused process)...
+    // A reads the batch and stalls in its send, cut off from DynamoDB (a paused process, a
+    // network partition): it cannot renew its lease...
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let entered = Arc::new(tokio::sync::Notify::new());
     let sent_a = Arc::new(Mutex::new(Vec::new()));
+    let cut_off = RefuseUpdates::default();
+    let outbox_a = Outbox::new(
+        db.clone().with_interceptor(cut_off.clone()),
+        outbox.config().clone(),
+    )
+    .unwrap();
     let postbox_a = Postbox::new(
-        outbox.clone(),
+        outbox_a,
         Gated {
+            entered: Arc::clone(&entered),
             open: Arc::clone(&gate),
             sent: Arc::clone(&sent_a),
         },
@@ -358,6 +369,8 @@ async fn a_relay_whose_lease_was_taken_over_cannot_checkpoint_and_counts_what_it
         let report = relay_a.relay_once().await;
         (relay_a, report)
     });
+    entered.notified().await;
+    cut_off.0.store(true, Ordering::SeqCst);
     // ... its lease lapses, and B takes the shard (the token moves on) and sends everything.
     let sent_b = Arc::new(InMemoryProducer::new());
     let postbox_b = Postbox::new(outbox.clone(), Arc::clone(&sent_b));
@@ -365,7 +378,9 @@ async fn a_relay_whose_lease_was_taken_over_cannot_checkpoint_and_counts_what_it
     let report_b = relay_until(&mut relay_b, |r| r.sent.len() == ids.len()).await;
     assert_eq!(report_b.sent, ids);
 
-    // A's send goes out after all: its checkpoint is refused, and it counts what it sent.
+    // A is back: its send goes out after all, its checkpoint is refused (the token moved on),
+    // and it counts what it sent.
+    cut_off.0.store(false, Ordering::SeqCst);
     gate.add_permits(1000);
     let (_relay_a, report_a) = stalled.await.unwrap();
     let report_a = report_a.unwrap();
@@ -790,4 +805,38 @@ async fn keyed_messages_can_be_left_to_the_sweeper_for_strict_order() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("StreamMode::WithSweeper"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chaos_run_in_stream_relay_mode_loses_nothing_and_explains_every_duplicate() {
+    use outbox_tests::chaos::{self, ChaosConfig, DuplicateCause};
+    let config = ChaosConfig {
+        commands: 600,
+        keys: 20,
+        seed: 16,
+        ..ChaosConfig::default()
+    };
+    let report = chaos::run_stream(&config).await;
+    println!("{report}");
+    assert_eq!(report.violations(), Vec::<String>::new(), "\n{report}");
+    assert!(report.lost.is_empty() && report.phantom.is_empty());
+    assert!(
+        report.relay_killed.is_some(),
+        "a relay was killed mid-run\n{report}"
+    );
+    assert!(report.unexplained_duplicates.is_empty());
+    assert!(
+        report
+            .duplicates
+            .get(&DuplicateCause::RelayKilled)
+            .is_some_and(|n| *n > 0),
+        "the killed relay's unchecked sends were sent again\n{report}"
+    );
+    assert!(report.injected_send_failures > 0, "{report}");
+    assert!(report.uncertain.is_empty(), "{report}");
+    assert_eq!(
+        report.deliveries,
+        report.delivered + report.duplicate_count(),
+        "{report}"
+    );
 }
