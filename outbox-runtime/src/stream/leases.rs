@@ -551,7 +551,7 @@ impl ShardLeases {
         self.fenced(
             shard,
             held.token,
-            "SET #expires = :zero",
+            "SET #expires = :expires",
             SystemTime::UNIX_EPOCH,
             None,
         )

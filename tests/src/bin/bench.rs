@@ -13,7 +13,7 @@ use outbox_tests::DEFAULT_LOCAL_ENDPOINT;
 use outbox_tests::ENDPOINT_ENV;
 use outbox_tests::bench::BoxError;
 use outbox_tests::bench::scenarios::{
-    self, CostRow, DrainRow, IdleRow, LatencyRow, OverheadRow, Percentiles,
+    self, CostRow, DrainRow, IdleRow, LatencyRow, OverheadRow, Percentiles, StreamRelayRow,
 };
 use serde::Serialize;
 
@@ -37,8 +37,8 @@ struct Settings {
     json: std::path::PathBuf,
 }
 
-const SCENARIOS: [&str; 6] = [
-    "overhead", "requests", "capacity", "drain", "idle", "latency",
+const SCENARIOS: [&str; 7] = [
+    "overhead", "requests", "capacity", "drain", "idle", "latency", "stream",
 ];
 
 impl Settings {
@@ -165,6 +165,7 @@ struct Report {
     drain: Vec<DrainRow>,
     idle_sweep: Vec<IdleRow>,
     latency: Option<LatencyRow>,
+    stream_relay: Vec<StreamRelayRow>,
 }
 
 #[tokio::main]
@@ -301,6 +302,24 @@ async fn run(settings: Settings, args: &[String]) -> Result<bool, BoxError> {
         let row = scenarios::latency(&db, settings.samples).await?;
         print_latency(&row);
         report.latency = Some(row);
+    }
+
+    if settings.runs("stream") {
+        progress("7. the stream relay beside the sweeper");
+        let streams_endpoint = std::env::var(outbox_tests::STREAMS_ENDPOINT_ENV)
+            .ok()
+            .filter(|value| !value.trim().is_empty())
+            .unwrap_or_else(|| endpoint.clone());
+        report.stream_relay = scenarios::stream_relay(
+            &db,
+            &streams_endpoint,
+            settings.samples / 10,
+            settings.messages / 10,
+            Duration::from_secs(settings.idle_window_s),
+            &progress,
+        )
+        .await?;
+        print_stream_relay(&report.stream_relay);
     }
 
     report.seconds = started.elapsed().as_secs_f64();
@@ -475,5 +494,37 @@ fn print_latency(row: &LatencyRow) {
     line("  after the commit, to the producer", &row.after_commit);
     line("producer send alone", &row.producer_send);
     line("whole handler call (marking included)", &row.handler_call);
+    println!();
+}
+
+fn print_stream_relay(rows: &[StreamRelayRow]) {
+    println!(
+        "\n#### The stream relay beside the sweeper (latency: one message at a time; requests and \
+         units: a burst committed first, then relayed; idle: nothing to send, default settings)\n"
+    );
+    println!(
+        "| relay | settings | commit to send p50 ms | p99 ms | requests/message | of which stream \
+         reads | units/message | idle requests/min | every request of the burst |"
+    );
+    println!("|:---|:---|---:|---:|---:|---:|---:|---:|:---|");
+    for row in rows {
+        println!(
+            "| {} | {} | {:.1} | {:.1} | {:.3} | {:.3} | {:.2} | {:.0} | {} |",
+            row.relay,
+            row.settings,
+            row.commit_to_send.p50_ms,
+            row.commit_to_send.p99_ms,
+            row.requests_per_message,
+            row.stream_requests_per_message,
+            row.capacity_per_message,
+            row.idle_requests_per_minute,
+            row.burst.summary()
+        );
+    }
+    println!(
+        "\nDynamoDB Local reports no consumed capacity for PartiQL, so the marks of the \
+         with-sweeper relay and of the sweeper are missing from their units; stream reads are \
+         billed as stream read requests, not capacity units."
+    );
     println!();
 }

@@ -283,6 +283,8 @@ async fn two_relays_one_killed_lose_nothing_and_every_duplicate_is_the_killed_on
     })
     .await;
 
+    // B stops gracefully: it gives its lease back, so another relay takes the shard at once.
+    relay_b.release().await.unwrap();
     let sent = log.sent.lock().unwrap().clone();
     let by_a: Vec<&MessageId> = sent
         .iter()

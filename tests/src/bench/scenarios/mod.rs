@@ -4,7 +4,8 @@
 //!
 //! One file per scenario: `overhead` (1, the macro handler against the hand-written one),
 //! `per_message` (2 and 3, requests and capacity units per delivered message), `drain` (4),
-//! `idle` (5, the idle sweep) and `latency` (6); `paths` measures what delivering messages
+//! `idle` (5, the idle sweep), `latency` (6) and `stream_relay` (7, the stream relay beside
+//! the sweeper); `paths` measures what delivering messages
 //! costs on each path (the cost tests call it too), and `measure` holds the statistics and the
 //! concurrent runner they share.
 
@@ -15,6 +16,7 @@ mod measure;
 mod overhead;
 mod paths;
 mod per_message;
+mod stream_relay;
 
 pub use drain::{DrainRow, drain};
 pub use idle::{IdleRow, idle_sweep};
@@ -26,3 +28,4 @@ pub use paths::{
     warm_sweeper,
 };
 pub use per_message::{CostRow, capacity_per_message, requests_per_message, short_body_bytes};
+pub use stream_relay::{StreamRelayRow, stream_relay};
