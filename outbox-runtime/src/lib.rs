@@ -36,6 +36,8 @@
 //! | `outbox_sent_total` | counter | `path` = `immediate` or `sweeper` | messages handed to the transport |
 //! | `outbox_send_failed_total` | counter | `path` | sends the transport refused (retried later) |
 //! | `outbox_sent_unmarked_total` | counter | `path` | sent, but the mark failed: each will be sent again (a duplicate) |
+//! | `outbox_marker_queue_depth` | gauge | | ids the background marker holds or is marking |
+//! | `outbox_marker_flush_delay_seconds` | histogram | | how long the oldest id of a mark request waited for it |
 //! | `outbox_dead_lettered_total` | counter | | messages set aside after the last attempt, or unreadable |
 //! | `outbox_lease_acquired_total`, `outbox_lease_lost_total` | counter | | shard leases taken and lost by sweepers |
 //! | `outbox_outstanding_backlog` | gauge | `owner` | outstanding messages the last pass examined (bounded by what a pass reads) |

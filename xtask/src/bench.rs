@@ -1,6 +1,9 @@
 //! `cargo xtask bench`: build the benchmark binary of `outbox-tests` with the `bench-fast`
-//! profile, start DynamoDB Local (or use `AWS_ENDPOINT_URL_DYNAMODB`), run the scenarios, stop what was
-//! started, then run the codec micro-benchmark (criterion) and add its figures to the JSON.
+//! profile, start DynamoDB Local (or use `AWS_ENDPOINT_URL_DYNAMODB`), run the scenarios, stop
+//! what was started, then run the codec micro-benchmark (criterion) and add its figures to the
+//! JSON. A modeled round trip (`--rtt-ms`, `--drain-rtt-ms`) needs nothing from here: the
+//! benchmark binary starts its delaying proxies itself, as processes of its own that end with
+//! it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};

@@ -6,7 +6,6 @@ pub(crate) mod dispatcher;
 pub(crate) mod handler;
 pub(crate) mod marker;
 pub(crate) mod postbox;
-pub(crate) mod shard_pass;
 pub(crate) mod sweeper;
 
 pub use handler::{

@@ -5,7 +5,11 @@
 //! routed by topic (one `RoutedProducer` over either `Service`). How a message looks on SQS and SNS (body, attributes, FIFO ids, batches), and
 //! how a consumer reads it back, is the contract in [`wire`].
 
+#[cfg(any(feature = "sqs", feature = "sns"))]
+pub(crate) mod batch;
 pub(crate) mod error;
+#[cfg(feature = "testing")]
+pub(crate) mod local;
 #[cfg(feature = "testing")]
 pub(crate) mod memory;
 pub(crate) mod producer;

@@ -18,12 +18,11 @@ use tracing::Instrument;
 
 #[cfg(feature = "testing")]
 use crate::client::LOCAL_REGION;
+use crate::transport::batch::{EntryFailure, Prepared, call_failed, entry_results};
 use crate::transport::error::ProducerError;
-use crate::transport::routed::{
-    EntryFailure, Prepared, RoutedProducer, Sealed, Service, call_failed, entry_results,
-};
 #[cfg(feature = "testing")]
-use crate::transport::routed::{local_retries, local_timeouts};
+use crate::transport::local::{local_retries, local_timeouts};
+use crate::transport::routed::{RoutedProducer, Sealed, Service};
 
 /// Amazon SNS: the [`Service`] of [`SnsProducer`].
 #[derive(Clone, Copy, Debug)]

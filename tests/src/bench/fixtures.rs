@@ -1,6 +1,7 @@
-//! What the benchmarks and cost tests run: a greeting handler written with
-//! `#[transactional_handler]`, a producer that counts and times what it is given, and a rig of
-//! fresh tables with a metered client (the same handler written by hand is in `hand_written`).
+//! What the benchmarks and cost tests run: the greeting handlers written with
+//! `#[transactional_handler]` (one that only writes, one that reads, modifies and writes), a
+//! producer that counts and times what it is given, and a rig of fresh tables with a metered
+//! client (the same handlers written by hand are in `hand_written`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -16,7 +17,8 @@ use outbox_runtime::{
 use outbox_runtime::{Sweeper, SweeperConfig};
 use serde::{Deserialize, Serialize};
 
-use super::hand_written::HandWritten;
+use super::hand_written::{BoxError, HandWritten};
+use super::link::Link;
 use super::meter::Meter;
 use crate::unique_name;
 
@@ -161,6 +163,128 @@ impl MacroHandler {
     }
 }
 
+/// The attribute in which the read-modify-write handlers' people table keeps each person's
+/// version (`TableSchema::with_version`).
+pub const VERSION: &str = "Version";
+
+/// One greeting to a person who exists: a call of the read-modify-write handlers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Greet {
+    /// The person, and the partition key of the message.
+    pub name: String,
+    /// The greeting appended.
+    pub greeting: String,
+}
+
+impl Greet {
+    /// A greeting of `name` with a short text.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            greeting: "Hello".to_owned(),
+        }
+    }
+
+    /// The message announcing it: a fresh id, the person's name as its partition key.
+    pub fn event(&self) -> GreetingMade {
+        GreetingMade {
+            id: uuid::Uuid::now_v7(),
+            name: self.name.clone(),
+            greeting: self.greeting.clone(),
+        }
+    }
+}
+
+/// The greetings handler of the examples, as a user writes it: read the person in the unit of
+/// work, append the greeting, put the person back (conditional on its version being the one
+/// read), deposit the announcement.
+#[derive(Debug)]
+pub struct ReadModifyWrite {
+    /// Where the handler commits and sends.
+    pub postbox: Postbox,
+    /// The people table, with a version ([`VERSION`]).
+    pub people: TableSchema,
+}
+
+impl ReadModifyWrite {
+    /// Greets a person who exists; a person changed by someone else between the read and the
+    /// commit makes the body run again.
+    ///
+    /// # Errors
+    /// A person that does not exist; the runtime's error.
+    #[transactional_handler(postbox = self.postbox, tx = tx)]
+    pub async fn handle(&self, tx: &mut Transaction, call: Greet) -> Result<(), BoxError> {
+        let mut person: Person = tx
+            .get(&self.people, call.name.as_str())
+            .await?
+            .ok_or_else(|| format!("there is no person named `{}`", call.name))?;
+        person.greetings.push(call.greeting.clone());
+        tx.put(&self.people, &person)?;
+        tx.deposit(&call.event())?;
+        Ok(())
+    }
+}
+
+/// A people table of its own (`bench-people-<uuid>`) that keeps versions, for the
+/// read-modify-write handlers; made through `db`.
+///
+/// # Errors
+/// Creating the table.
+pub async fn versioned_people(db: &DynamoDb) -> outbox_runtime::Result<TableSchema> {
+    let people = TableSchema::new(
+        unique_name("bench-people"),
+        KeyAttribute::new("Name", KeyKind::String),
+    )
+    .with_version(VERSION);
+    people.ensure(db).await?;
+    Ok(people)
+}
+
+/// Puts a person without greetings (and without a version, which counts as version 0) for
+/// each of `names` into `table`, 25 to a `BatchWriteItem`, eight requests at a time.
+///
+/// # Errors
+/// The SDK's error; items still unprocessed after a few tries.
+pub async fn seed_people(db: &DynamoDb, table: &str, names: &[String]) -> Result<(), BoxError> {
+    use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+    use futures_util::StreamExt;
+
+    let batches = names.chunks(25).map(|chunk| async move {
+        let mut requests = chunk
+            .iter()
+            .map(|name| {
+                let put = PutRequest::builder()
+                    .item("Name", AttributeValue::S(name.clone()))
+                    .item("Greetings", AttributeValue::L(Vec::new()))
+                    .build()?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<Result<Vec<_>, BoxError>>()?;
+        for attempt in 0..10_u32 {
+            let output = db
+                .client()
+                .batch_write_item()
+                .request_items(table, requests)
+                .send()
+                .await?;
+            requests = output
+                .unprocessed_items
+                .and_then(|mut tables| tables.remove(table))
+                .unwrap_or_default();
+            if requests.is_empty() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(20 << attempt.min(5))).await;
+        }
+        Err::<(), BoxError>(format!("seeding people in `{table}`: items left unprocessed").into())
+    });
+    let results: Vec<_> = futures_util::stream::iter(batches)
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
 /// The in-memory producer, counting what it delivers and, when asked, timing it.
 #[derive(Debug, Default)]
 pub struct BenchProducer {
@@ -275,15 +399,25 @@ impl Rig {
     /// # Errors
     /// Creating the tables.
     pub async fn new(db: &DynamoDb, config: OutboxConfig) -> outbox_runtime::Result<Self> {
+        Self::on(&Link::direct(db), config).await
+    }
+
+    /// [`Rig::new`] over a link: the tables are made through its direct client, and the
+    /// meter is put on its measured one (through the delaying proxy when a round trip is
+    /// modeled).
+    ///
+    /// # Errors
+    /// Creating the tables.
+    pub async fn on(link: &Link, config: OutboxConfig) -> outbox_runtime::Result<Self> {
         let config = config.with_table_name(unique_name("bench-outbox"));
         let people = TableSchema::new(
             unique_name("bench-people"),
             KeyAttribute::new("Name", KeyKind::String),
         );
-        people.ensure(db).await?;
-        config.table_schema().ensure(db).await?;
+        people.ensure(&link.direct).await?;
+        config.table_schema().ensure(&link.direct).await?;
         let meter = Meter::new();
-        let metered = meter.attach(db.clone());
+        let metered = meter.attach(link.db.clone());
         let outbox = Outbox::new(metered.clone(), config)?;
         let producer = Arc::new(BenchProducer::new());
         // Marks inline, as the hand-written handler makes them: the two make the same requests.
@@ -305,12 +439,27 @@ impl Rig {
 
     /// The hand-written handler over the same tables, client and producer.
     pub fn hand_written(&self) -> HandWritten<BenchProducer> {
+        self.hand_written_over(&self.handler.people.name)
+    }
+
+    /// The hand-written handlers over the people table `people` and this rig's outbox, client
+    /// and producer (for [`HandWritten::greet`], a table made by [`versioned_people`]).
+    pub fn hand_written_over(&self, people: &str) -> HandWritten<BenchProducer> {
         HandWritten::new(
             self.db.clone(),
             self.config().clone(),
-            self.handler.people.name.clone(),
+            people,
             Arc::clone(&self.producer),
         )
+    }
+
+    /// The read-modify-write handler written with the macro, over `people` (made by
+    /// [`versioned_people`]) and this rig's postbox.
+    pub fn read_modify_write(&self, people: &TableSchema) -> ReadModifyWrite {
+        ReadModifyWrite {
+            postbox: self.handler.postbox.clone(),
+            people: people.clone(),
+        }
     }
 
     /// A sweeper over this rig's postbox, sending anything outstanding at once (minimum age

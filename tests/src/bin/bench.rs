@@ -1,20 +1,26 @@
-//! The outbox benchmarks against DynamoDB (Local, or the endpoint in `DYNAMODB_ENDPOINT`):
-//! macro overhead, requests and capacity units per delivered message, sweeper drain, idle sweep
-//! cost and latency. Prints Markdown tables and writes every figure as JSON.
+//! The outbox benchmarks against DynamoDB (Local, or the endpoint in
+//! `AWS_ENDPOINT_URL_DYNAMODB`): macro overhead, requests and capacity units per delivered
+//! message, sweeper drain against a naive sequential sweeper, idle sweep cost, latency, the
+//! read-modify-write handler, and background marks against inline ones; each, when asked, also
+//! through a delaying proxy that models a region's round trip. Prints Markdown tables and
+//! writes every figure as JSON.
 //!
 //! Run it with `cargo xtask bench [flags]`, which starts DynamoDB Local and builds this binary
 //! with the `bench-fast` profile; `--help` lists the flags.
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use outbox_runtime::DynamoDb;
 use outbox_tests::DEFAULT_LOCAL_ENDPOINT;
 use outbox_tests::ENDPOINT_ENV;
-use outbox_tests::bench::BoxError;
+use outbox_tests::bench::proxy::{PROXY_ARG, Proxy, proxy_main};
 use outbox_tests::bench::scenarios::{
-    self, CostRow, DrainRow, IdleRow, LatencyRow, OverheadRow, Percentiles, StreamRelayRow,
+    self, ComparisonRow, CostRow, DrainRatio, DrainRow, IdleRow, LatencyRow, Percentiles, Relay,
+    RoundTripRow, StreamRelayRow,
 };
+use outbox_tests::bench::{BoxError, Link};
 use serde::Serialize;
 
 /// The flags, shared with `cargo xtask bench --help`, which prints them without building.
@@ -24,21 +30,28 @@ const USAGE: &str = include_str!("bench_usage.txt");
 struct Settings {
     quick: bool,
     only: Vec<String>,
+    rtt_ms: Vec<f64>,
     concurrency: Vec<usize>,
     rounds: usize,
     calls: usize,
     path_calls: usize,
-    messages: usize,
+    messages: Vec<usize>,
     keys: usize,
+    sweepers: Vec<usize>,
+    drain_rtt_ms: Vec<f64>,
+    drain_rounds: usize,
+    marks_concurrency: Vec<usize>,
+    mark_delay_ms: f64,
     idle_window_s: u64,
     samples: usize,
+    probe_samples: usize,
     shards: u16,
     #[serde(skip)]
     json: std::path::PathBuf,
 }
 
-const SCENARIOS: [&str; 7] = [
-    "overhead", "requests", "capacity", "drain", "idle", "latency", "stream",
+const SCENARIOS: [&str; 9] = [
+    "overhead", "requests", "capacity", "drain", "idle", "latency", "rmw", "marks", "stream",
 ];
 
 impl Settings {
@@ -47,17 +60,29 @@ impl Settings {
         let mut settings = Settings {
             quick,
             only: SCENARIOS.iter().map(|s| (*s).to_owned()).collect(),
+            rtt_ms: vec![0.0],
             concurrency: vec![1, 8, 32],
-            rounds: if quick { 2 } else { 5 },
-            calls: if quick { 40 } else { 500 },
+            rounds: if quick { 6 } else { 20 },
+            calls: if quick { 30 } else { 200 },
             path_calls: if quick { 4 } else { 10 },
-            messages: if quick { 1000 } else { 10_000 },
+            messages: if quick {
+                vec![1000]
+            } else {
+                vec![2000, 10_000]
+            },
             keys: if quick { 100 } else { 1000 },
+            sweepers: vec![1, 2, 4],
+            drain_rtt_ms: vec![0.0, 5.0, 20.0],
+            drain_rounds: if quick { 1 } else { 3 },
+            marks_concurrency: vec![1, 10, 50],
+            mark_delay_ms: 10.0,
             idle_window_s: if quick { 2 } else { 6 },
             samples: if quick { 200 } else { 1000 },
+            probe_samples: if quick { 100 } else { 500 },
             shards: 16,
             json: target_dir().join("bench").join("latest.json"),
         };
+        let mut drain_rtt_given = false;
         let mut rest = args.iter();
         while let Some(flag) = rest.next() {
             if flag == "--quick" {
@@ -74,6 +99,19 @@ impl Settings {
                     .filter(|n| *n > 0)
                     .ok_or_else(|| format!("`{flag} {text}`: expected a positive number"))
             };
+            let numbers = |text: &str| text.split(',').map(number).collect::<Result<Vec<_>, _>>();
+            let millis = |text: &str| {
+                text.split(',')
+                    .map(|ms| {
+                        ms.parse::<f64>()
+                            .ok()
+                            .filter(|ms| (0.0..=10_000.0).contains(ms))
+                            .ok_or_else(|| {
+                                format!("`{flag} {text}`: expected milliseconds from 0 to 10000")
+                            })
+                    })
+                    .collect::<Result<Vec<f64>, _>>()
+            };
             match flag.as_str() {
                 "--only" => {
                     let list: Vec<String> = value()?.split(',').map(str::to_owned).collect();
@@ -85,17 +123,30 @@ impl Settings {
                     }
                     settings.only = list;
                 }
-                "--concurrency" => {
-                    settings.concurrency =
-                        value()?.split(',').map(number).collect::<Result<_, _>>()?;
-                }
+                "--rtt-ms" => settings.rtt_ms = millis(value()?)?,
+                "--concurrency" => settings.concurrency = numbers(value()?)?,
                 "--rounds" => settings.rounds = number(value()?)?,
                 "--calls" => settings.calls = number(value()?)?,
                 "--path-calls" => settings.path_calls = number(value()?)?,
-                "--messages" => settings.messages = number(value()?)?,
+                "--messages" => settings.messages = numbers(value()?)?,
                 "--keys" => settings.keys = number(value()?)?,
+                "--sweepers" => settings.sweepers = numbers(value()?)?,
+                "--drain-rtt-ms" => {
+                    settings.drain_rtt_ms = millis(value()?)?;
+                    drain_rtt_given = true;
+                }
+                "--drain-rounds" => settings.drain_rounds = number(value()?)?,
+                "--marks-concurrency" => settings.marks_concurrency = numbers(value()?)?,
+                "--mark-delay-ms" => {
+                    settings.mark_delay_ms = millis(value()?)?
+                        .into_iter()
+                        .next()
+                        .filter(|ms| *ms > 0.0)
+                        .ok_or("`--mark-delay-ms`: one delay above 0")?;
+                }
                 "--idle-window" => settings.idle_window_s = number(value()?)? as u64,
                 "--samples" => settings.samples = number(value()?)?,
+                "--probe-samples" => settings.probe_samples = number(value()?)?,
                 "--shards" => {
                     settings.shards = u16::try_from(number(value()?)?)
                         .ok()
@@ -106,11 +157,39 @@ impl Settings {
                 other => return Err(format!("unknown flag `{other}`\n\n{USAGE}")),
             }
         }
+        // `--rtt-ms` alone: the drain runs at those round trips and, for its ratio, at none.
+        if !drain_rtt_given && args.iter().any(|arg| arg == "--rtt-ms") {
+            settings.drain_rtt_ms = std::iter::once(0.0)
+                .chain(settings.rtt_ms.iter().copied())
+                .collect();
+        }
+        for list in [&mut settings.rtt_ms, &mut settings.drain_rtt_ms] {
+            list.sort_by(f64::total_cmp);
+            list.dedup();
+        }
         Ok(settings)
     }
 
     fn runs(&self, scenario: &str) -> bool {
         self.only.iter().any(|s| s == scenario)
+    }
+
+    /// Every non-zero round trip some scenario of this run models.
+    fn proxied_rtts(&self) -> Vec<f64> {
+        let mut rtts: Vec<f64> = Vec::new();
+        if SCENARIOS
+            .iter()
+            .any(|scenario| *scenario != "drain" && self.runs(scenario))
+        {
+            rtts.extend(&self.rtt_ms);
+        }
+        if self.runs("drain") {
+            rtts.extend(&self.drain_rtt_ms);
+        }
+        rtts.retain(|ms| *ms > 0.0);
+        rtts.sort_by(f64::total_cmp);
+        rtts.dedup();
+        rtts
     }
 }
 
@@ -159,18 +238,24 @@ struct Report {
     settings: Option<Settings>,
     machine: Option<Machine>,
     seconds: f64,
-    macro_overhead: Vec<OverheadRow>,
+    round_trip: Vec<RoundTripRow>,
+    macro_overhead: Vec<ComparisonRow>,
     requests_per_message: Vec<CostRow>,
     capacity_per_message: Vec<CostRow>,
     drain: Vec<DrainRow>,
+    drain_ratios: Vec<DrainRatio>,
     idle_sweep: Vec<IdleRow>,
-    latency: Option<LatencyRow>,
+    latency: Vec<LatencyRow>,
+    read_modify_write: Vec<ComparisonRow>,
+    coalesced_marks: Vec<ComparisonRow>,
     stream_relay: Vec<StreamRelayRow>,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|arg| arg == PROXY_ARG) {
+        return proxy_main(&args[1..]);
+    }
     if args.iter().any(|arg| arg == "--help" || arg == "-h") {
         println!("{USAGE}");
         return ExitCode::SUCCESS;
@@ -182,10 +267,20 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match run(settings, &args).await {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(settings, &args)) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {
-            eprintln!("error: the macro handler and the hand-written one made different requests");
+            eprintln!(
+                "error: a macro handler and the hand-written one made different requests or \
+                 spent different capacity units (`same requests` or `same units` above)"
+            );
             ExitCode::FAILURE
         }
         Err(err) => {
@@ -193,6 +288,25 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The delaying proxies of a run, one per modeled round trip, and the links through them.
+struct Links {
+    direct: DynamoDb,
+    proxies: BTreeMap<u64, Proxy>,
+}
+
+impl Links {
+    fn get(&self, rtt_ms: f64) -> Link {
+        match self.proxies.get(&micros(rtt_ms)) {
+            Some(proxy) => Link::through(proxy, &self.direct),
+            None => Link::direct(&self.direct),
+        }
+    }
+}
+
+fn micros(ms: f64) -> u64 {
+    (ms * 1000.0).round() as u64
 }
 
 async fn run(settings: Settings, args: &[String]) -> Result<bool, BoxError> {
@@ -220,92 +334,216 @@ async fn run(settings: Settings, args: &[String]) -> Result<bool, BoxError> {
         machine: Some(machine(&endpoint)),
         ..Report::default()
     };
-    let mut same_requests = true;
+    let mut same = true;
+
+    let program = std::env::current_exe()?;
+    let start_proxy = |ms: f64| {
+        Proxy::start(&program, &endpoint, Duration::from_secs_f64(ms / 1000.0))
+            .map_err(|err| format!("starting the delaying proxy for {ms} ms: {err}"))
+    };
+    let mut links = Links {
+        direct: db.clone(),
+        proxies: BTreeMap::new(),
+    };
+    let rtts = settings.proxied_rtts();
+    if !rtts.is_empty() {
+        progress("0. the delaying proxy against a direct connection");
+        // The proxy with no delay shows what the proxy costs by itself.
+        let bare = start_proxy(0.0)?;
+        report
+            .round_trip
+            .push(scenarios::round_trip(&db, &bare, settings.probe_samples).await?);
+        drop(bare);
+        for ms in rtts {
+            let proxy = start_proxy(ms)?;
+            report
+                .round_trip
+                .push(scenarios::round_trip(&db, &proxy, settings.probe_samples).await?);
+            links.proxies.insert(micros(ms), proxy);
+        }
+        print_round_trips(&report.round_trip);
+    }
 
     if settings.runs("overhead") {
-        progress("1. macro overhead: the macro handler against the hand-written one");
-        report.macro_overhead = scenarios::macro_overhead(
-            &db,
-            &settings.concurrency,
-            settings.rounds,
-            settings.calls,
-            1,
-            &progress,
-        )
-        .await?;
-        same_requests = report.macro_overhead.iter().all(|row| row.same_requests);
-        print_overhead(&report.macro_overhead);
+        progress("1. macro overhead: the macro handler against the hand-written one and itself");
+        for &rtt in &settings.rtt_ms {
+            report.macro_overhead.extend(
+                scenarios::macro_overhead(
+                    &links.get(rtt),
+                    &settings.concurrency,
+                    settings.rounds,
+                    settings.calls,
+                    1,
+                    &progress,
+                )
+                .await?,
+            );
+        }
+        same &= report
+            .macro_overhead
+            .iter()
+            .all(|row| row.same_requests && row.same_capacity);
+        print_comparison(
+            "Macro overhead (one entity and one message per call, cleanup keep; A = the macro \
+             handler, B = the hand-written one, A′ = the macro handler again)",
+            &report.macro_overhead,
+            "requests/call",
+            true,
+        );
     }
     if settings.runs("requests") {
         progress("2. requests per delivered message");
-        report.requests_per_message = scenarios::requests_per_message(
-            &db,
-            &[1, 10, 50],
-            settings.path_calls,
-            settings.shards,
-            &progress,
-        )
-        .await?;
+        for &rtt in &settings.rtt_ms {
+            report.requests_per_message.extend(
+                scenarios::requests_per_message(
+                    &links.get(rtt),
+                    &[1, 10, 50],
+                    settings.path_calls,
+                    settings.shards,
+                    &progress,
+                )
+                .await?,
+            );
+        }
         print_requests(&report.requests_per_message, settings.path_calls);
     }
     if settings.runs("capacity") {
         progress("3. capacity units per delivered message");
-        report.capacity_per_message = scenarios::capacity_per_message(
-            &db,
-            &[200, 1024, 10 * 1024],
-            settings.path_calls,
-            // One message per transaction: DynamoDB Local reports a `TransactWriteItems` that
-            // writes several items to one table as if it wrote one.
-            1,
-            settings.shards,
-            &progress,
-        )
-        .await?;
+        for &rtt in &settings.rtt_ms {
+            report.capacity_per_message.extend(
+                scenarios::capacity_per_message(
+                    &links.get(rtt),
+                    &[200, 1024, 10 * 1024],
+                    settings.path_calls,
+                    // One message per transaction: DynamoDB Local reports a
+                    // `TransactWriteItems` that writes several items to one table as if it
+                    // wrote one.
+                    1,
+                    settings.shards,
+                    &progress,
+                )
+                .await?,
+            );
+        }
         print_capacity(&report.capacity_per_message, settings.path_calls);
     }
     if settings.runs("drain") {
-        progress("4. sweeper drain");
-        for cleanup in scenarios::cleanups() {
-            for sweepers in [1, 2] {
-                report.drain.push(
-                    scenarios::drain(
-                        &db,
-                        sweepers,
-                        cleanup,
-                        settings.messages,
-                        settings.keys,
-                        settings.shards,
-                        &progress,
-                    )
-                    .await?,
-                );
+        progress("4. sweeper drain, against the naive sequential sweeper");
+        for round in 0..settings.drain_rounds {
+            for cleanup in scenarios::cleanups() {
+                for &messages in &settings.messages {
+                    for &rtt in &settings.drain_rtt_ms {
+                        let link = links.get(rtt);
+                        let relays = std::iter::once(Relay::Naive)
+                            .chain(settings.sweepers.iter().map(|n| Relay::Sweepers(*n)));
+                        for relay in relays {
+                            report.drain.push(
+                                scenarios::drain(
+                                    &link,
+                                    relay,
+                                    round,
+                                    cleanup,
+                                    messages,
+                                    settings.keys,
+                                    settings.shards,
+                                    &progress,
+                                )
+                                .await?,
+                            );
+                        }
+                    }
+                }
             }
         }
+        report.drain_ratios = scenarios::drain_ratios(&report.drain);
         print_drain(&report.drain);
+        print_drain_ratios(&report.drain_ratios);
     }
     if settings.runs("idle") {
         progress("5. idle sweep cost");
         let mut shard_counts = vec![1, settings.shards, 64];
         shard_counts.sort_unstable();
         shard_counts.dedup();
-        for shards in shard_counts {
-            report.idle_sweep.push(
-                scenarios::idle_sweep(&db, shards, 5, Duration::from_secs(settings.idle_window_s))
+        for &rtt in &settings.rtt_ms {
+            for &shards in &shard_counts {
+                report.idle_sweep.push(
+                    scenarios::idle_sweep(
+                        &links.get(rtt),
+                        shards,
+                        5,
+                        Duration::from_secs(settings.idle_window_s),
+                    )
                     .await?,
-            );
-            progress(&format!("idle sweep: {shards} shards done"));
+                );
+                progress(&format!("idle sweep: {shards} shards at {rtt} ms done"));
+            }
         }
         print_idle(&report.idle_sweep);
     }
     if settings.runs("latency") {
-        progress("6. latency of the immediate path");
-        let row = scenarios::latency(&db, settings.samples).await?;
-        print_latency(&row);
-        report.latency = Some(row);
+        progress("6. latency of the immediate path, marks inline and in the background");
+        for &rtt in &settings.rtt_ms {
+            report
+                .latency
+                .extend(scenarios::latency(&links.get(rtt), settings.samples).await?);
+            progress(&format!("latency at {rtt} ms done"));
+        }
+        print_latency(&report.latency, &report.round_trip);
+    }
+    if settings.runs("rmw") {
+        progress("7. read-modify-write: the macro handler against the hand-written one and itself");
+        for &rtt in &settings.rtt_ms {
+            report.read_modify_write.extend(
+                scenarios::read_modify_write(
+                    &links.get(rtt),
+                    &settings.concurrency,
+                    settings.rounds,
+                    settings.calls,
+                    &progress,
+                )
+                .await?,
+            );
+        }
+        same &= report
+            .read_modify_write
+            .iter()
+            .all(|row| row.same_requests && row.same_capacity);
+        print_comparison(
+            "Read-modify-write (read the person, append a greeting, put it back under its \
+             version, deposit one message; A = the macro handler, B = the hand-written one, \
+             A′ = the macro handler again)",
+            &report.read_modify_write,
+            "requests/call",
+            true,
+        );
+    }
+    if settings.runs("marks") {
+        progress("8. coalesced marks: background marks against inline ones");
+        for &rtt in &settings.rtt_ms {
+            report.coalesced_marks.extend(
+                scenarios::coalesced_marks(
+                    &links.get(rtt),
+                    &settings.marks_concurrency,
+                    settings.rounds,
+                    settings.calls,
+                    Duration::from_secs_f64(settings.mark_delay_ms / 1000.0),
+                    &progress,
+                )
+                .await?,
+            );
+        }
+        print_comparison(
+            "Coalesced marks (N calls at once, one entity and one message each, cleanup keep; A \
+             = background marks, the time ending at `flush`; B = inline marks; A′ = background \
+             again)",
+            &report.coalesced_marks,
+            "requests/message",
+            false,
+        );
     }
 
     if settings.runs("stream") {
-        progress("7. the stream relay beside the sweeper");
+        progress("9. the stream relay beside the sweeper (straight to DynamoDB Local)");
         let streams_endpoint = std::env::var(outbox_tests::STREAMS_ENDPOINT_ENV)
             .ok()
             .filter(|value| !value.trim().is_empty())
@@ -314,7 +552,7 @@ async fn run(settings: Settings, args: &[String]) -> Result<bool, BoxError> {
             &db,
             &streams_endpoint,
             settings.samples / 10,
-            settings.messages / 10,
+            settings.messages.first().copied().unwrap_or(1000) / 10,
             Duration::from_secs(settings.idle_window_s),
             &progress,
         )
@@ -330,31 +568,88 @@ async fn run(settings: Settings, args: &[String]) -> Result<bool, BoxError> {
     }
     std::fs::write(&json, serde_json::to_string_pretty(&report)? + "\n")?;
     progress(&format!("figures written to {}", json.display()));
-    Ok(same_requests)
+    Ok(same)
 }
 
-fn print_overhead(rows: &[OverheadRow]) {
+fn print_round_trips(rows: &[RoundTripRow]) {
     println!(
-        "\n#### Macro overhead (one entity and one message per call, cleanup keep; ratio = \
-         macro / hand-written throughput, median of interleaved rounds)\n"
+        "\n#### The delaying proxy (`ListTables` of one table, one request at a time, \
+         alternately straight and through the proxy; then {} at once)\n",
+        rows.first().map_or(0, |row| row.at_once)
     );
     println!(
-        "| concurrency | macro calls/s | hand-written calls/s | ratio (min–max) | requests/call \
-         macro | requests/call hand-written | same requests |"
+        "| modeled round trip ms | direct p50 / p99 ms | proxied p50 / p99 ms | added at p50 ms \
+         | proxy CPU µs/request | at once, direct ms | at once, proxied ms |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|:---|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
     for row in rows {
         println!(
-            "| {} | {:.0} | {:.0} | {:.3} ({:.2}–{:.2}) | {:.2} | {:.2} | {} |",
+            "| {} | {:.3} / {:.3} | {:.3} / {:.3} | {:.3} | {:.0} | {:.1} | {:.1} |",
+            row.rtt_ms,
+            row.direct.p50_ms,
+            row.direct.p99_ms,
+            row.proxied.p50_ms,
+            row.proxied.p99_ms,
+            row.added_p50_ms,
+            row.proxy_cpu_us_per_request,
+            row.at_once_direct_ms,
+            row.at_once_proxied_ms,
+        );
+    }
+    println!(
+        "\nThe row at 0 ms is the proxy without delay: what it costs by itself. Requests sent \
+         at once overlap when the proxied time is about one round trip above the direct one."
+    );
+    println!();
+}
+
+fn print_comparison(title: &str, rows: &[ComparisonRow], requests: &str, same: bool) {
+    println!("\n#### {title}\n");
+    println!(
+        "Ratios are per round, A over B and A over A′: median and its 95 % interval. The A/A \
+         interval is the noise floor; a difference inside it is not resolved.\n"
+    );
+    let sames = if same {
+        " same requests | same units |"
+    } else {
+        ""
+    };
+    println!(
+        "| rtt ms | concurrency | A calls/s | B calls/s | throughput A/B | throughput A/A′ | A \
+         CPU µs/call | B CPU µs/call | CPU A/B | CPU A/A′ | {requests} A | {requests} B |{sames}"
+    );
+    println!(
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|{}",
+        if same { ":---|:---|" } else { "" }
+    );
+    let yes = |ok: bool| if ok { "yes" } else { "NO" };
+    for row in rows {
+        let sames = if same {
+            format!(" {} | {} |", yes(row.same_requests), yes(row.same_capacity))
+        } else {
+            String::new()
+        };
+        println!(
+            "| {} | {} | {:.0} | {:.0} | {} | {} | {:.0} | {:.0} | {} | {} | {:.2} | {:.2} |{sames}",
+            row.rtt_ms,
             row.concurrency,
-            row.macro_calls_per_s,
-            row.hand_calls_per_s,
-            row.ratio,
-            row.ratio_min,
-            row.ratio_max,
-            row.macro_requests_per_call,
-            row.hand_requests_per_call,
-            if row.same_requests { "yes" } else { "NO" }
+            row.a_calls_per_s,
+            row.b_calls_per_s,
+            row.throughput_ratio.show(),
+            row.aa_throughput_ratio.show(),
+            row.a_cpu_us_per_call,
+            row.b_cpu_us_per_call,
+            row.cpu_ratio.show(),
+            row.aa_cpu_ratio.show(),
+            row.a_requests_per_call,
+            row.b_requests_per_call,
+        );
+    }
+    if let Some(row) = rows.first() {
+        println!(
+            "\n{} rounds of {} calls per side; CPU is the bench process's user and system time \
+             (DynamoDB Local and the proxy run in processes of their own).",
+            row.rounds, row.calls_per_round
         );
     }
     println!();
@@ -366,11 +661,12 @@ fn print_requests(rows: &[CostRow], calls: usize) {
          entity and depositing N messages; on the sweeper path, then one pass over {} shards)\n",
         rows.first().map_or(0, |row| row.shards)
     );
-    println!("| path | cleanup | N | requests/message | every request of the row |");
-    println!("|:---|:---|---:|---:|:---|");
+    println!("| rtt ms | path | cleanup | N | requests/message | every request of the row |");
+    println!("|---:|:---|:---|---:|---:|:---|");
     for row in rows {
         println!(
-            "| {} | {} | {} | {:.2} | {} |",
+            "| {} | {} | {} | {} | {:.2} | {} |",
+            row.rtt_ms,
             row.path,
             row.cleanup,
             row.cost.messages_per_call,
@@ -387,10 +683,10 @@ fn print_capacity(rows: &[CostRow], calls: usize) {
          call; {calls} calls of one message, no entity)\n"
     );
     println!(
-        "| body | cleanup | path | units/message | written | read | of which index | \
+        "| rtt ms | body | cleanup | path | units/message | written | read | of which index | \
          requests without a figure |"
     );
-    println!("|---:|:---|:---|---:|---:|---:|---:|:---|");
+    println!("|---:|---:|:---|:---|---:|---:|---:|---:|:---|");
     for row in rows {
         let unreported: Vec<String> = row
             .cost
@@ -401,7 +697,8 @@ fn print_capacity(rows: &[CostRow], calls: usize) {
             .map(|(name, op)| format!("{name} {}", op.unreported))
             .collect();
         println!(
-            "| {} B | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
+            "| {} | {} B | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
+            row.rtt_ms,
             row.body_bytes,
             row.cleanup,
             row.path,
@@ -428,24 +725,65 @@ fn print_capacity(rows: &[CostRow], calls: usize) {
 fn print_drain(rows: &[DrainRow]) {
     println!(
         "\n#### Sweeper drain (outstanding messages sent to the in-memory producer, passes back \
-         to back)\n"
+         to back; `naive` is the sequential baseline; the backlog filled through a direct \
+         connection before the clock starts)\n"
     );
     println!(
-        "| sweepers | cleanup | messages | keys | seconds | messages/s | requests/message | \
-         units/message |"
+        "| relay | sweepers | rtt ms | cleanup | messages | keys | round | seconds | messages/s \
+         | requests/message | units/message |"
     );
-    println!("|---:|:---|---:|---:|---:|---:|---:|---:|");
+    println!("|:---|---:|---:|:---|---:|---:|---:|---:|---:|---:|---:|");
     for row in rows {
         println!(
-            "| {} | {} | {} | {} | {:.1} | {:.0} | {:.3} | {:.2} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.0} | {:.3} | {:.2} |",
+            row.relay,
             row.sweepers,
+            row.rtt_ms,
             row.cleanup,
             row.messages,
             row.keys,
+            row.round + 1,
             row.seconds,
             row.messages_per_s,
             row.requests_per_message,
             row.capacity_per_message
+        );
+    }
+    println!();
+}
+
+fn print_drain_ratios(rows: &[DrainRatio]) {
+    println!(
+        "\n#### Drain ratios (messages/s over messages/s, paired by round: median and its \
+         interval; targets for one sweeper: at 5 ms at least 0.85 × no delay, at 20 ms at least \
+         4 × the naive sweeper)\n"
+    );
+    println!("| cleanup | messages | sweepers | rtt ms | against | ratio | target |");
+    println!("|:---|---:|---:|---:|:---|---:|:---|");
+    for row in rows {
+        let target = match (row.sweepers, row.against, micros(row.rtt_ms)) {
+            (1, "no delay", 5_000) => Some(0.85),
+            (1, "naive", 20_000) => Some(4.0),
+            _ => None,
+        };
+        let target = target.map_or_else(String::new, |at_least| {
+            format!(
+                "≥ {at_least}: {}",
+                if row.ratio.median >= at_least {
+                    "met"
+                } else {
+                    "not met"
+                }
+            )
+        });
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {target} |",
+            row.cleanup,
+            row.messages,
+            row.sweepers,
+            row.rtt_ms,
+            row.against,
+            row.ratio.show(),
         );
     }
     println!();
@@ -457,13 +795,14 @@ fn print_idle(rows: &[IdleRow]) {
          and leases of 30 s, lease upkeep measured ten times faster)\n"
     );
     println!(
-        "| shards | requests/pass | items read/pass | units/pass | first pass of a sweeper | \
-         requests/min | of which leases | items read/min | units/min |"
+        "| rtt ms | shards | requests/pass | items read/pass | units/pass | first pass of a \
+         sweeper | requests/min | of which leases | items read/min | units/min |"
     );
-    println!("|---:|---:|---:|---:|:---|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|:---|---:|---:|---:|---:|");
     for row in rows {
         println!(
-            "| {} | {:.0} | {:.0} | {:.1} | {} | {:.0} | {:.0} | {:.0} | {:.1} |",
+            "| {} | {} | {:.0} | {:.0} | {:.1} | {} | {:.0} | {:.0} | {:.0} | {:.1} |",
+            row.rtt_ms,
             row.shards,
             row.requests_per_pass,
             row.items_read_per_pass,
@@ -478,23 +817,54 @@ fn print_idle(rows: &[IdleRow]) {
     println!();
 }
 
-fn print_latency(row: &LatencyRow) {
-    println!(
-        "\n#### Latency of the immediate path ({} calls one at a time, one entity and one \
-         message each)\n",
-        row.samples
-    );
-    println!("| measure | p50 ms | p99 ms |");
-    println!("|:---|---:|---:|");
-    let line = |name: &str, p: &Percentiles| {
-        println!("| {name} | {:.3} | {:.3} |", p.p50_ms, p.p99_ms);
-    };
-    line("commit to send", &row.commit_to_send);
-    line("  the commit (TransactWriteItems)", &row.commit);
-    line("  after the commit, to the producer", &row.after_commit);
-    line("producer send alone", &row.producer_send);
-    line("whole handler call (marking included)", &row.handler_call);
-    println!();
+fn print_latency(rows: &[LatencyRow], round_trips: &[RoundTripRow]) {
+    let mut rtts: Vec<f64> = rows.iter().map(|row| row.rtt_ms).collect();
+    rtts.dedup();
+    for rtt in rtts {
+        let modes: Vec<&LatencyRow> = rows.iter().filter(|row| row.rtt_ms == rtt).collect();
+        let measured = round_trips
+            .iter()
+            .find(|row| micros(row.rtt_ms) == micros(rtt) && rtt > 0.0)
+            .map_or_else(String::new, |row| {
+                format!(
+                    "; a request through the proxy takes {:.3} ms at p50",
+                    row.proxied.p50_ms
+                )
+            });
+        println!(
+            "\n#### Latency of the immediate path at {rtt} ms ({} calls one at a time, one \
+             entity and one message each{measured})\n",
+            modes.first().map_or(0, |row| row.samples)
+        );
+        let header: Vec<String> = modes
+            .iter()
+            .map(|row| format!("{0} p50 ms | {0} p99 ms", row.mark_mode))
+            .collect();
+        println!("| measure | {} |", header.join(" | "));
+        println!("|:---|{}", "---:|---:|".repeat(modes.len()));
+        let line = |name: &str, pick: fn(&LatencyRow) -> Percentiles| {
+            let cells: Vec<String> = modes
+                .iter()
+                .map(|row| {
+                    let p = pick(row);
+                    format!("{:.3} | {:.3}", p.p50_ms, p.p99_ms)
+                })
+                .collect();
+            println!("| {name} | {} |", cells.join(" | "));
+        };
+        line("commit to send", |row| row.commit_to_send);
+        line("  the commit (TransactWriteItems)", |row| row.commit);
+        line("  after the commit, to the producer", |row| {
+            row.after_commit
+        });
+        line("producer send alone", |row| row.producer_send);
+        line("whole handler call", |row| row.handler_call);
+        println!(
+            "\nWith inline marks the handler call includes the mark request; with background \
+             marks it ends after the send."
+        );
+        println!();
+    }
 }
 
 fn print_stream_relay(rows: &[StreamRelayRow]) {

@@ -4,13 +4,18 @@
 //! asserted anywhere).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use std::time::Duration;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use outbox_runtime::table::shard_of_key;
 use outbox_runtime::{Cleanup, MarkMode, OutboxConfig};
 use outbox_tests::bench::scenarios::{self, warm_sweeper};
-use outbox_tests::bench::{AddGreeting, Counts, MacroHandler, Rig};
+use outbox_tests::bench::{
+    AddGreeting, Counts, Greet, GreetingMade, MacroHandler, NaiveSweeper, Rig, VERSION,
+    seed_people, versioned_people,
+};
 use outbox_tests::dynamodb;
 
 fn requests(counts: &Counts) -> Vec<(&str, u64)> {
@@ -287,4 +292,179 @@ async fn capacity_units_per_message_follow_the_item_size() {
             );
         }
     }
+}
+
+#[tokio::test]
+async fn the_read_modify_write_handler_costs_exactly_what_the_hand_written_one_costs() {
+    const CALLS: u64 = 3;
+    for cleanup in [keep(), Cleanup::Delete] {
+        let db = dynamodb().await;
+        let rig = rig(16, cleanup).await;
+        let people = versioned_people(&db).await.unwrap();
+        let names: Vec<String> = ["m", "h"]
+            .iter()
+            .flat_map(|side| (0..CALLS).map(move |n| format!("{side}{n}")))
+            .collect();
+        seed_people(&db, &people.name, &names).await.unwrap();
+        let generated = rig.read_modify_write(&people);
+        let by_hand = rig.hand_written_over(&people.name);
+        // Twice per person: first at no version (which counts as 0), then at version 1.
+        let mut spent = [Counts::default(), Counts::default()];
+        for _ in 0..2 {
+            for n in 0..CALLS {
+                let before = rig.meter.counts();
+                generated.handle(Greet::new(format!("m{n}"))).await.unwrap();
+                spent[0] = sum(&spent[0], &rig.meter.counts().since(&before));
+                let before = rig.meter.counts();
+                by_hand.greet(Greet::new(format!("h{n}"))).await.unwrap();
+                spent[1] = sum(&spent[1], &rig.meter.counts().since(&before));
+            }
+        }
+        let mark = match cleanup {
+            Cleanup::Keep { .. } => "BatchExecuteStatement",
+            Cleanup::Delete => "BatchWriteItem",
+        };
+        let mut expected = vec![
+            (mark, 2 * CALLS),
+            ("GetItem", 2 * CALLS),
+            ("TransactWriteItems", 2 * CALLS),
+        ];
+        expected.sort_unstable();
+        assert_eq!(
+            requests(&spent[0]),
+            expected,
+            "{cleanup:?}, the macro handler"
+        );
+        assert_eq!(
+            requests(&spent[1]),
+            expected,
+            "{cleanup:?}, the hand-written one"
+        );
+        assert_eq!(
+            capacity_by_op(&spent[0]),
+            capacity_by_op(&spent[1]),
+            "{cleanup:?}"
+        );
+        assert_eq!(
+            spent[0].ops["GetItem"].capacity,
+            (2 * CALLS) as f64,
+            "a consistent read of a small item is one unit"
+        );
+        // Both leave the same person behind: two greetings, version 2.
+        for name in ["m0", "h0"] {
+            let item = db
+                .client()
+                .get_item()
+                .table_name(&people.name)
+                .key("Name", AttributeValue::S(name.to_owned()))
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap()
+                .item
+                .unwrap();
+            assert_eq!(
+                item.get(VERSION),
+                Some(&AttributeValue::N("2".into())),
+                "{name}"
+            );
+            assert_eq!(
+                item.get("Greetings"),
+                Some(&AttributeValue::L(vec![
+                    AttributeValue::S("Hello".into()),
+                    AttributeValue::S("Hello".into())
+                ])),
+                "{name}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_naive_sweeper_reads_what_the_sweeper_reads_and_marks_each_round_alone() {
+    // One shard, two keys of 30 messages each: one page, read by one query and one
+    // consistent read; sent in 30 rounds of two (one message per key a round). The sweeper
+    // gathers the marks of every round 25 to a request; the naive one marks each round alone.
+    const MESSAGES: u64 = 60;
+    for cleanup in [keep(), Cleanup::Delete] {
+        let mark = match cleanup {
+            Cleanup::Keep { .. } => "BatchExecuteStatement",
+            Cleanup::Delete => "BatchWriteItem",
+        };
+        let mut costs = Vec::new();
+        for naive in [false, true] {
+            let rig = rig(1, cleanup).await;
+            let mut sweeper = warm_sweeper(&rig, "naive-costs").await.unwrap();
+            let mut tx = rig.handler.postbox.begin();
+            let mut deposited: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for n in 0..MESSAGES {
+                let key = format!("key-{}", n % 2);
+                let id = tx
+                    .deposit(&GreetingMade {
+                        id: uuid::Uuid::now_v7(),
+                        name: key.clone(),
+                        greeting: "Hello".to_owned(),
+                    })
+                    .unwrap();
+                deposited.entry(key).or_default().push(id.to_string());
+            }
+            tx.commit().await.unwrap();
+            let before = rig.meter.counts();
+            let delivered = rig.producer.delivered();
+            if naive {
+                let sent = NaiveSweeper::new(
+                    rig.db.clone(),
+                    rig.config().clone(),
+                    Arc::clone(&rig.producer),
+                )
+                .sweep_once()
+                .await
+                .unwrap();
+                assert_eq!(sent as u64, MESSAGES);
+            } else {
+                let report = sweeper.sweep_once().await.unwrap();
+                assert_eq!(report.sent.len() as u64, MESSAGES);
+            }
+            assert_eq!(rig.producer.delivered() - delivered, MESSAGES);
+            let sent = rig.producer.sent();
+            for (key, ids) in &deposited {
+                let of_key: Vec<String> = sent
+                    .iter()
+                    .filter(|m| m.header.partition_key.as_deref() == Some(key.as_str()))
+                    .map(|m| m.header.id.to_string())
+                    .collect();
+                assert_eq!(&of_key, ids, "{key} in deposit order, naive: {naive}");
+            }
+            costs.push(rig.meter.counts().since(&before));
+        }
+        let marks = |rounds_apart: u64| {
+            let mut expected = vec![(mark, rounds_apart), ("BatchGetItem", 1), ("Query", 1)];
+            expected.sort_unstable();
+            expected
+        };
+        assert_eq!(
+            requests(&costs[0]),
+            marks(MESSAGES.div_ceil(25)),
+            "{cleanup:?}, sweeper"
+        );
+        assert_eq!(
+            requests(&costs[1]),
+            marks(MESSAGES / 2),
+            "{cleanup:?}, naive"
+        );
+    }
+}
+
+fn sum(a: &Counts, b: &Counts) -> Counts {
+    let mut sum = a.clone();
+    for (name, op) in &b.ops {
+        let entry = sum.ops.entry(name.clone()).or_default();
+        entry.requests += op.requests;
+        entry.capacity += op.capacity;
+        entry.table_capacity += op.table_capacity;
+        entry.index_capacity += op.index_capacity;
+        entry.items_read += op.items_read;
+        entry.unreported += op.unreported;
+    }
+    sum
 }

@@ -373,21 +373,25 @@ async fn two_sweepers_split_the_shards_and_deliver_a_thousand_messages_exactly_o
 #[tokio::test]
 async fn a_pass_that_gives_shards_away_midway_reports_only_what_it_still_holds() {
     let outbox = outbox(8).await;
+    let delivered = Arc::new(InMemoryProducer::new());
     let producer = SlowProducer {
-        inner: Arc::new(InMemoryProducer::new()),
+        inner: Arc::clone(&delivered),
         pause: Duration::from_millis(150),
     };
     let postbox = Postbox::new(outbox.clone(), producer).with_retry_policy(quick_retry(5));
-    // Rebalancing every 250 ms: a pass sending one message per shard at 150 ms a send
-    // rebalances after its second shard, and gives half its shards to the sweeper that joined.
-    let config = |owner: &str| sweeper_config(owner).with_lease_duration(Duration::from_secs(1));
+    // One shard at a time, one message per shard at 150 ms a send: a's pass takes 1.2 s while
+    // it holds all 8. It rebalances every 500 ms (a quarter of the lease), so once b has joined
+    // (after a's first send) a rebalances before its fifth shard at the latest, and gives half
+    // its shards to b in the middle of the pass. The order of events makes it so, not timing.
+    let lease = Duration::from_secs(2);
+    let config = |owner: &str| {
+        sweeper_config(owner)
+            .with_lease_duration(lease)
+            .with_shard_concurrency(1)
+    };
     let mut a = Sweeper::new(&postbox, config("sweeper-a"));
     let mut b = Sweeper::new(&postbox, config("sweeper-b"));
     assert_eq!(a.sweep_once().await.unwrap().shards.len(), 8);
-    assert!(
-        b.sweep_once().await.unwrap().shards.is_empty(),
-        "all 8 are a's"
-    );
     for shard in 0..8 {
         let key = (0..)
             .map(|n| format!("key-{n}"))
@@ -399,7 +403,19 @@ async fn a_pass_that_gives_shards_away_midway_reports_only_what_it_still_holds()
             .unwrap();
     }
 
-    let held_a = a.sweep_once().await.unwrap().shards;
+    let (held_a, joined) = tokio::join!(a.sweep_once(), async {
+        while delivered.sent().is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        b.sweep_once().await
+    });
+    let held_a = held_a.unwrap().shards;
+    assert!(
+        joined.unwrap().shards.is_empty(),
+        "b joined while a held all 8"
+    );
+    // b takes what a gave away at its own next rebalance.
+    tokio::time::sleep(lease / 4).await;
     let held_b = b.sweep_once().await.unwrap().shards;
     let overlap: Vec<_> = held_a.iter().filter(|s| held_b.contains(s)).collect();
     assert!(
@@ -408,6 +424,7 @@ async fn a_pass_that_gives_shards_away_midway_reports_only_what_it_still_holds()
     );
     assert_eq!(held_a.len(), 4, "a gave half away: {held_a:?}");
     assert_eq!(held_b.len(), 4, "b took them: {held_b:?}");
+    assert_eq!(delivered.sent().len(), 8, "every message sent once");
 }
 
 #[tokio::test]

@@ -1,25 +1,43 @@
 //! Scenario 4, sweeper drain: a backlog of outstanding messages drained by one or more
-//! sweepers that split the shards between them.
+//! sweepers that split the shards between them, or by the naive sequential sweeper (the
+//! in-run baseline), at each modeled round trip; and the ratios the throughput targets name.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use outbox_runtime::ClearMode;
 use outbox_runtime::Sweeper;
-use outbox_runtime::{Cleanup, DynamoDb, OutboxConfig};
+use outbox_runtime::{Cleanup, Outbox, OutboxConfig};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use super::compare::Spread;
 use super::measure::{Progress, ratio, run_concurrently};
 use super::paths::cleanup_name;
-use crate::bench::{BoxError, Counts, GreetingMade, Rig};
+use crate::bench::naive_sweeper::NaiveSweeper;
+use crate::bench::{BoxError, Counts, GreetingMade, Link, Rig};
+
+/// What drains the backlog.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Relay {
+    /// This many of the runtime's sweepers, passes back to back.
+    Sweepers(usize),
+    /// The naive sequential sweeper ([`NaiveSweeper`]).
+    Naive,
+}
 
 /// Draining a backlog.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DrainRow {
-    /// Sweepers sharing the work.
+    /// `sweeper` or `naive`.
+    pub relay: &'static str,
+    /// Sweepers sharing the work (1 for the naive one).
     pub sweepers: usize,
+    /// The modeled round trip in milliseconds (0: none).
+    pub rtt_ms: f64,
+    /// Which repetition of the drain this is (from 0).
+    pub round: usize,
     /// `keep` or `delete`.
     pub cleanup: &'static str,
     /// Shards of the outbox.
@@ -43,13 +61,17 @@ pub struct DrainRow {
 }
 
 /// Scenario 4: `messages` outstanding messages (with `keys` partition keys) drained to the
-/// in-memory producer by `sweepers` sweepers, which split the shards between them first.
+/// in-memory producer by `relay` through `link`. The backlog is committed through the direct
+/// client first, 100 messages a transaction; the sweepers split the shards between them before
+/// the clock starts.
 ///
 /// # Errors
 /// A request's error; a drain that does not finish in ten minutes.
+#[allow(clippy::too_many_arguments)]
 pub async fn drain(
-    db: &DynamoDb,
-    sweepers: usize,
+    link: &Link,
+    relay: Relay,
+    round: usize,
     cleanup: Cleanup,
     messages: usize,
     keys: usize,
@@ -59,9 +81,65 @@ pub async fn drain(
     let config = OutboxConfig::default()
         .with_shards(shards)
         .with_cleanup(cleanup);
-    let rig = Arc::new(Rig::new(db, config).await?);
-    fill(&rig, messages, keys, progress).await?;
+    let rig = Arc::new(Rig::on(link, config).await?);
+    let (name, sweepers) = match relay {
+        Relay::Sweepers(n) => ("sweeper", n),
+        Relay::Naive => ("naive", 1),
+    };
+    let what = format!(
+        "drain: {messages} messages, {} at {} ms, cleanup {}, round {}",
+        match relay {
+            Relay::Sweepers(1) => "1 sweeper".to_owned(),
+            Relay::Sweepers(n) => format!("{n} sweepers"),
+            Relay::Naive => "the naive sweeper".to_owned(),
+        },
+        link.rtt_ms,
+        cleanup_name(cleanup),
+        round + 1
+    );
+    progress(&format!("{what}: filling the backlog"));
+    fill(link, &rig, messages, keys).await?;
+    progress(&format!("{what}: sweeping"));
+    let before = rig.meter.counts();
+    let delivered = rig.producer.delivered();
+    let (seconds, passes) = match relay {
+        Relay::Sweepers(n) => sweep(&rig, n, shards, delivered + messages as u64).await?,
+        Relay::Naive => naive(&rig, delivered + messages as u64).await?,
+    };
+    let counts = rig.meter.counts().since(&before);
+    let sent = rig.producer.delivered() - delivered;
+    if sent < messages as u64 {
+        return Err(format!("the drain delivered {sent} of {messages} messages").into());
+    }
+    if let Ok(rig) = Arc::try_unwrap(rig) {
+        rig.drop_tables(&link.direct).await;
+    }
+    Ok(DrainRow {
+        relay: name,
+        sweepers,
+        rtt_ms: link.rtt_ms,
+        round,
+        cleanup: cleanup_name(cleanup),
+        shards,
+        messages,
+        keys,
+        seconds,
+        messages_per_s: messages as f64 / seconds,
+        passes,
+        requests_per_message: ratio(counts.requests() as f64, messages as f64),
+        capacity_per_message: ratio(counts.capacity(), messages as f64),
+        counts,
+    })
+}
 
+/// `sweepers` of the runtime's sweepers, passes back to back until `target` messages are
+/// delivered; the time and the passes made.
+async fn sweep(
+    rig: &Arc<Rig>,
+    sweepers: usize,
+    shards: u16,
+    target: u64,
+) -> Result<(f64, usize), BoxError> {
     // Split the shards between the sweepers without sending anything: sweepers of the same
     // names that see no message as old enough (minimum age one hour) take and share the leases,
     // which the real sweepers then take over as their own.
@@ -90,13 +168,6 @@ pub async fn drain(
     }
     drop(warm);
 
-    progress(&format!(
-        "drain: {messages} messages, {sweepers} sweeper(s), cleanup {}: sweeping",
-        cleanup_name(cleanup)
-    ));
-    let before = rig.meter.counts();
-    let delivered = rig.producer.delivered();
-    let target = delivered + messages as u64;
     let passes = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let finished = CancellationToken::new();
@@ -104,7 +175,7 @@ pub async fn drain(
         .iter()
         .map(|owner| {
             let mut sweeper = rig.sweeper(owner, Duration::from_secs(30), Duration::ZERO);
-            let rig = Arc::clone(&rig);
+            let rig = Arc::clone(rig);
             let passes = Arc::clone(&passes);
             let finished = finished.clone();
             tokio::spawn(async move {
@@ -128,45 +199,41 @@ pub async fn drain(
     for task in tasks {
         seconds = seconds.max(task.await??.as_secs_f64());
     }
-    let counts = rig.meter.counts().since(&before);
-    let sent = rig.producer.delivered() - delivered;
-    if sent < messages as u64 {
-        return Err(format!("the drain delivered {sent} of {messages} messages").into());
-    }
-    if let Ok(rig) = Arc::try_unwrap(rig) {
-        rig.drop_tables(db).await;
-    }
-    Ok(DrainRow {
-        sweepers,
-        cleanup: cleanup_name(cleanup),
-        shards,
-        messages,
-        keys,
-        seconds,
-        messages_per_s: messages as f64 / seconds,
-        passes: passes.load(Ordering::SeqCst),
-        requests_per_message: ratio(counts.requests() as f64, messages as f64),
-        capacity_per_message: ratio(counts.capacity(), messages as f64),
-        counts,
-    })
+    Ok((seconds, passes.load(Ordering::SeqCst)))
 }
 
-/// Commits `messages` messages for the sweeper, 100 per transaction, 4 transactions at once.
-async fn fill(
-    rig: &Arc<Rig>,
-    messages: usize,
-    keys: usize,
-    progress: Progress<'_>,
-) -> Result<(), BoxError> {
-    const PER_TRANSACTION: usize = 100;
-    let transactions = messages.div_ceil(PER_TRANSACTION);
+/// The naive sequential sweeper, passes back to back until `target` messages are delivered.
+async fn naive(rig: &Rig, target: u64) -> Result<(f64, usize), BoxError> {
+    let sweeper = NaiveSweeper::new(
+        rig.db.clone(),
+        rig.config().clone(),
+        Arc::clone(&rig.producer),
+    );
     let started = Instant::now();
-    let fill_rig = Arc::clone(rig);
+    let mut passes = 0;
+    while rig.producer.delivered() < target {
+        if started.elapsed() > Duration::from_secs(600) {
+            return Err("the naive drain took over ten minutes".into());
+        }
+        if sweeper.sweep_once().await? == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        passes += 1;
+    }
+    Ok((started.elapsed().as_secs_f64(), passes))
+}
+
+/// Commits `messages` messages for the sweeper through the direct client, 100 per
+/// transaction, 4 transactions at once: the backlog is ready before the clock starts, and
+/// filling it never waits for the modeled round trip.
+async fn fill(link: &Link, rig: &Rig, messages: usize, keys: usize) -> Result<(), BoxError> {
+    const PER_TRANSACTION: usize = 100;
+    let outbox = Outbox::new(link.direct.clone(), rig.config().clone())?;
+    let transactions = messages.div_ceil(PER_TRANSACTION);
     run_concurrently(transactions, 4, move |t| {
-        let rig = Arc::clone(&fill_rig);
+        let outbox = outbox.clone();
         async move {
-            let postbox = &rig.handler.postbox;
-            let mut tx = postbox.begin();
+            let mut tx = outbox.begin();
             for n in t * PER_TRANSACTION..((t + 1) * PER_TRANSACTION).min(messages) {
                 tx.deposit(&GreetingMade {
                     id: uuid::Uuid::now_v7(),
@@ -174,14 +241,84 @@ async fn fill(
                     greeting: "Hello".to_owned(),
                 })?;
             }
-            postbox.commit_and_send(tx, ClearMode::Sweeper).await?;
+            tx.commit().await?;
             Ok(())
         }
     })
     .await?;
-    progress(&format!(
-        "drain: {messages} outstanding messages committed in {:.1} s",
-        started.elapsed().as_secs_f64()
-    ));
     Ok(())
+}
+
+/// A throughput ratio the drain's targets name, over the rounds of the drain.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DrainRatio {
+    /// `keep` or `delete`.
+    pub cleanup: &'static str,
+    /// Outstanding messages at the start.
+    pub messages: usize,
+    /// The runtime's sweepers draining.
+    pub sweepers: usize,
+    /// The modeled round trip of the numerator, in milliseconds.
+    pub rtt_ms: f64,
+    /// What it is divided by: `no delay` (the same sweepers without a modeled round trip)
+    /// or `naive` (the naive sequential sweeper at the same round trip).
+    pub against: &'static str,
+    /// The per-round ratios.
+    pub ratio: Spread,
+}
+
+/// Every ratio of `rows`: each drain by the runtime's sweepers at a modeled round trip
+/// against the same drain without one, and every drain by them against the naive sweeper at
+/// the same round trip; paired round by round.
+pub fn drain_ratios(rows: &[DrainRow]) -> Vec<DrainRatio> {
+    // (relay, sweepers, rtt in µs, cleanup, messages) to the rate of each round.
+    type Drain<'a> = (&'a str, usize, u64, &'a str, usize);
+    let mut rates: HashMap<Drain<'_>, Vec<(usize, f64)>> = HashMap::new();
+    for row in rows {
+        rates
+            .entry((
+                row.relay,
+                row.sweepers,
+                (row.rtt_ms * 1000.0).round() as u64,
+                row.cleanup,
+                row.messages,
+            ))
+            .or_default()
+            .push((row.round, row.messages_per_s));
+    }
+    let paired = |a: &[(usize, f64)], b: &[(usize, f64)]| -> Vec<f64> {
+        a.iter()
+            .filter_map(|(round, rate)| {
+                let other = b.iter().find(|(r, _)| r == round)?.1;
+                Some(ratio(*rate, other))
+            })
+            .collect()
+    };
+    let mut ratios = Vec::new();
+    let mut keys: Vec<_> = rates
+        .keys()
+        .filter(|key| key.0 == "sweeper")
+        .copied()
+        .collect();
+    keys.sort_by_key(|&(_, sweepers, rtt, cleanup, messages)| (cleanup, messages, sweepers, rtt));
+    for key @ (_, sweepers, rtt, cleanup, messages) in keys {
+        let row = |against, values: Vec<f64>| DrainRatio {
+            cleanup,
+            messages,
+            sweepers,
+            rtt_ms: rtt as f64 / 1000.0,
+            against,
+            ratio: Spread::of(&values),
+        };
+        let this = &rates[&key];
+        if rtt > 0
+            && let Some(undelayed) = rates.get(&("sweeper", sweepers, 0, cleanup, messages))
+        {
+            ratios.push(row("no delay", paired(this, undelayed)));
+        }
+        if let Some(naive) = rates.get(&("naive", 1, rtt, cleanup, messages)) {
+            ratios.push(row("naive", paired(this, naive)));
+        }
+    }
+    ratios
 }

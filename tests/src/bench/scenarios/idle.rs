@@ -3,18 +3,20 @@
 
 use std::time::Duration;
 
+use outbox_runtime::OutboxConfig;
 use outbox_runtime::Sweeper;
-use outbox_runtime::{DynamoDb, OutboxConfig};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::measure::ratio;
 use super::paths::warm_sweeper;
-use crate::bench::{BoxError, Counts, Rig};
+use crate::bench::{BoxError, Counts, Link, Rig};
 
 /// What sweeping an empty outbox costs.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct IdleRow {
+    /// The modeled round trip in milliseconds (0: none).
+    pub rtt_ms: f64,
     /// Shards of the outbox (all held by the one sweeper).
     pub shards: u16,
     /// Requests of a pass that does no lease work.
@@ -45,12 +47,12 @@ pub struct IdleRow {
 /// # Errors
 /// A pass's error.
 pub async fn idle_sweep(
-    db: &DynamoDb,
+    link: &Link,
     shards: u16,
     passes: usize,
     window: Duration,
 ) -> Result<IdleRow, BoxError> {
-    let rig = Rig::new(db, OutboxConfig::default().with_shards(shards)).await?;
+    let rig = Rig::on(link, OutboxConfig::default().with_shards(shards)).await?;
     let before = rig.meter.counts();
     let mut sweeper = warm_sweeper(&rig, "idle-sweeper").await?;
     let first_pass = rig.meter.counts().since(&before);
@@ -86,8 +88,9 @@ pub async fn idle_sweep(
     let mut upkeep = timed;
     upkeep.ops.remove("Query");
     let per_pass = |value: f64| ratio(value, passes as f64);
-    rig.drop_tables(db).await;
+    rig.drop_tables(&link.direct).await;
     Ok(IdleRow {
+        rtt_ms: link.rtt_ms,
         shards,
         requests_per_pass: per_pass(steady.requests() as f64),
         items_read_per_pass: per_pass(steady.items_read() as f64),

@@ -1,13 +1,13 @@
 //! Scenario 6, latency: commit-to-send on the immediate path, one call at a time, against the
-//! producer's own send time.
+//! producer's own send time, with marks made inline and in the background.
 
 use std::time::{Duration, Instant};
 
-use outbox_runtime::{DynamoDb, OutboxConfig};
+use outbox_runtime::{MarkMode, OutboxConfig};
 use serde::Serialize;
 
 use super::measure::percentile;
-use crate::bench::{AddGreeting, BoxError, Rig};
+use crate::bench::{AddGreeting, BoxError, Link, MacroHandler, Rig};
 
 /// Percentiles of one latency, in milliseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -19,7 +19,8 @@ pub struct Percentiles {
 }
 
 impl Percentiles {
-    fn of(values: &[Duration]) -> Self {
+    /// The median and 99th percentile of `values`.
+    pub fn of(values: &[Duration]) -> Self {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         Self {
             p50_ms: ms(percentile(values, 50.0)),
@@ -31,6 +32,11 @@ impl Percentiles {
 /// Latencies of the immediate path, one call at a time.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct LatencyRow {
+    /// The modeled round trip in milliseconds (0: none).
+    pub rtt_ms: f64,
+    /// `inline` (the mark before the call returns) or `background` (the postbox's marker,
+    /// default delay).
+    pub mark_mode: &'static str,
     /// Calls measured.
     pub samples: usize,
     /// From the start of the commit (`TransactWriteItems` about to be built) to the message in
@@ -43,20 +49,47 @@ pub struct LatencyRow {
     pub after_commit: Percentiles,
     /// The in-memory producer's own send.
     pub producer_send: Percentiles,
-    /// The whole handler call, marking included.
+    /// The whole handler call: with inline marks, the mark included; with background marks,
+    /// the commit and the send only.
     pub handler_call: Percentiles,
 }
 
-/// Scenario 6: commit-to-send latency on the immediate path (one entity, one message per
-/// call, one call at a time), against the producer's own send time.
+/// Scenario 6: commit-to-send latency on the immediate path (one entity and one message per
+/// call, one call at a time), against the producer's own send time, for each mark mode (inline
+/// first, then background).
 ///
 /// # Errors
 /// A handler's error; a message whose times were not recorded.
-pub async fn latency(db: &DynamoDb, samples: usize) -> Result<LatencyRow, BoxError> {
-    let rig = Rig::new(db, OutboxConfig::default()).await?;
+pub async fn latency(link: &Link, samples: usize) -> Result<Vec<LatencyRow>, BoxError> {
+    let rig = Rig::on(link, OutboxConfig::default()).await?;
+    let background = MacroHandler {
+        postbox: rig
+            .handler
+            .postbox
+            .clone()
+            .with_mark_mode(MarkMode::default()),
+        people: rig.handler.people.clone(),
+    };
+    let mut rows = Vec::new();
+    for (mode, handler) in [("inline", &rig.handler), ("background", &background)] {
+        rows.push(measure(&rig, handler, link.rtt_ms, mode, samples).await?);
+    }
+    background.postbox.flush().await;
+    drop(background);
+    rig.drop_tables(&link.direct).await;
+    Ok(rows)
+}
+
+async fn measure(
+    rig: &Rig,
+    handler: &MacroHandler,
+    rtt_ms: f64,
+    mark_mode: &'static str,
+    samples: usize,
+) -> Result<LatencyRow, BoxError> {
     for n in 0..20 {
-        rig.handler
-            .handle(AddGreeting::new(format!("w{n}"), 1))
+        handler
+            .handle(AddGreeting::new(format!("w{mark_mode}{n}"), 1))
             .await?;
     }
     rig.meter.time_commits(true);
@@ -65,8 +98,8 @@ pub async fn latency(db: &DynamoDb, samples: usize) -> Result<LatencyRow, BoxErr
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for n in 0..samples {
         let started = Instant::now();
-        rig.handler
-            .handle(AddGreeting::new(format!("l{n}"), 1))
+        handler
+            .handle(AddGreeting::new(format!("l{mark_mode}{n}"), 1))
             .await?;
         calls.push(started.elapsed());
         let (id, arrived) = rig.producer.last_arrival().ok_or("nothing was sent")?;
@@ -81,8 +114,11 @@ pub async fn latency(db: &DynamoDb, samples: usize) -> Result<LatencyRow, BoxErr
         after_commit.push(arrived.saturating_duration_since(ended));
     }
     let sends = rig.producer.send_times();
-    rig.drop_tables(db).await;
+    rig.meter.time_commits(false);
+    rig.producer.time_sends(false);
     Ok(LatencyRow {
+        rtt_ms,
+        mark_mode,
         samples,
         commit_to_send: Percentiles::of(&commit_to_send),
         commit: Percentiles::of(&commit),

@@ -1,16 +1,18 @@
 //! Scenarios 2 and 3: requests and capacity units per delivered message, on the immediate path
 //! and the sweeper path, with each cleanup mode.
 
-use outbox_runtime::{Cleanup, DynamoDb, OutboxConfig};
+use outbox_runtime::{Cleanup, OutboxConfig};
 use serde::Serialize;
 
 use super::measure::{Progress, ratio};
 use super::paths::{PathCost, cleanup_name, cleanups, immediate_path, sweeper_path, warm_sweeper};
-use crate::bench::{AddGreeting, BoxError, Rig};
+use crate::bench::{AddGreeting, BoxError, Link, Rig};
 
 /// What delivering messages cost on one path.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CostRow {
+    /// The modeled round trip in milliseconds (0: none); the counts do not depend on it.
+    pub rtt_ms: f64,
     /// `immediate` or `sweeper`.
     pub path: &'static str,
     /// `keep` or `delete`.
@@ -41,6 +43,7 @@ pub struct CostRow {
 
 impl CostRow {
     fn new(
+        rtt_ms: f64,
         path: &'static str,
         cleanup: Cleanup,
         body_bytes: usize,
@@ -50,6 +53,7 @@ impl CostRow {
     ) -> Self {
         let per = |value: f64| ratio(value, cost.delivered as f64);
         Self {
+            rtt_ms,
             path,
             cleanup: cleanup_name(cleanup),
             body_bytes,
@@ -82,7 +86,7 @@ pub fn short_body_bytes() -> usize {
 /// # Errors
 /// A handler's or a pass's error.
 pub async fn requests_per_message(
-    db: &DynamoDb,
+    link: &Link,
     messages_per_call: &[usize],
     calls: usize,
     shards: u16,
@@ -93,12 +97,13 @@ pub async fn requests_per_message(
         let config = OutboxConfig::default()
             .with_shards(shards)
             .with_cleanup(cleanup);
-        let rig = Rig::new(db, config).await?;
+        let rig = Rig::on(link, config).await?;
         let mut sweeper = warm_sweeper(&rig, "bench-sweeper").await?;
         for &messages in messages_per_call {
             let name = |n: usize| format!("c{n:04}");
             let cost = immediate_path(&rig, calls, |n| AddGreeting::new(name(n), messages)).await?;
             rows.push(CostRow::new(
+                link.rtt_ms,
                 "immediate",
                 cleanup,
                 short_body_bytes(),
@@ -111,6 +116,7 @@ pub async fn requests_per_message(
             })
             .await?;
             rows.push(CostRow::new(
+                link.rtt_ms,
                 "sweeper",
                 cleanup,
                 short_body_bytes(),
@@ -123,7 +129,7 @@ pub async fn requests_per_message(
                 cleanup_name(cleanup)
             ));
         }
-        rig.drop_tables(db).await;
+        rig.drop_tables(&link.direct).await;
     }
     Ok(rows)
 }
@@ -137,7 +143,7 @@ pub async fn requests_per_message(
 /// # Errors
 /// A handler's or a pass's error.
 pub async fn capacity_per_message(
-    db: &DynamoDb,
+    link: &Link,
     body_bytes: &[usize],
     calls: usize,
     messages_per_call: usize,
@@ -149,13 +155,14 @@ pub async fn capacity_per_message(
         let config = OutboxConfig::default()
             .with_shards(shards)
             .with_cleanup(cleanup);
-        let rig = Rig::new(db, config).await?;
+        let rig = Rig::on(link, config).await?;
         let mut sweeper = warm_sweeper(&rig, "bench-sweeper").await?;
         for &bytes in body_bytes {
             let call =
                 |n: usize| AddGreeting::messages_only(format!("c{n:04}"), messages_per_call, bytes);
             let cost = immediate_path(&rig, calls, call).await?;
             rows.push(CostRow::new(
+                link.rtt_ms,
                 "immediate",
                 cleanup,
                 bytes,
@@ -164,13 +171,21 @@ pub async fn capacity_per_message(
                 cost,
             ));
             let cost = sweeper_path(&rig, &mut sweeper, calls, call).await?;
-            rows.push(CostRow::new("sweeper", cleanup, bytes, false, shards, cost));
+            rows.push(CostRow::new(
+                link.rtt_ms,
+                "sweeper",
+                cleanup,
+                bytes,
+                false,
+                shards,
+                cost,
+            ));
             progress(&format!(
                 "capacity per message: cleanup {}, {bytes}-byte bodies done",
                 cleanup_name(cleanup)
             ));
         }
-        rig.drop_tables(db).await;
+        rig.drop_tables(&link.direct).await;
     }
     Ok(rows)
 }

@@ -14,7 +14,9 @@ use std::time::SystemTime;
 
 use crate::dispatch::dispatcher::{Dispatcher, Marking, Path};
 use crate::dispatch::marker::MarkBatches;
-use crate::dispatch::sweeper::{LeaseKeeper, SweepReport, SweeperConfig};
+use crate::dispatch::sweeper::config::SweeperConfig;
+use crate::dispatch::sweeper::lease_keeper::LeaseKeeper;
+use crate::dispatch::sweeper::report::SweepReport;
 use crate::error::{Error, Result};
 use crate::message::{Item, Message, MessageId};
 use crate::table::attempts::FailureOutcome;

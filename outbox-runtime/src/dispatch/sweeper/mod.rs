@@ -1,144 +1,28 @@
 //! The sweeper: finds committed messages that were not sent (the process died after the commit,
 //! or the transport failed) and sends them, at least once, in order per partition key.
 
+mod config;
+mod lease_keeper;
+mod report;
+mod shard_pass;
+
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use futures_util::StreamExt;
 use tracing::Instrument;
 
+pub use config::SweeperConfig;
+pub use report::SweepReport;
+
 use crate::dispatch::dispatcher::Dispatcher;
 use crate::dispatch::postbox::Postbox;
-use crate::dispatch::shard_pass::{ShardPass, pass};
 use crate::error::Result;
-use crate::message::MessageId;
 use crate::table::lease::Leases;
-
-/// How a sweeper works. The defaults suit a service that clears immediately after commits and
-/// runs the sweeper as a safety net; change them with the `with_` methods.
-///
-/// ```
-/// use std::time::Duration;
-/// use outbox_runtime::SweeperConfig;
-///
-/// let config = SweeperConfig::default()
-///     .with_interval(Duration::from_millis(500))
-///     .with_owner("orders-sweeper-1");
-/// assert_eq!(config.min_age, Duration::from_secs(10));
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct SweeperConfig {
-    /// Pause between passes.
-    pub interval: Duration,
-    /// Only messages at least this old are swept, leaving the immediate path time to clear.
-    pub min_age: Duration,
-    /// Messages read per shard per page.
-    pub batch_size: usize,
-    /// Pages read per shard per pass at most (a page can be all held back by backoff).
-    pub max_pages: usize,
-    /// How long a shard lease lasts without renewal; a dead sweeper's shards are taken over
-    /// after this.
-    pub lease_duration: Duration,
-    /// Shards swept at the same time. Each shard keeps its own order per key; more at once
-    /// hides the round trip of each request behind the others'.
-    pub shard_concurrency: usize,
-    /// This sweeper's name in the lease items, unique per process. `None` (the default): made
-    /// when the sweeper is made, as `host-pid-random`.
-    pub owner: Option<String>,
-}
-
-impl Default for SweeperConfig {
-    fn default() -> Self {
-        Self {
-            interval: Duration::from_secs(1),
-            min_age: Duration::from_secs(10),
-            batch_size: 100,
-            max_pages: 10,
-            lease_duration: Duration::from_secs(30),
-            shard_concurrency: 8,
-            owner: None,
-        }
-    }
-}
-
-impl SweeperConfig {
-    /// Sets the pause between passes.
-    pub fn with_interval(mut self, interval: Duration) -> Self {
-        self.interval = interval;
-        self
-    }
-
-    /// Sets the age below which messages are left to the immediate path.
-    pub fn with_min_age(mut self, min_age: Duration) -> Self {
-        self.min_age = min_age;
-        self
-    }
-
-    /// Sets how many messages a shard's page holds.
-    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
-        self.batch_size = batch_size;
-        self
-    }
-
-    /// Sets how many pages of a shard one pass reads at most.
-    pub fn with_max_pages(mut self, max_pages: usize) -> Self {
-        self.max_pages = max_pages;
-        self
-    }
-
-    /// Sets how long a lease lasts without renewal.
-    pub fn with_lease_duration(mut self, lease_duration: Duration) -> Self {
-        self.lease_duration = lease_duration;
-        self
-    }
-
-    /// Sets how many shards are swept at the same time (at least 1).
-    pub fn with_shard_concurrency(mut self, shard_concurrency: usize) -> Self {
-        self.shard_concurrency = shard_concurrency;
-        self
-    }
-
-    /// Sets this sweeper's name in the lease items; it must be unique per process.
-    pub fn with_owner(mut self, owner: impl Into<String>) -> Self {
-        self.owner = Some(owner.into());
-        self
-    }
-}
-
-/// `host-pid-random`: unique per process, readable in the table.
-fn default_owner() -> String {
-    let host = std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|| "host".to_owned());
-    format!("{host}-{}-{:08x}", std::process::id(), fastrand::u32(..))
-}
-
-/// What one pass did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct SweepReport {
-    /// The shards this sweeper held when the pass ended. A pass can give shards away midway
-    /// (a rebalance after another sweeper joined), so this is read at the end, never at the
-    /// start: a shard listed here is not held by any other sweeper at that moment.
-    pub shards: Vec<u16>,
-    /// Outstanding messages read.
-    pub examined: usize,
-    /// Sent and marked dispatched.
-    pub sent: Vec<MessageId>,
-    /// Send failures recorded (they will be retried after a backoff).
-    pub failed: usize,
-    /// Messages dead-lettered in this pass.
-    pub dead_lettered: usize,
-    /// Messages held back: in backoff, or behind an unsent earlier message of their key.
-    pub held_back: usize,
-    /// When the oldest outstanding message seen in this pass was made.
-    pub oldest_outstanding: Option<SystemTime>,
-}
+use config::default_owner;
+use lease_keeper::LeaseKeeper;
+use shard_pass::{ShardPass, pass};
 
 /// Sends outstanding messages of the shards it holds. Run one or several per outbox: they
 /// split the shards between them through leases.
@@ -162,36 +46,6 @@ pub struct Sweeper {
     config: SweeperConfig,
     owner: String,
     leases: Arc<tokio::sync::Mutex<LeaseKeeper>>,
-}
-
-/// The sweeper's leases, and when they are next rebalanced: shared by the shards it sweeps at
-/// once, each of which checks before every round that its shard is still held.
-#[derive(Debug)]
-pub(crate) struct LeaseKeeper {
-    leases: Leases,
-    every: Duration,
-    next_rebalance: Option<tokio::time::Instant>,
-}
-
-impl LeaseKeeper {
-    /// Rebalances (renewing membership and leases) when a quarter of the lease time has passed.
-    async fn keep(&mut self) -> Result<()> {
-        let now = tokio::time::Instant::now();
-        if self.next_rebalance.is_none_or(|at| at <= now) {
-            self.leases.rebalance().await?;
-            self.next_rebalance = Some(now + self.every);
-        }
-        Ok(())
-    }
-
-    /// Renews the leases when due and says whether `shard` is still held. A shard pass can
-    /// outlast the lease (many pages, a slow transport): it renews as it goes, and stops
-    /// sending the moment the shard is no longer its own, so that two sweepers never send the
-    /// same shard at once.
-    pub(crate) async fn still_holds(&mut self, shard: u16) -> Result<bool> {
-        self.keep().await?;
-        Ok(self.leases.shards().contains(&shard))
-    }
 }
 
 impl std::fmt::Debug for Sweeper {
@@ -330,20 +184,5 @@ impl Sweeper {
         metrics::gauge!("outbox_oldest_outstanding_age_seconds", "owner" => self.owner.clone())
             .set(oldest_age.as_secs_f64());
         Ok(report)
-    }
-}
-
-impl SweepReport {
-    /// Adds what one shard's pass did.
-    fn add(&mut self, shard: SweepReport) {
-        self.examined += shard.examined;
-        self.sent.extend(shard.sent);
-        self.failed += shard.failed;
-        self.dead_lettered += shard.dead_lettered;
-        self.held_back += shard.held_back;
-        self.oldest_outstanding = match (self.oldest_outstanding, shard.oldest_outstanding) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
     }
 }
