@@ -98,11 +98,11 @@ pub fn lambda_filter_pattern(config: &OutboxConfig) -> String {
     } else {
         (attr::TOPIC, "S")
     };
-    serde_json::json!({
-        "eventName": ["INSERT"],
-        "dynamodb": { "NewImage": { attribute: { kind: [{ "exists": true }] } } },
-    })
-    .to_string()
+    // Written out rather than through a JSON map, whose key order depends on whether some crate
+    // in the build turns on serde_json's `preserve_order`: the pattern reads the same everywhere.
+    format!(
+        r#"{{"eventName":["INSERT"],"dynamodb":{{"NewImage":{{"{attribute}":{{"{kind}":[{{"exists":true}}]}}}}}}}}"#
+    )
 }
 
 /// The `FilterCriteria` of a Lambda event source mapping, as `aws lambda

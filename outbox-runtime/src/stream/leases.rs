@@ -185,10 +185,10 @@ impl ShardLeases {
                     let dead: Vec<String> = members
                         .iter()
                         .filter(|(_, at)| {
-                            !at.as_n()
+                            at.as_n()
                                 .ok()
                                 .and_then(|n| n.parse::<u64>().ok())
-                                .is_some_and(|at| at > now_ms)
+                                .is_none_or(|at| at <= now_ms)
                         })
                         .map(|(owner, _)| owner.clone())
                         .collect();

@@ -43,7 +43,12 @@ pub struct StreamRelayRow {
     pub idle_requests_per_minute: f64,
 }
 
-const STREAM_OPS: [&str; 4] = ["GetRecords", "GetShardIterator", "DescribeStream", "ListStreams"];
+const STREAM_OPS: [&str; 4] = [
+    "GetRecords",
+    "GetShardIterator",
+    "DescribeStream",
+    "ListStreams",
+];
 
 fn percentiles(values: &[Duration]) -> Percentiles {
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
@@ -71,7 +76,8 @@ async fn commit_one(rig: &Rig, n: usize, clear: ClearMode) -> Result<String, Box
 /// Waits until `id` reached the producer; returns the commit-to-send time.
 async fn arrival(rig: &Rig, id: &str) -> Result<Duration, BoxError> {
     for _ in 0..100_000 {
-        if let (Some(sent), Some(begun)) = (rig.producer.sent_at(id), rig.meter.commit_started(id)) {
+        if let (Some(sent), Some(begun)) = (rig.producer.sent_at(id), rig.meter.commit_started(id))
+        {
             return Ok(sent - begun);
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
@@ -104,9 +110,8 @@ pub async fn stream_relay(
         let relay_config = StreamRelayConfig::default().with_owner("bench-relay");
         create_table(db, &relay_config.state_table_schema(rig.config())).await;
         let streams = DynamoDbStreams::local(streams_endpoint).with_interceptor(rig.meter.clone());
-        let relay = || {
-            StreamRelay::new(&rig.handler.postbox, streams.clone(), relay_config.clone())
-        };
+        let relay =
+            || StreamRelay::new(&rig.handler.postbox, streams.clone(), relay_config.clone());
 
         // Latency: the relay runs with its defaults (a poll every 250 ms).
         rig.meter.time_commits(true);
