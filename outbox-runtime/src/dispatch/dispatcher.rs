@@ -18,6 +18,7 @@ pub(crate) enum Path {
     /// The sweeper, from the table.
     Sweeper,
     /// The stream relay (self-hosted or on AWS Lambda), from the table's stream.
+    #[cfg(any(feature = "streams", feature = "lambda"))]
     Stream,
 }
 
@@ -26,6 +27,7 @@ impl Path {
         match self {
             Path::Immediate => "immediate",
             Path::Sweeper => "sweeper",
+            #[cfg(any(feature = "streams", feature = "lambda"))]
             Path::Stream => "stream",
         }
     }
@@ -41,6 +43,7 @@ pub(crate) enum Marking<'a> {
     Background(&'a Marker),
     /// Not at all: a message deposited without the outstanding marker
     /// (`StreamMode::StreamOnly`) has nothing to remove, and its TTL cleans it up.
+    #[cfg(any(feature = "streams", feature = "lambda"))]
     Skip,
 }
 
@@ -139,6 +142,7 @@ impl Dispatcher {
                 dispatched.mark_pending = std::mem::take(&mut dispatched.sent);
                 marker.mark(dispatched.mark_pending.clone());
             }
+            #[cfg(any(feature = "streams", feature = "lambda"))]
             Marking::Skip => {}
         }
         let label = path.label();

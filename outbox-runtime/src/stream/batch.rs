@@ -15,30 +15,10 @@ use crate::dispatch::marker::MarkBatches;
 use crate::error::Error;
 use crate::message::{Item, Message, MessageId};
 use crate::stream::filter::{Event, classify};
+use crate::stream::mode::KeyedMessages;
 use crate::table::attempts::FailureOutcome;
 use crate::table::attributes as attr;
 use crate::table::layout;
-
-/// Whether the stream relay sends messages that have a partition key, or leaves them to the
-/// sweeper for strict order per key (see the [`stream`](crate::stream) module on order).
-///
-/// ```
-/// use outbox_runtime::stream::KeyedMessages;
-/// assert_eq!(KeyedMessages::default(), KeyedMessages::Send);
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum KeyedMessages {
-    /// The relay sends every message: in stream order within a stream shard, a key's messages
-    /// of one batch in order (the default).
-    #[default]
-    Send,
-    /// The relay sends only messages without a partition key; keyed messages stay outstanding
-    /// for the sweeper, which sends each key's messages strictly in order. Needs
-    /// [`StreamMode::WithSweeper`](super::StreamMode::WithSweeper) (the marker is what the
-    /// sweeper finds).
-    LeaveToSweeper,
-}
 
 /// One stream record as the relay needs it, from the `dynamodbstreams` API or from a Lambda
 /// event.
@@ -54,7 +34,8 @@ pub(crate) struct Record {
 /// What relaying one batch did.
 #[derive(Debug, Default)]
 pub(crate) struct BatchOutcome {
-    /// Records in the batch.
+    /// Records in the batch (the self-hosted relay's report counts them).
+    #[cfg_attr(not(feature = "streams"), allow(dead_code))]
     pub(crate) records: usize,
     /// Records that were not "send this" (marks, failures, leases, deletes).
     pub(crate) filtered: usize,

@@ -4,11 +4,12 @@
 //! mapping's filter criteria ([`lambda_filter_criteria`]), so that those records cost no
 //! invocation; the relay checks again whatever it is given.
 
-use crate::message::Item;
-use crate::stream::mode::StreamMode;
 use crate::table::attributes as attr;
 use crate::table::config::OutboxConfig;
+#[cfg(any(feature = "streams", feature = "lambda"))]
+use crate::{message::Item, stream::mode::StreamMode};
 
+#[cfg(any(feature = "streams", feature = "lambda"))]
 /// A stream record's event, as DynamoDB names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Event {
@@ -18,6 +19,7 @@ pub(crate) enum Event {
     Other,
 }
 
+#[cfg(any(feature = "streams", feature = "lambda"))]
 impl Event {
     pub(crate) fn from_name(name: &str) -> Self {
         if name == "INSERT" {
@@ -28,6 +30,7 @@ impl Event {
     }
 }
 
+#[cfg(any(feature = "streams", feature = "lambda"))]
 /// Why a record is not sent: the label of `outbox_stream_records_filtered_total`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Skip {
@@ -41,6 +44,7 @@ pub(crate) enum Skip {
     NotOutstanding,
 }
 
+#[cfg(any(feature = "streams", feature = "lambda"))]
 impl Skip {
     pub(crate) fn label(self) -> &'static str {
         match self {
@@ -52,6 +56,7 @@ impl Skip {
     }
 }
 
+#[cfg(any(feature = "streams", feature = "lambda"))]
 /// Whether a record is a newly written message to send, in an outbox of `mode`.
 pub(crate) fn classify(event: Event, new_image: Option<&Item>, mode: StreamMode) -> Option<Skip> {
     if event != Event::Insert {
@@ -121,7 +126,7 @@ pub fn lambda_filter_criteria(config: &OutboxConfig) -> String {
     serde_json::json!({ "Filters": [{ "Pattern": lambda_filter_pattern(config) }] }).to_string()
 }
 
-#[cfg(test)]
+#[cfg(all(test, any(feature = "streams", feature = "lambda")))]
 mod tests {
     use std::time::Duration;
 

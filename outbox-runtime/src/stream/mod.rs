@@ -58,6 +58,7 @@
 //! | `outbox_stream_sent_after_lease_lost_total` | counter | | sends whose checkpoint was refused: the next owner sends them again |
 //! | `outbox_stream_trimmed_total` | counter | | shards whose checkpoint was past the stream's 24 hours |
 
+#[cfg(any(feature = "streams", feature = "lambda"))]
 mod batch;
 mod filter;
 mod mode;
@@ -74,11 +75,12 @@ mod relay;
 #[cfg(feature = "streams")]
 mod shards;
 
-pub use batch::KeyedMessages;
+#[cfg(feature = "lambda")]
 pub(crate) use batch::{Record, relay_batch};
+#[cfg(feature = "lambda")]
 pub(crate) use filter::Event;
 pub use filter::{lambda_filter_criteria, lambda_filter_pattern};
-pub use mode::{STREAM_RETENTION, StreamMode};
+pub use mode::{KeyedMessages, STREAM_RETENTION, StreamMode};
 pub(crate) use outstanding::{shape_deposit, unmarked_failure_condition};
 
 #[cfg(feature = "streams")]

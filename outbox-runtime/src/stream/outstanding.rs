@@ -6,12 +6,12 @@
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::error::Result;
-use crate::message::{Item, MessageId};
+use crate::message::Item;
 use crate::table::attributes as attr;
 use crate::table::config::OutboxConfig;
-use crate::table::handle::TableHandle;
 use crate::table::layout::number;
+#[cfg(any(feature = "streams", feature = "lambda"))]
+use crate::{error::Result, message::MessageId, table::handle::TableHandle};
 
 /// Shapes a new message's item for the outbox's stream mode: in
 /// [`StreamMode::StreamOnly`](crate::stream::StreamMode::StreamOnly) it carries no outstanding
@@ -47,6 +47,7 @@ pub(crate) fn unmarked_failure_condition(
         .expression_attribute_names("#expires", attr::EXPIRES_AT)
 }
 
+#[cfg(any(feature = "streams", feature = "lambda"))]
 impl TableHandle {
     /// Hands a message the stream relay did not send to the sweeper, without counting an
     /// attempt: it gets the outstanding marker (its place in line: its order key) and loses its
