@@ -33,6 +33,10 @@ pub(super) struct DeliveryLog<'a> {
     pub(super) kill_mark: Option<usize>,
     /// Failed mark requests, each with the number of deliveries at that moment.
     pub(super) failed_marks: &'a [(usize, MessageId)],
+    /// Marks DynamoDB acknowledged, each with the number of deliveries at that moment.
+    pub(super) acknowledged_marks: &'a [(usize, MessageId)],
+    /// The number of deliveries at each kill of DynamoDB.
+    pub(super) kills: &'a [usize],
 }
 
 /// Checks a finished run against the table and the record of deliveries.
@@ -48,6 +52,8 @@ pub(super) async fn check(
         deliveries,
         kill_mark,
         failed_marks,
+        acknowledged_marks,
+        kills,
     } = *log;
     let mut report = ChaosReport {
         commands: commands.len(),
@@ -148,6 +154,13 @@ pub(super) async fn check(
         marks_failed.entry(id.as_str()).or_default().push(*seen);
     }
     report.failed_marks = failed_marks.len();
+    let mut marks_acknowledged: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (seen, id) in acknowledged_marks {
+        marks_acknowledged
+            .entry(id.as_str())
+            .or_default()
+            .push(*seen);
+    }
     let mut last_delivery: HashMap<&str, (usize, &Delivery)> = HashMap::new();
     for (index, delivery) in deliveries.iter().enumerate() {
         let id = delivery.id.as_str();
@@ -169,10 +182,19 @@ pub(super) async fn check(
                     seen.iter()
                         .any(|&seen| seen > previous_index && seen <= index)
                 });
+                // A mark acknowledged after the earlier copy went out, then DynamoDB killed
+                // before this one: only losing the acknowledged write makes it outstanding again.
+                let mark_lost = marks_acknowledged.get(id).is_some_and(|seen| {
+                    seen.iter().any(|&acked| {
+                        acked > previous_index
+                            && kills.iter().any(|&kill| kill >= acked && kill <= index)
+                    })
+                });
                 let cause = previous
                     .unmarked
                     .or(killed.then_some(killed_cause))
-                    .or(mark_failed.then_some(DuplicateCause::MarkFailed));
+                    .or(mark_failed.then_some(DuplicateCause::MarkFailed))
+                    .or(mark_lost.then_some(DuplicateCause::AcknowledgedMarkLost));
                 match cause {
                     Some(cause) => *report.duplicates.entry(cause).or_default() += 1,
                     None => report.unexplained_duplicates.push(delivery.id.clone()),

@@ -1,7 +1,9 @@
 //! Watching the marks: an SDK interceptor on every client of a chaos run that notes each message
 //! whose mark failed (DynamoDB killed, restarting, not answering). Such a message was sent and
 //! stays outstanding, so a sweeper sends it again: the note is what explains that duplicate.
-//! Only failures are noted; a mark that succeeded needs no explaining.
+//! Failures are noted, and so are the marks DynamoDB acknowledged: a kill of DynamoDB Local
+//! right after can lose an acknowledged write (it answers before the write is on disk), and the
+//! message, outstanding again after the restart, is sent again.
 //!
 //! Under `Cleanup::Keep` (the chaos run's cleanup) the runtime marks with `BatchExecuteStatement`:
 //! one PartiQL `UPDATE` per message setting `DispatchedAt`, its message id the last parameter.
@@ -147,6 +149,8 @@ impl Intercept for MarkWatcher {
             };
             if refused {
                 self.recorder.note_failed_mark(id.clone());
+            } else if responses.get(index).is_some_and(|r| r.error().is_none()) {
+                self.recorder.note_acknowledged_mark(id.clone());
             }
         }
         Ok(())

@@ -38,6 +38,9 @@ pub enum DuplicateCause {
     /// A stream relay was killed after sending it, before its checkpoint: the relay that took
     /// the shard over read it again.
     RelayKilled,
+    /// DynamoDB acknowledged its mark, then was killed before the write was on disk, and came
+    /// back without it (DynamoDB Local answers a write before it keeps it).
+    AcknowledgedMarkLost,
 }
 
 impl fmt::Display for DuplicateCause {
@@ -50,6 +53,9 @@ impl fmt::Display for DuplicateCause {
             Self::SweeperKilled => "sweeper killed between send and mark",
             Self::MarkFailed => "mark failed: DynamoDB down between send and mark",
             Self::RelayKilled => "stream relay killed between send and checkpoint",
+            Self::AcknowledgedMarkLost => {
+                "mark acknowledged, then lost: DynamoDB killed before it kept the write"
+            }
         })
     }
 }
@@ -77,6 +83,8 @@ pub struct Recorder {
     pub(super) hung: Notify,
     /// Messages whose mark request failed, with the number of deliveries at that moment.
     failed_marks: Mutex<Vec<(usize, MessageId)>>,
+    acknowledged_marks: Mutex<Vec<(usize, MessageId)>>,
+    kills: Mutex<Vec<usize>>,
     /// Where the next DynamoDB outage strikes, when one is planned.
     kill_point: Mutex<Option<KillPoint>>,
     /// Set from the kill point until the kill: no command starts and nothing is sent.
@@ -103,6 +111,8 @@ impl Recorder {
             hang_after: AtomicUsize::new(0),
             hung: Notify::new(),
             failed_marks: Mutex::new(Vec::new()),
+            acknowledged_marks: Mutex::new(Vec::new()),
+            kills: Mutex::new(Vec::new()),
             kill_point: Mutex::new(None),
             held: AtomicBool::new(false),
             released: Notify::new(),
@@ -137,6 +147,33 @@ impl Recorder {
 
     pub(super) fn failed_marks(&self) -> Vec<(usize, MessageId)> {
         self.failed_marks.lock().expect("not poisoned").clone()
+    }
+
+    /// Notes that DynamoDB answered the statement marking `id` dispatched with success, after
+    /// the deliveries so far.
+    pub(super) fn note_acknowledged_mark(&self, id: MessageId) {
+        let seen = self.count();
+        self.acknowledged_marks
+            .lock()
+            .expect("not poisoned")
+            .push((seen, id));
+    }
+
+    pub(super) fn acknowledged_marks(&self) -> Vec<(usize, MessageId)> {
+        self.acknowledged_marks
+            .lock()
+            .expect("not poisoned")
+            .clone()
+    }
+
+    /// Notes that DynamoDB was killed, after the deliveries so far.
+    pub(super) fn note_kill(&self) {
+        let seen = self.count();
+        self.kills.lock().expect("not poisoned").push(seen);
+    }
+
+    pub(super) fn kills(&self) -> Vec<usize> {
+        self.kills.lock().expect("not poisoned").clone()
     }
 
     /// Plans an outage at the `at`-th delivery; the receiver gets the channel to say "killed".

@@ -141,7 +141,10 @@ async fn run_on(
     let strike = async {
         let server = server.as_deref_mut()?;
         let point = kill_point?;
-        let release = || recorder.release();
+        let release = || {
+            recorder.note_kill();
+            recorder.release();
+        };
         outage::strike_at(
             server,
             "commands",
@@ -215,7 +218,10 @@ async fn run_on(
     let strike = async {
         let server = server.as_deref_mut()?;
         let point = kill_point?;
-        let release = || recorder.release();
+        let release = || {
+            recorder.note_kill();
+            recorder.release();
+        };
         outage::strike_at(
             server,
             "drain",
@@ -235,6 +241,8 @@ async fn run_on(
         deliveries: &recorder.deliveries(),
         kill_mark: sweeper_killed.then_some(kill_mark),
         failed_marks: &recorder.failed_marks(),
+        acknowledged_marks: &recorder.acknowledged_marks(),
+        kills: &recorder.kills(),
     };
     let mut report = check(db, &outbox, &entities, &commands, &outcomes, &log).await;
     report.outages = [commands_outage, drain_outage]

@@ -224,6 +224,8 @@ pub async fn run_stream(config: &ChaosConfig) -> ChaosReport {
         deliveries: &recorder.deliveries(),
         kill_mark: killed.map(|(mark, _)| mark),
         failed_marks: &recorder.failed_marks(),
+        acknowledged_marks: &[],
+        kills: &[],
     };
     let mut report = check(&db, &outbox, &entities, &commands, &outcomes, &log).await;
     report.failed_sweeps = failed_sweeps.load(Ordering::Relaxed) + failed_passes;

@@ -325,6 +325,8 @@ pub async fn run(
         deliveries: &deliveries,
         kill_mark,
         failed_marks: &[],
+        acknowledged_marks: &[],
+        kills: &[],
     };
     let mut report = check(db, &outbox, &entities, &commands, &outcomes, &log).await;
     report.backlog = backlog;
