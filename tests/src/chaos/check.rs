@@ -190,11 +190,19 @@ pub(super) async fn check(
                             && kills.iter().any(|&kill| kill >= acked && kill <= index)
                     })
                 });
+                // Both copies from sweepers, and the first one's mark acknowledged only after
+                // the second went out: the mark was still pending when the shard changed hands.
+                let mark_late = matches!(previous.sender, Sender::Sweeper(_))
+                    && matches!(delivery.sender, Sender::Sweeper(_))
+                    && marks_acknowledged
+                        .get(id)
+                        .is_some_and(|seen| seen.iter().any(|&acked| acked > index));
                 let cause = previous
                     .unmarked
                     .or(killed.then_some(killed_cause))
                     .or(mark_failed.then_some(DuplicateCause::MarkFailed))
-                    .or(mark_lost.then_some(DuplicateCause::AcknowledgedMarkLost));
+                    .or(mark_lost.then_some(DuplicateCause::AcknowledgedMarkLost))
+                    .or(mark_late.then_some(DuplicateCause::MarkAcknowledgedLate));
                 match cause {
                     Some(cause) => *report.duplicates.entry(cause).or_default() += 1,
                     None => report.unexplained_duplicates.push(delivery.id.clone()),

@@ -41,6 +41,10 @@ pub enum DuplicateCause {
     /// DynamoDB acknowledged its mark, then was killed before the write was on disk, and came
     /// back without it (DynamoDB Local answers a write before it keeps it).
     AcknowledgedMarkLost,
+    /// A sweeper sent it and deferred its mark (marks go 25 to a request across rounds); its
+    /// lease lapsed meanwhile (DynamoDB slow or restarting), another sweeper took the shard and
+    /// sent it again, and only then was the first sweeper's mark acknowledged.
+    MarkAcknowledgedLate,
 }
 
 impl fmt::Display for DuplicateCause {
@@ -55,6 +59,9 @@ impl fmt::Display for DuplicateCause {
             Self::RelayKilled => "stream relay killed between send and checkpoint",
             Self::AcknowledgedMarkLost => {
                 "mark acknowledged, then lost: DynamoDB killed before it kept the write"
+            }
+            Self::MarkAcknowledgedLate => {
+                "mark late: acknowledged after the shard's next sweeper sent it again"
             }
         })
     }
