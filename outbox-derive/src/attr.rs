@@ -277,6 +277,10 @@ pub(crate) struct HandlerArgs {
     pub(crate) tx: Option<Ident>,
     pub(crate) retries: Option<u32>,
     pub(crate) clear: Option<Clear>,
+    /// `incoming = <parameter>`, with the key's tokens for diagnostics.
+    pub(crate) incoming: Option<(syn::Path, Ident)>,
+    /// `inbox = <expr>`, with the key's tokens for diagnostics.
+    pub(crate) inbox: Option<(syn::Path, Expr)>,
 }
 
 /// Reads the arguments of `#[transactional_handler(...)]`.
@@ -285,6 +289,8 @@ pub(crate) fn handler_args(cx: &Ctxt, args: TokenStream) -> HandlerArgs {
     let mut tx = Attr::argument(symbol::TX);
     let mut retries = Attr::argument(symbol::RETRIES);
     let mut clear = Attr::argument(symbol::CLEAR);
+    let mut incoming = Attr::argument(symbol::INCOMING);
+    let mut inbox = Attr::argument(symbol::INBOX);
 
     let parser = syn::meta::parser(|meta| {
         let key = &meta.path;
@@ -293,16 +299,26 @@ pub(crate) fn handler_args(cx: &Ctxt, args: TokenStream) -> HandlerArgs {
             postbox.set(cx, key, expr);
         } else if *key == symbol::TX {
             let expr: Expr = meta.value()?.parse()?;
-            match &expr {
-                Expr::Path(path) if path.qself.is_none() && path.path.get_ident().is_some() => {
-                    let ident = path.path.get_ident().cloned().expect("checked");
-                    tx.set(cx, key, ident);
-                }
-                _ => cx.error_spanned_by(
+            match parameter_name(&expr) {
+                Some(ident) => tx.set(cx, key, ident),
+                None => cx.error_spanned_by(
                     &expr,
                     "expected the name of the transaction parameter, like `tx = tx`",
                 ),
             }
+        } else if *key == symbol::INCOMING {
+            let expr: Expr = meta.value()?.parse()?;
+            match parameter_name(&expr) {
+                Some(ident) => incoming.set(cx, key, (key.clone(), ident)),
+                None => cx.error_spanned_by(
+                    &expr,
+                    "expected the name of the incoming message's parameter, like \
+                     `incoming = message`",
+                ),
+            }
+        } else if *key == symbol::INBOX {
+            let expr: Expr = meta.value()?.parse()?;
+            inbox.set(cx, key, (key.clone(), expr));
         } else if *key == symbol::RETRIES {
             let expr: Expr = meta.value()?.parse()?;
             match &expr {
@@ -365,6 +381,16 @@ pub(crate) fn handler_args(cx: &Ctxt, args: TokenStream) -> HandlerArgs {
         tx: tx.get(),
         retries: retries.get(),
         clear: clear.get(),
+        incoming: incoming.get(),
+        inbox: inbox.get(),
+    }
+}
+
+/// The identifier of `tx = tx` or `incoming = message`, when the value is one.
+fn parameter_name(expr: &Expr) -> Option<Ident> {
+    match expr {
+        Expr::Path(path) if path.qself.is_none() => path.path.get_ident().cloned(),
+        _ => None,
     }
 }
 
@@ -592,7 +618,7 @@ mod tests {
             errors(cx),
             [
                 "unknown transactional_handler argument `postbx`; expected one of `postbox`, \
-                 `tx`, `retries`, `clear`",
+                 `tx`, `retries`, `clear`, `incoming`, `inbox`",
                 "expected the name of the transaction parameter, like `tx = tx`",
                 "retries cannot be negative; use `retries = 0` to disable them",
                 "expected a whole number of retries, like `retries = 3` (0 disables them)",

@@ -458,10 +458,39 @@ fn expand_handler(handler: &Handler<'_>) -> TokenStream {
     let retries = handler.retries;
     // Begin, commit, the retry decision and the send are the runner's: this is only the loop
     // that runs the body where its borrows live (see `HandlerRun` for why not a closure).
+    // A consumer handler: the inbox and the incoming message, each checked against its type
+    // on the tokens the user wrote.
+    let (receiving, from_outcome) = match &handler.receiving {
+        None => (quote!(), from_outcome),
+        Some(receiving) => {
+            let incoming = receiving.incoming;
+            let incoming_ty = quote_spanned!(receiving.ty.span()=> &__outbox::Message);
+            let (first, last) = first_and_last_span(receiving.inbox.to_token_stream());
+            let borrow = quote_spanned!(first=> &);
+            let mut inbox = proc_macro2::Group::new(
+                proc_macro2::Delimiter::Parenthesis,
+                receiving.inbox.to_token_stream(),
+            );
+            inbox.set_span(last);
+            (
+                quote! {
+                    let __outbox_inbox: &__outbox::Inbox = #borrow #inbox;
+                    let __outbox_incoming: #incoming_ty = #incoming;
+                    let mut __outbox_run = __outbox_run.receiving(__outbox_inbox, __outbox_incoming);
+                },
+                output_call(
+                    output,
+                    "from_received_outcome",
+                    quote!(__outbox_outcome, #outbox_error),
+                ),
+            )
+        }
+    };
     let start = quote! {
         use #private as __outbox;
         let __outbox_postbox: &__outbox::Postbox = #borrow #postbox;
         let mut __outbox_run = __outbox::HandlerRun::new(__outbox_postbox, #retries, #clear);
+        #receiving
     };
     let block = if handler.retries == 0 {
         quote! {

@@ -72,6 +72,7 @@ pub fn derive_outbox_message(input: TokenStream) -> TokenStream {
 ///
 /// ```text
 /// #[transactional_handler(postbox = <expr>, tx = <parameter>, retries = <n>, clear = "<mode>")]
+/// #[transactional_handler(postbox = <expr>, tx = <parameter>, incoming = <parameter>, inbox = <expr>)]
 /// ```
 ///
 /// | argument | meaning | default |
@@ -80,6 +81,8 @@ pub fn derive_outbox_message(input: TokenStream) -> TokenStream {
 /// | `tx` | the parameter of type `&mut Transaction` the body writes to; it is removed from the signature callers see | required |
 /// | `retries` | how many more times the body runs after a conflict (another transaction at the same time, or an item changed since the body read it), with backoff; `0` never runs it twice | `10` |
 /// | `clear` | `"immediate"`: send the messages right after the commit; `"sweeper"`: leave them to the sweeper | `"immediate"` |
+/// | `incoming` | for a consumer handler: the parameter of type `&Message` it handles; its id goes to the inbox, and becomes the causation id of every message the body deposits (its correlation id is carried over) | none |
+/// | `inbox` | with `incoming`: an expression giving the `&Inbox` (`outbox_runtime::consumer::Inbox`) the handling is recorded in, evaluated once per call | none |
 ///
 /// The function must be `async` and return `Result<T, E>` with `E: From<outbox_runtime::Error>`.
 ///
@@ -101,6 +104,11 @@ pub fn derive_outbox_message(input: TokenStream) -> TokenStream {
 ///   Any other commit error is returned at once.
 /// - The loop, the commit, the retry decision and the send are `outbox_runtime`'s
 ///   `HandlerRun`; the generated code only runs the body where its borrows live.
+///
+/// With `incoming` and `inbox`, the transaction also writes the incoming message's inbox item,
+/// on condition that it does not exist. A duplicate delivery fails that condition: nothing of
+/// it is applied, and the handler returns `Ok(T::default())` (a consumer handler returns
+/// `Result<T, E>` with `T: Default`, usually `()`), so the caller acknowledges it.
 ///
 /// Because the body may run more than once, parameters taken by value are cloned for each run
 /// (they must be `Clone`, or taken by reference, or `retries = 0`).

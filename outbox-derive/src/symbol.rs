@@ -25,12 +25,14 @@ pub(crate) const POSTBOX: Symbol = Symbol("postbox");
 pub(crate) const TX: Symbol = Symbol("tx");
 pub(crate) const RETRIES: Symbol = Symbol("retries");
 pub(crate) const CLEAR: Symbol = Symbol("clear");
+pub(crate) const INCOMING: Symbol = Symbol("incoming");
+pub(crate) const INBOX: Symbol = Symbol("inbox");
 
 pub(crate) const STRUCT_KEYS: &[Symbol] = &[TOPIC, MESSAGE_TYPE, CONTENT_TYPE, BODY];
 pub(crate) const ENUM_KEYS: &[Symbol] = &[TOPIC, MESSAGE_TYPE, CONTENT_TYPE, BODY];
 pub(crate) const VARIANT_KEYS: &[Symbol] = &[TOPIC, MESSAGE_TYPE];
 pub(crate) const FIELD_KEYS: &[Symbol] = &[PARTITION_KEY, ID, CORRELATION_ID];
-pub(crate) const HANDLER_KEYS: &[Symbol] = &[POSTBOX, TX, RETRIES, CLEAR];
+pub(crate) const HANDLER_KEYS: &[Symbol] = &[POSTBOX, TX, RETRIES, CLEAR, INCOMING, INBOX];
 
 /// `message_type = "..."`: the stored names of `outbox_runtime::MessageType`.
 pub(crate) const MESSAGE_TYPES: &[&str] = &["event", "command", "document"];
@@ -80,7 +82,10 @@ mod tests {
 
     #[test]
     fn lists_read_like_rustc() {
-        assert_eq!(list(HANDLER_KEYS), "`postbox`, `tx`, `retries`, `clear`");
+        assert_eq!(
+            list(HANDLER_KEYS),
+            "`postbox`, `tx`, `retries`, `clear`, `incoming`, `inbox`"
+        );
         assert_eq!(list(BODY_FORMATS), "`json`, `dynamo`");
     }
 

@@ -210,6 +210,18 @@ pub(crate) struct Handler<'a> {
     pub(crate) clear: Clear,
     /// The declared return type.
     pub(crate) output: &'a Type,
+    /// For a consumer handler: the incoming message's parameter and the inbox.
+    pub(crate) receiving: Option<Receiving<'a>>,
+}
+
+/// What a consumer handler handles and where it records it.
+pub(crate) struct Receiving<'a> {
+    /// The `&Message` parameter.
+    pub(crate) incoming: &'a Ident,
+    /// Its declared type, where a wrong type is reported.
+    pub(crate) ty: &'a Type,
+    /// The `&Inbox` expression.
+    pub(crate) inbox: &'a Expr,
 }
 
 /// The transaction parameter.
@@ -308,6 +320,8 @@ pub(crate) fn handler<'a>(
         }
     };
 
+    let receiving = receiving(cx, func, args);
+
     let handler = match (postbox, tx, output) {
         (Some(postbox), Some(tx), Some(output)) if cx.is_ok() => Some(Handler {
             func,
@@ -316,10 +330,103 @@ pub(crate) fn handler<'a>(
             retries: args.retries.unwrap_or(symbol::DEFAULT_RETRIES),
             clear: args.clear.unwrap_or_default(),
             output,
+            receiving,
         }),
         _ => None,
     };
     CheckedHandler { tx, handler }
+}
+
+/// Checks `incoming = ...` and `inbox = ...`, which go together.
+fn receiving<'a>(cx: &Ctxt, func: &'a HandlerFn, args: &'a HandlerArgs) -> Option<Receiving<'a>> {
+    let sig = &func.sig;
+    match (&args.incoming, &args.inbox) {
+        (None, None) => None,
+        (Some((key, _)), None) => {
+            cx.error_spanned_by(
+                key,
+                "`incoming = ...` needs `inbox = ...`: say where the handler records the \
+                 messages it handled, like `inbox = self.inbox` (an `outbox_runtime::consumer::Inbox`)",
+            );
+            None
+        }
+        (None, Some((key, _))) => {
+            cx.error_spanned_by(
+                key,
+                "`inbox = ...` needs `incoming = ...`: name the `&Message` parameter the handler \
+                 handles, like `incoming = message`",
+            );
+            None
+        }
+        (Some((_, name)), Some((_, inbox))) => {
+            if sig.receiver().is_none()
+                && let Some(self_token) = find_ident(inbox.to_token_stream(), "self")
+            {
+                cx.error_at(
+                    self_token.span(),
+                    format!(
+                        "`self` in `inbox = ...`, but `{}` is a free function, not a method; \
+                         reach the inbox through a parameter or a static instead",
+                        sig.ident
+                    ),
+                );
+            }
+            if args.tx.as_ref() == Some(name) {
+                cx.error_spanned_by(
+                    name,
+                    "`incoming` and `tx` name the same parameter; `incoming` names the \
+                     `&Message` the handler handles, `tx` the `&mut Transaction`",
+                );
+                return None;
+            }
+            let mut others = Vec::new();
+            for input in &sig.inputs {
+                let FnArg::Typed(typed) = input else {
+                    continue;
+                };
+                match &*typed.pat {
+                    Pat::Ident(pat) if pat.ident == *name => {
+                        return match &*typed.ty {
+                            Type::Reference(reference) if reference.mutability.is_none() => {
+                                Some(Receiving {
+                                    incoming: name,
+                                    ty: &typed.ty,
+                                    inbox,
+                                })
+                            }
+                            other => {
+                                cx.error_spanned_by(
+                                    other,
+                                    format!(
+                                        "the incoming parameter `{name}` must be `&Message`: the \
+                                         handler records its id in the inbox and lends it to \
+                                         every run of the body; callers pass `&message`"
+                                    ),
+                                );
+                                None
+                            }
+                        };
+                    }
+                    Pat::Ident(pat) => others.push(format!("`{}`", pat.ident)),
+                    _ => {}
+                }
+            }
+            let hint = if others.is_empty() {
+                String::new()
+            } else {
+                format!(" (its parameters: {})", others.join(", "))
+            };
+            cx.error_spanned_by(
+                name,
+                format!(
+                    "`{}` has no parameter `{name}`; `incoming = ...` names the `&Message` \
+                     parameter{hint}",
+                    sig.ident
+                ),
+            );
+            None
+        }
+    }
 }
 
 fn find_tx<'a>(cx: &Ctxt, func: &'a HandlerFn, name: &Ident) -> Option<TxParam<'a>> {
@@ -543,6 +650,48 @@ mod tests {
             [
                 "the transaction parameter `tx` must be `&mut Transaction`: the handler lends the \
               body the transaction it commits"
+            ]
+        );
+    }
+
+    #[test]
+    fn consumer_handler_mistakes() {
+        assert_eq!(
+            check_handler(
+                quote!(postbox = self.postbox, tx = tx, incoming = message),
+                parse_quote!(
+                    async fn handle(&self, tx: &mut Transaction, message: &Message) -> Result<(), E> {}
+                ),
+            ),
+            [
+                "`incoming = ...` needs `inbox = ...`: say where the handler records the messages \
+                 it handled, like `inbox = self.inbox` (an `outbox_runtime::consumer::Inbox`)"
+            ]
+        );
+        assert_eq!(
+            check_handler(
+                quote!(postbox = POSTBOX, tx = tx, incoming = msg, inbox = self.inbox),
+                parse_quote!(
+                    async fn handle(tx: &mut Transaction, message: Message) -> Result<(), E> {}
+                ),
+            ),
+            [
+                "`self` in `inbox = ...`, but `handle` is a free function, not a method; reach \
+                 the inbox through a parameter or a static instead",
+                "`handle` has no parameter `msg`; `incoming = ...` names the `&Message` parameter \
+                 (its parameters: `tx`, `message`)",
+            ]
+        );
+        assert_eq!(
+            check_handler(
+                quote!(postbox = POSTBOX, tx = tx, incoming = message, inbox = INBOX),
+                parse_quote!(
+                    async fn handle(tx: &mut Transaction, message: Message) -> Result<(), E> {}
+                ),
+            ),
+            [
+                "the incoming parameter `message` must be `&Message`: the handler records its id \
+                 in the inbox and lends it to every run of the body; callers pass `&message`"
             ]
         );
     }

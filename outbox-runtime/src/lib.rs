@@ -63,6 +63,7 @@ pub use serde_dynamo;
 
 pub(crate) mod backoff;
 pub mod client;
+pub mod consumer;
 pub mod dispatch;
 pub mod error;
 pub mod iam;

@@ -13,6 +13,7 @@ pub use ::serde_dynamo;
 pub use ::serde_json;
 pub use ::std::string::String;
 
+pub use crate::consumer::Inbox;
 pub use crate::dispatch::{ClearMode, HandlerError, HandlerOutput, HandlerRun, Postbox};
 pub use crate::error::Error;
 pub use crate::message::{

@@ -14,9 +14,10 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::backoff::Backoff;
+use crate::consumer::Inbox;
 use crate::dispatch::postbox::{ClearMode, ClearReport, Postbox};
 use crate::error::Error;
-use crate::message::MessageId;
+use crate::message::{Message, MessageId};
 use crate::transaction::Transaction;
 
 /// What became of a handler's unit of work once it committed: how often the body ran, which
@@ -37,6 +38,9 @@ pub struct HandlerReport {
     pub clear: Option<ClearReport>,
     /// Write capacity units the commit consumed, when DynamoDB reported them.
     pub capacity_units: Option<f64>,
+    /// The incoming message was handled before (a consumer handler whose inbox already held
+    /// it): nothing was committed, and the delivery is to be acknowledged.
+    pub duplicate: bool,
 }
 
 tokio::task_local! {
@@ -106,8 +110,23 @@ pub trait HandlerOutput: Sized {
         Self::from_result(match outcome {
             Outcome::Value(value) => Ok(value),
             Outcome::Failed(err) => Err(err),
-            Outcome::Outbox(err) => Err(outbox_error(err)),
+            Outcome::Outbox(err) | Outcome::Duplicate(err) => Err(outbox_error(err)),
         })
+    }
+
+    /// [`HandlerOutput::from_outcome`] for a consumer handler: a duplicate delivery, which
+    /// applied nothing, is `Ok` with the value type's default, so the caller acknowledges it.
+    fn from_received_outcome(
+        outcome: Outcome<Self::Value, Self::Error>,
+        outbox_error: impl FnOnce(Error) -> Self::Error,
+    ) -> Self
+    where
+        Self::Value: ReceivedValue,
+    {
+        match outcome {
+            Outcome::Duplicate(_) => Self::from_result(Ok(ReceivedValue::absorbed())),
+            other => Self::from_outcome(other, outbox_error),
+        }
     }
 
     /// The runtime's error as the handler's own.
@@ -152,6 +171,27 @@ impl<E: From<Error>> HandlerError for E {
     }
 }
 
+/// What a consumer handler returns for a duplicate delivery: it applied nothing, and returns
+/// `Ok` with this value.
+#[diagnostic::on_unimplemented(
+    message = "a `#[transactional_handler]` with `incoming = ...` must return `Result<T, E>` \
+               with `T: Default`, but `T` is `{Self}`",
+    label = "`{Self}` does not implement `Default`",
+    note = "a duplicate delivery of the incoming message applies nothing and returns \
+            `Ok(T::default())`, so that the caller acknowledges it; message handlers usually \
+            return `Result<(), E>`"
+)]
+pub trait ReceivedValue {
+    /// The value a duplicate delivery returns.
+    fn absorbed() -> Self;
+}
+
+impl<T: Default> ReceivedValue for T {
+    fn absorbed() -> Self {
+        T::default()
+    }
+}
+
 /// How a call of a handler ended, for the caller (the generated code, or a loop written by
 /// hand) to turn into its own return type.
 #[derive(Debug)]
@@ -163,6 +203,9 @@ pub enum Outcome<T, E> {
     /// The commit failed: for a conflict, after as many runs as the retry bound allows
     /// ([`Error::ConflictRetriesExhausted`]).
     Outbox(Error),
+    /// The incoming message was handled before ([`Error::DuplicateDelivery`]): nothing was
+    /// written; acknowledge the delivery.
+    Duplicate(Error),
 }
 
 /// One call of a transactional handler: the runs of its body, each over a fresh transaction,
@@ -186,7 +229,9 @@ pub enum Outcome<T, E> {
 ///         match run.finish(tx, body).await {
 ///             None => continue, // a conflict: run the body again
 ///             Some(Outcome::Value(value)) => return Ok(value),
-///             Some(Outcome::Failed(err) | Outcome::Outbox(err)) => return Err(err),
+///             Some(Outcome::Failed(err) | Outcome::Outbox(err) | Outcome::Duplicate(err)) => {
+///                 return Err(err);
+///             }
 ///         }
 ///     }
 /// }
@@ -197,6 +242,11 @@ pub struct HandlerRun<'p> {
     clear: ClearMode,
     retry: ConflictRetry,
     runs: u32,
+    /// For a consumer handler: the inbox and the message it handles.
+    receiving: Option<(&'p Inbox, &'p Message)>,
+    /// What went wrong receiving the incoming message into the transaction, reported by the
+    /// next `finish`.
+    receive_error: Option<Error>,
 }
 
 impl<'p> HandlerRun<'p> {
@@ -212,13 +262,30 @@ impl<'p> HandlerRun<'p> {
             clear,
             retry: ConflictRetry::new(retries),
             runs: 0,
+            receiving: None,
+            receive_error: None,
         }
+    }
+
+    /// Makes every run the handling of `incoming` by `inbox`'s consumer
+    /// ([`Transaction::receive`]): a duplicate delivery ends the call with
+    /// [`Outcome::Duplicate`], having applied nothing. What
+    /// `#[transactional_handler(incoming = ..., inbox = ...)]` generates.
+    pub fn receiving(mut self, inbox: &'p Inbox, incoming: &'p Message) -> Self {
+        self.receiving = Some((inbox, incoming));
+        self
     }
 
     /// Begins the transaction of the next run of the body.
     pub fn begin(&mut self) -> Transaction {
         self.runs += 1;
-        self.postbox.begin()
+        let mut tx = self.postbox.begin();
+        if let Some((inbox, incoming)) = self.receiving
+            && let Err(err) = tx.receive(inbox, incoming)
+        {
+            self.receive_error = Some(err);
+        }
+        tx
     }
 
     /// Ends a run with the body's output: on `Err` drops the transaction; on `Ok` commits.
@@ -231,6 +298,10 @@ impl<'p> HandlerRun<'p> {
         tx: Transaction,
         output: Result<T, E>,
     ) -> Option<Outcome<T, E>> {
+        if let Some(err) = self.receive_error.take() {
+            tx.rollback();
+            return Some(Outcome::Outbox(err));
+        }
         let value = match output {
             Ok(value) => value,
             Err(err) => {
@@ -249,10 +320,30 @@ impl<'p> HandlerRun<'p> {
                         .collect(),
                     clear,
                     capacity_units: committed.capacity_units,
+                    duplicate: false,
                 };
                 // Outside `capture_reports` nobody asked for it.
                 let _ = REPORTS.try_with(|reports| reports.borrow_mut().push(report));
                 Some(Outcome::Value(value))
+            }
+            Err(err @ Error::DuplicateDelivery { .. }) => {
+                if let Error::DuplicateDelivery {
+                    consumer,
+                    message_id,
+                    ..
+                } = &err
+                {
+                    metrics::counter!("outbox_inbox_duplicates_total", "consumer" => consumer.clone())
+                        .increment(1);
+                    tracing::info!(%message_id, consumer, "duplicate delivery absorbed by the inbox");
+                }
+                let report = HandlerReport {
+                    runs: self.runs,
+                    duplicate: true,
+                    ..HandlerReport::default()
+                };
+                let _ = REPORTS.try_with(|reports| reports.borrow_mut().push(report));
+                Some(Outcome::Duplicate(err))
             }
             Err(err) if self.retry.should_retry(&err).await => None,
             Err(err) if err.is_conflict() => {

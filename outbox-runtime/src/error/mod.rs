@@ -229,6 +229,24 @@ pub enum Error {
         message_id: MessageId,
     },
 
+    /// The incoming message was already handled by this consumer: its inbox item exists, so
+    /// this delivery is a duplicate and the transaction applied nothing. Acknowledge (delete)
+    /// the delivery; a consumer handler returns `Ok` for it
+    /// (see [`Inbox`](crate::consumer::Inbox)).
+    #[error(
+        "message {message_id} was already handled by consumer `{consumer}` (its item is in the \
+         inbox table `{table}`): this delivery is a duplicate and nothing of it was applied; \
+         acknowledge it"
+    )]
+    DuplicateDelivery {
+        /// The inbox table.
+        table: String,
+        /// The consumer that handled it.
+        consumer: String,
+        /// The incoming message's id.
+        message_id: MessageId,
+    },
+
     /// DynamoDB cancelled the transaction; every action's reason is kept.
     #[error("{}", describe_cancellation(reasons))]
     TransactionCancelled {

@@ -18,8 +18,10 @@ pub(crate) struct ActionInfo {
     pub(crate) table: String,
     /// The key, as `Name="Tyrion"`, when known.
     pub(crate) key: Option<String>,
-    /// The deposited message, for deposits.
+    /// The deposited message, for deposits; the incoming one, for the inbox record.
     pub(crate) message_id: Option<MessageId>,
+    /// The consumer, for the inbox record of an incoming message.
+    pub(crate) inbox_consumer: Option<String>,
     /// The condition the handler wrote, as written.
     pub(crate) condition: Option<String>,
     /// The read the action is guarded by, for a write to an item read in the unit of work.
@@ -40,6 +42,7 @@ impl ActionInfo {
             table: table.to_owned(),
             key,
             message_id: None,
+            inbox_consumer: None,
             condition: None,
             guard: None,
         }
@@ -114,6 +117,17 @@ pub(crate) fn cancellation_error(infos: &[ActionInfo], reasons: &[CancellationRe
         .zip(infos)
         .filter(|(failure, _)| failure.code != CancellationCode::None)
         .collect();
+    // The incoming message's inbox item exists: whatever else failed, this delivery was
+    // handled before, and the transaction applied nothing.
+    if let Some((_, info)) = failed.iter().find(|(failure, info)| {
+        info.inbox_consumer.is_some() && failure.code == CancellationCode::ConditionalCheckFailed
+    }) {
+        return Error::DuplicateDelivery {
+            table: info.table.clone(),
+            consumer: info.inbox_consumer.clone().expect("checked"),
+            message_id: info.message_id.clone().expect("an inbox record has a message id"),
+        };
+    }
     let only_duplicate_deposits = !failed.is_empty()
         && failed.iter().all(|(failure, info)| {
             info.message_id.is_some() && failure.code == CancellationCode::ConditionalCheckFailed

@@ -15,6 +15,7 @@ use tracing::Instrument;
 mod action;
 mod expr;
 mod read;
+mod receive;
 mod version;
 mod write;
 
@@ -29,6 +30,7 @@ use crate::table::config::OutboxConfig;
 use crate::table::layout;
 use action::{ActionInfo, cancellation_error, distinct_tables};
 use read::Read;
+use receive::Received;
 
 /// The result of a successful commit: the messages it made durable, to be sent at once.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -71,6 +73,8 @@ pub struct Transaction {
     reads: HashMap<String, Read>,
     bytes: usize,
     messages: Vec<Message>,
+    /// The incoming message this unit of work handles, for a consumer.
+    received: Option<Received>,
 }
 
 impl fmt::Debug for Transaction {
@@ -80,6 +84,7 @@ impl fmt::Debug for Transaction {
             .field("actions", &self.infos.len())
             .field("messages", &self.messages.len())
             .field("reads", &self.reads.len())
+            .field("received", &self.received.as_ref().map(|r| r.id.as_str()))
             .field("bytes", &self.bytes)
             .finish()
     }
@@ -96,6 +101,7 @@ impl Transaction {
             reads: HashMap::new(),
             bytes: 0,
             messages: Vec::new(),
+            received: None,
         }
     }
 
@@ -130,6 +136,7 @@ impl Transaction {
     /// [`Error::InvalidMessage`] for an empty topic or id; [`Error::Limit`].
     pub fn deposit_message(&mut self, mut message: Message) -> Result<MessageId> {
         crate::trace::fill_from_current_span(&mut message);
+        self.link_to_received(&mut message);
         let table = &self.outbox.table_name;
         let mut item = layout::new_item(&message, self.outbox.shard_count, "deposit", table)?;
         crate::stream::shape_deposit(&mut item, &self.outbox);
