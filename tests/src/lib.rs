@@ -7,6 +7,7 @@
 pub mod bench;
 pub mod chaos;
 pub mod inject;
+pub mod moto;
 pub mod restartable;
 
 use outbox_runtime::table::TableSchema;

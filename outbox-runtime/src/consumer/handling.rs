@@ -5,8 +5,10 @@
 use std::fmt;
 use std::future::Future;
 
+#[cfg(any(feature = "sqs", feature = "lambda"))]
 use tracing::Instrument;
 
+#[cfg(any(feature = "sqs", feature = "lambda"))]
 use crate::dispatch::capture_reports;
 use crate::message::Message;
 
@@ -51,6 +53,7 @@ where
 }
 
 /// How the handling of one delivery ended.
+#[cfg(any(feature = "sqs", feature = "lambda"))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Handled {
     /// Handled and committed: acknowledge.
@@ -61,12 +64,14 @@ pub(crate) enum Handled {
     Failed(String),
 }
 
+#[cfg(any(feature = "sqs", feature = "lambda"))]
 impl Handled {
     pub(crate) fn acknowledge(&self) -> bool {
         !matches!(self, Handled::Failed(_))
     }
 }
 
+#[cfg(any(feature = "sqs", feature = "lambda"))]
 /// Runs `handler` on `message` inside the span `outbox.consume` (message id, topic, source).
 pub(crate) async fn handle_one<H: MessageHandler>(
     handler: &H,

@@ -65,8 +65,8 @@ pub mod incoming;
 mod sqs;
 
 pub use handling::MessageHandler;
-#[cfg(any(feature = "sqs", feature = "lambda"))]
-pub(crate) use handling::{Handled, handle_one};
+#[cfg(feature = "lambda")]
+pub(crate) use handling::handle_one;
 pub use inbox::{DEFAULT_INBOX_TABLE, DEFAULT_RETENTION, Inbox};
 #[cfg(feature = "sqs")]
 pub use sqs::{ConsumerError, ConsumerReport, QueueSettings, SqsConsumer};

@@ -8,6 +8,7 @@
 
 mod bad_input;
 mod connection;
+mod consumer;
 mod costs;
 mod faults;
 mod handler;

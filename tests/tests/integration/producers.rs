@@ -4,180 +4,19 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use aws_sdk_sns::operation::publish_batch::PublishBatchInput;
 use aws_sdk_sqs::config::interceptors::BeforeSerializationInterceptorContextRef;
 use aws_sdk_sqs::config::{ConfigBag, Intercept};
 use aws_sdk_sqs::error::BoxError;
 use aws_sdk_sqs::operation::send_message_batch::SendMessageBatchInput;
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::MessageSystemAttributeName;
 use outbox_runtime::transport::wire::{self, BASE64};
-use outbox_runtime::transport::{Producer, SnsProducer, SqsProducer, sns, sqs};
+use outbox_runtime::transport::{Producer, SnsProducer, SqsProducer, sqs};
 use outbox_runtime::{Body, Message, MessageType};
-use outbox_tests::SQS_ENDPOINT_ENV as ENDPOINT_ENV;
+use outbox_tests::moto::{moto, unique};
 
-/// Where the tests look when `SQS_SNS_ENDPOINT` is not set: the port `cargo xtask moto start`
-/// uses by default.
-const DEFAULT_MOTO_ENDPOINT: &str = "http://127.0.0.1:5000";
-
-/// Clients for the local SQS/SNS server, proven to answer.
-struct Moto {
-    endpoint: String,
-    sqs: aws_sdk_sqs::Client,
-    sns: aws_sdk_sns::Client,
-}
-
-/// # Panics
-/// When nothing answers, with the endpoint and the commands that start the server.
-async fn moto() -> Moto {
-    let endpoint = std::env::var(ENDPOINT_ENV)
-        .ok()
-        .map(|value| value.trim().to_owned())
-        .filter(|value| !value.is_empty())
-        .unwrap_or_else(|| DEFAULT_MOTO_ENDPOINT.to_owned());
-    let sqs = sqs::local_client(&endpoint);
-    let sns = sns::local_client(&endpoint);
-    let answer = match sqs.list_queues().send().await {
-        Ok(_) => sns.list_topics().send().await.map(|_| ()).map_err(|err| {
-            format!(
-                "SNS ListTopics: {}",
-                aws_sdk_sns::error::DisplayErrorContext(err)
-            )
-        }),
-        Err(err) => Err(format!(
-            "SQS ListQueues: {}",
-            aws_sdk_sqs::error::DisplayErrorContext(err)
-        )),
-    };
-    if let Err(err) = answer {
-        panic!(
-            "these tests need a local SQS/SNS server and none answers at {endpoint} \
-             ({ENDPOINT_ENV} {}).\n{err}\n\nRun the whole suite with `cargo xtask test`, or start \
-             a server with `cargo xtask moto start` and export the {ENDPOINT_ENV} it prints.",
-            if std::env::var_os(ENDPOINT_ENV).is_some() {
-                "is set"
-            } else {
-                "is not set"
-            }
-        );
-    }
-    Moto { endpoint, sqs, sns }
-}
-
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
-}
-
-impl Moto {
-    /// A new queue; FIFO when `fifo`. Returns its URL.
-    async fn queue(&self, prefix: &str, fifo: bool) -> String {
-        let mut request = self.sqs.create_queue();
-        if fifo {
-            request = request
-                .queue_name(format!("{}.fifo", unique(prefix)))
-                .attributes(QueueAttributeName::FifoQueue, "true");
-        } else {
-            request = request.queue_name(unique(prefix));
-        }
-        let output = request.send().await.expect("CreateQueue");
-        output.queue_url().expect("a queue URL").to_owned()
-    }
-
-    /// A new SNS topic; FIFO when `fifo`. Returns its ARN.
-    async fn topic(&self, prefix: &str, fifo: bool) -> String {
-        let mut request = self.sns.create_topic();
-        if fifo {
-            request = request
-                .name(format!("{}.fifo", unique(prefix)))
-                .attributes("FifoTopic", "true");
-        } else {
-            request = request.name(unique(prefix));
-        }
-        let output = request.send().await.expect("CreateTopic");
-        output.topic_arn().expect("a topic ARN").to_owned()
-    }
-
-    /// Subscribes the queue to the topic with raw message delivery, so that SNS message
-    /// attributes arrive as SQS message attributes.
-    async fn subscribe_raw(&self, topic_arn: &str, queue_url: &str) {
-        let attributes = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(queue_url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .expect("GetQueueAttributes");
-        let queue_arn = attributes
-            .attributes()
-            .and_then(|attributes| attributes.get(&QueueAttributeName::QueueArn))
-            .expect("a queue ARN")
-            .clone();
-        self.sns
-            .subscribe()
-            .topic_arn(topic_arn)
-            .protocol("sqs")
-            .endpoint(queue_arn)
-            .attributes("RawMessageDelivery", "true")
-            .send()
-            .await
-            .expect("Subscribe");
-    }
-
-    /// Receives (and deletes) messages until `count` have arrived, in the order received; fails
-    /// after 20 s. Then checks for 1 s that no further message arrives.
-    async fn receive(&self, queue_url: &str, count: usize) -> Vec<aws_sdk_sqs::types::Message> {
-        let mut received = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while received.len() < count {
-            assert!(
-                Instant::now() < deadline,
-                "only {} of {count} messages arrived in {queue_url}",
-                received.len()
-            );
-            received.extend(self.receive_once(queue_url).await);
-        }
-        let extra = self.receive_once(queue_url).await;
-        assert!(extra.is_empty(), "unexpected extra messages: {extra:?}");
-        received
-    }
-
-    async fn receive_once(&self, queue_url: &str) -> Vec<aws_sdk_sqs::types::Message> {
-        let output = self
-            .sqs
-            .receive_message()
-            .queue_url(queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .message_attribute_names("All")
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send()
-            .await
-            .expect("ReceiveMessage");
-        let messages = output.messages().to_vec();
-        for message in &messages {
-            // Deleted at once, so that a FIFO queue hands out the next message of the group.
-            self.sqs
-                .delete_message()
-                .queue_url(queue_url)
-                .receipt_handle(message.receipt_handle().expect("a receipt handle"))
-                .send()
-                .await
-                .expect("DeleteMessage");
-        }
-        messages
-    }
-
-    /// A URL in the server's form for a queue that does not exist.
-    fn missing_queue_url(&self) -> String {
-        format!(
-            "{}/123456789012/{}",
-            self.endpoint.trim_end_matches('/'),
-            unique("missing")
-        )
-    }
-}
 
 /// Counts the batch calls a client makes and the entries in each.
 #[derive(Clone, Debug, Default)]

@@ -1,6 +1,7 @@
 //! AWS Lambda entries (feature `lambda`): the stream relay as the function of a DynamoDB event
-//! source mapping on the outbox table's stream ([`StreamHandler`]), and a sweep pass per
-//! scheduled invocation ([`ScheduledSweep`]), for services that keep the index sweeper.
+//! source mapping on the outbox table's stream ([`StreamHandler`]), a sweep pass per
+//! scheduled invocation ([`ScheduledSweep`]), for services that keep the index sweeper, and a
+//! consumer as the function of an SQS event source mapping ([`SqsHandler`]).
 //!
 //! Lambda freezes the process between invocations, so nothing may be left running: both entries
 //! finish their marks before they return, and a postbox used by handlers that run on Lambda
@@ -49,6 +50,10 @@ use crate::dispatch::sweeper::{SweepReport, Sweeper, SweeperConfig};
 use crate::error::{Error, Result};
 use crate::message::Item;
 use crate::stream::{Event as RecordEvent, KeyedMessages, Record, relay_batch};
+
+mod sqs;
+
+pub use sqs::SqsHandler;
 
 /// The stream relay as a Lambda function: a batch of the outbox table's stream records in, the
 /// partial-batch response out.
