@@ -9,6 +9,9 @@ use outbox_runtime::{Message, OutboxMessage};
 
 use crate::greetings::GreetingMade;
 
+/// The demo queue's visibility timeout, in seconds.
+pub const VISIBILITY_TIMEOUT_SECS: u64 = 2;
+
 /// A failure of the consumer, naming the queue.
 #[derive(Debug, thiserror::Error)]
 #[error("queue `{queue}`: {action} failed: {source}")]
@@ -27,8 +30,9 @@ pub struct GreetingConsumer {
 }
 
 impl GreetingConsumer {
-    /// Creates the queue `name` if needed (creating an existing queue is a no-op in SQS) and
-    /// empties it, so that a run sees only its own messages.
+    /// Creates the queue `name` if needed (creating an existing queue is a no-op in SQS), sets
+    /// its visibility timeout to [`VISIBILITY_TIMEOUT_SECS`] and empties it, so that a run sees
+    /// only its own messages.
     ///
     /// # Errors
     /// [`ConsumerError`] when the SQS endpoint refuses.
@@ -49,6 +53,19 @@ impl GreetingConsumer {
             .map_err(|err| aws_sdk_sqs::Error::from(err).into())
             .map_err(error("CreateQueue"))?;
         let queue_url = created.queue_url().unwrap_or_default().to_owned();
+        // A short visibility timeout: a delivery the demo's consumer service does not delete
+        // (it dies first) comes back within seconds.
+        client
+            .set_queue_attributes()
+            .queue_url(&queue_url)
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+                VISIBILITY_TIMEOUT_SECS.to_string(),
+            )
+            .send()
+            .await
+            .map_err(|err| aws_sdk_sqs::Error::from(err).into())
+            .map_err(error("SetQueueAttributes"))?;
         client
             .purge_queue()
             .queue_url(&queue_url)

@@ -5,6 +5,7 @@
 //! documentation, in Rust: `cargo xtask demo` runs it end to end.
 
 pub mod consumer;
+pub mod counter;
 pub mod greetings;
 pub mod people;
 pub mod relay;

@@ -1,7 +1,7 @@
 //! `cargo xtask provision`: every table the tests and the demo need, from the schemas defined in
 //! the runtime and the examples (no second copy here).
 
-use outbox_examples::{people, relay};
+use outbox_examples::{counter, people, relay};
 use outbox_runtime::table::{EnsureOutcome, TableSchema};
 use outbox_runtime::{DynamoDb, OutboxConfig};
 
@@ -17,6 +17,9 @@ fn schemas() -> Vec<TableSchema> {
         // The stream relay's example: an outbox with its stream, and the relay's state table.
         relay::outbox_config().table_schema(),
         relay::state_table_schema(),
+        // The greetings demo's consumer service: its counts and its inbox.
+        counter::table_schema(),
+        counter::inbox().table_schema(),
     ]
 }
 

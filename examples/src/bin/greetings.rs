@@ -1,22 +1,35 @@
 //! The greetings demo, end to end against DynamoDB Local and a local SQS: a greeting and its
 //! message commit together and the message is sent at once; a failing handler leaves nothing
 //! behind; a process that dies right after its commit has its message delivered by the sweeper,
-//! running as a process of its own; 32 greetings of one person at once, 8 at a time, all kept.
-//! Every step is verified by reading the real state back.
+//! running as a process of its own; 32 greetings of one person at once, 8 at a time, all kept;
+//! a consumer service that counts greetings exactly once, although it dies between its commit
+//! and the SQS delete and the message is delivered again. Every step is verified by reading the
+//! real state back.
 //!
 //! `greetings` runs the demo. `greetings commit-then-die NAME GREETING` is the dying process
-//! the demo starts: it commits, then exits when it tries to send.
+//! the demo starts: it commits, then exits when it tries to send. `greetings
+//! consume-then-die QUEUE_URL` is the dying consumer: it handles one message, commits, and
+//! exits before deleting it.
 
 use std::process::{Command, ExitCode};
+use std::sync::Arc;
 use std::time::Duration;
 
-use outbox_examples::consumer::GreetingConsumer;
+use outbox_examples::consumer::{GreetingConsumer, VISIBILITY_TIMEOUT_SECS};
+use outbox_examples::counter::{GREETING_COUNTS_TABLE, GreetingCounter};
 use outbox_examples::greetings::{
     AddGreeting, AddGreetingHandler, AppError, GreetingMade, MAX_GREETINGS, People, Person,
 };
 use outbox_examples::people::PEOPLE_TABLE;
+use outbox_runtime::consumer::SqsConsumer;
 use outbox_runtime::transport::{Producer, ProducerError, SqsProducer, sqs};
 use outbox_runtime::{DynamoDb, Message, MessageId, Outbox, OutboxConfig, Postbox};
+
+const USAGE: &str = "usage: greetings [commit-then-die NAME GREETING | consume-then-die QUEUE_URL]
+
+With no arguments, runs the greetings demo against DynamoDB (AWS_ENDPOINT_URL_DYNAMODB) and SQS
+(AWS_ENDPOINT_URL_SQS); `cargo xtask demo` starts both locally and runs it. The two subcommands
+are the processes the demo starts and kills on purpose.";
 
 /// The exit code of the process that dies between its commit and its send.
 const DIED_AFTER_COMMIT: i32 = 86;
@@ -36,7 +49,12 @@ async fn main() -> ExitCode {
     {
         [] => demo().await,
         ["commit-then-die", name, greeting] => commit_then_die(name, greeting).await,
-        _ => Err("usage: greetings [commit-then-die NAME GREETING]".into()),
+        ["consume-then-die", queue_url] => consume_then_die(queue_url).await,
+        ["--help" | "-h"] => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => Err(format!("unexpected arguments\n{USAGE}").into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -75,6 +93,27 @@ async fn commit_then_die(name: &str, greeting: &str) -> Result<(), Failure> {
         })
         .await?;
     Err("the handler returned, but this process should have died at the send".into())
+}
+
+/// The consumer service dying after its handler committed, before the SQS delete.
+async fn consume_then_die(queue_url: &str) -> Result<(), Failure> {
+    let outbox = outbox().await?;
+    let counter = Arc::new(GreetingCounter::new(Postbox::new(outbox, DieOnSend)));
+    let consumer = SqsConsumer::new(sqs::client_from_env().await, queue_url);
+    let handler = move |message: Message| {
+        let counter = Arc::clone(&counter);
+        async move {
+            counter.handle(&message).await?;
+            // Committed; the consumer would delete the message next.
+            std::process::exit(DIED_AFTER_COMMIT);
+            #[allow(unreachable_code)]
+            Ok::<(), outbox_runtime::Error>(())
+        }
+    };
+    for _ in 0..10 {
+        consumer.poll_once(&handler).await?;
+    }
+    Err("no message arrived for the consumer to handle".into())
 }
 
 fn check(condition: bool, what: &str) -> Result<(), Failure> {
@@ -267,6 +306,7 @@ async fn demo() -> Result<(), Failure> {
         "the consumer received Cersei's greeting",
     )?;
     concurrent_greetings(&handler, &people, &consumer).await?;
+    count_exactly_once(&handler, &consumer).await?;
     println!("every step verified against the tables and the queue");
     Ok(())
 }
@@ -346,5 +386,77 @@ async fn concurrent_greetings(
             "the consumer received {CONCURRENT_CALLS} GreetingMade for Arya, one per greeting"
         ),
     )?;
+    Ok(())
+}
+
+/// The consumer service: counts Tyrion's greetings once, although its first process dies between
+/// the commit and the SQS delete and SQS delivers the message again.
+async fn count_exactly_once(
+    handler: &AddGreetingHandler,
+    consumer: &GreetingConsumer,
+) -> Result<(), Failure> {
+    println!(
+        "7. the consumer service counts greetings per person in `{GREETING_COUNTS_TABLE}`, once \
+         per message"
+    );
+    let outbox = handler.postbox.outbox().clone();
+    let db = outbox.db().clone();
+    let counter = GreetingCounter::new(handler.postbox.clone());
+    let before = counter.count(&db, "Tyrion").await?;
+    let id = handler
+        .handle(AddGreeting {
+            name: "Tyrion".into(),
+            greeting: "Hello again".into(),
+        })
+        .await?;
+    handler.postbox.flush().await;
+    println!("   AddGreeting(Tyrion, \"Hello again\") sent message {id}");
+
+    let status = Command::new(std::env::current_exe()?)
+        .args(["consume-then-die", consumer.queue_url()])
+        .status()?;
+    check(
+        status.code() == Some(DIED_AFTER_COMMIT),
+        &format!("the consumer process died between its commit and the SQS delete ({status})"),
+    )?;
+    check(
+        counter.count(&db, "Tyrion").await? == before + 1,
+        "its commit counted the greeting",
+    )?;
+    check(
+        counter.inbox.contains(&db, &id).await?,
+        "and recorded the message in the inbox",
+    )?;
+
+    println!(
+        "   SQS delivers the undeleted message again after {VISIBILITY_TIMEOUT_SECS} s; the \
+         demo's own consumer handles it"
+    );
+    let sqs_consumer = SqsConsumer::new(sqs::client_from_env().await, consumer.queue_url())
+        .with_wait_time(Duration::from_secs(5));
+    let counter = Arc::new(counter);
+    let handling = Arc::clone(&counter);
+    let handle = move |message: Message| {
+        let counter = Arc::clone(&handling);
+        async move { counter.handle(&message).await }
+    };
+    let mut duplicates = 0;
+    let mut deleted = 0;
+    for _ in 0..6 {
+        let report = sqs_consumer.poll_once(&handle).await?;
+        duplicates += report.duplicates;
+        deleted += report.deleted;
+        if report.received > 0 {
+            break;
+        }
+    }
+    println!("   redelivery: {duplicates} duplicate absorbed, {deleted} deleted");
+    check(
+        duplicates == 1 && deleted == 1,
+        "the inbox absorbed the redelivery, and the consumer deleted it",
+    )?;
+    let count = counter.count(&db, "Tyrion").await?;
+    println!("   table `{GREETING_COUNTS_TABLE}`: Tyrion has {count}");
+    check(count == before + 1, "the greeting was counted exactly once")?;
     Ok(())
 }
