@@ -478,11 +478,15 @@ fn expand_handler(handler: &Handler<'_>) -> TokenStream {
                     let __outbox_incoming: #incoming_ty = #incoming;
                     let mut __outbox_run = __outbox_run.receiving(__outbox_inbox, __outbox_incoming);
                 },
-                output_call(
-                    output,
-                    "from_received_outcome",
-                    quote!(__outbox_outcome, #outbox_error),
-                ),
+                // Named as a value, then called: a return type whose value is not `Default`
+                // is then reported on the return type, as a missing `HandlerError` is.
+                {
+                    let path = output_path(output, "from_received_outcome");
+                    quote!({
+                        let __outbox_finish = #path;
+                        __outbox_finish(__outbox_outcome, #outbox_error)
+                    })
+                },
             )
         }
     };
