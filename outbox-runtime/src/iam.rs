@@ -15,7 +15,9 @@
 //! | | mark, record failures, hand held-back messages to the sweeper | the mark's action and `UpdateItem`, outbox table |
 //! | | the self-hosted relay's leases and checkpoints ([`IamPolicy::with_relay_state_table`]; none on Lambda, where the event source mapping keeps them) | `BatchGetItem`, `PutItem`, `UpdateItem`, the state table |
 //! | | send | as the clear |
-//! | [`Part::Provisioning`] | `TableSchema::ensure`, `DynamoDb::check_reachable` | `CreateTable`, `DescribeTable`, `UpdateTimeToLive`, `DescribeTimeToLive`, table; `ListTables` on `*` (it has no resource-level permission) |
+//! | [`Part::Consumer`] | the inbox record in the handler's commit ([`IamPolicy::with_inbox_table`]) | `PutItem`, the inbox table |
+//! | | the SQS consumer ([`IamPolicy::with_consumed_queue_arn`]): receive, delete after the commit, extend visibility, read the queue's settings; on Lambda the event source mapping makes the same calls with the function's role | `sqs:ReceiveMessage`, `sqs:DeleteMessage`, `sqs:ChangeMessageVisibility` (each covers its batch call), `sqs:GetQueueAttributes`, each consumed queue; `kms:Decrypt` on the keys of encrypted ones |
+//! | [`Part::Provisioning`] | `TableSchema::ensure`, `Inbox::ensure_table`, `DynamoDb::check_reachable` | `CreateTable`, `DescribeTable`, `UpdateTimeToLive`, `DescribeTimeToLive`, tables; `ListTables` on `*` (it has no resource-level permission) |
 
 use std::collections::BTreeMap;
 
@@ -40,24 +42,27 @@ pub enum Part {
     /// The stream relay, self-hosted (with its state table) or the function of a Lambda event
     /// source mapping.
     StreamRelay,
+    /// A consumer: the inbox record of its handlers, and the queues it consumes.
+    Consumer,
 }
 
 impl Part {
     /// Every part.
-    pub const ALL: [Part; 6] = [
+    pub const ALL: [Part; 7] = [
         Part::Handler,
         Part::Clear,
         Part::Sweeper,
         Part::Operations,
         Part::Provisioning,
         Part::StreamRelay,
+        Part::Consumer,
     ];
 
     /// What a service runs: handlers, the immediate clear and a sweeper.
     pub const SERVICE: [Part; 3] = [Part::Handler, Part::Clear, Part::Sweeper];
 
     /// The part's name: `handler`, `clear`, `sweeper`, `operations`, `provisioning`,
-    /// `stream-relay`.
+    /// `stream-relay`, `consumer`.
     pub fn name(self) -> &'static str {
         match self {
             Part::Handler => "handler",
@@ -66,6 +71,7 @@ impl Part {
             Part::Operations => "operations",
             Part::Provisioning => "provisioning",
             Part::StreamRelay => "stream-relay",
+            Part::Consumer => "consumer",
         }
     }
 
@@ -114,6 +120,8 @@ pub struct IamPolicy {
     entity_tables: Vec<String>,
     parts: Vec<Part>,
     relay_state_table: Option<String>,
+    inbox_table: Option<String>,
+    consumed_queues: Vec<String>,
 }
 
 impl IamPolicy {
@@ -146,6 +154,8 @@ impl IamPolicy {
             entity_tables: Vec::new(),
             parts: Part::SERVICE.to_vec(),
             relay_state_table: None,
+            inbox_table: None,
+            consumed_queues: Vec::new(),
         })
     }
 
@@ -210,6 +220,37 @@ impl IamPolicy {
     pub fn with_relay_state_table(mut self, table: impl Into<String>) -> Self {
         self.relay_state_table = Some(table.into());
         self
+    }
+
+    /// Names the inbox table of the role's consumer handlers
+    /// ([`Inbox::table_name`](crate::consumer::Inbox::table_name)): [`Part::Consumer`] then
+    /// covers the inbox record, and [`Part::Provisioning`] the table's creation.
+    ///
+    /// ```
+    /// use outbox_runtime::OutboxConfig;
+    /// use outbox_runtime::iam::{IamPolicy, Part};
+    ///
+    /// let policy = IamPolicy::new("111122223333", "eu-west-1", &OutboxConfig::default())?
+    ///     .with_parts([Part::Handler, Part::Clear, Part::Consumer])
+    ///     .with_inbox_table("OutboxInbox")
+    ///     .with_consumed_queue_arn("arn:aws:sqs:eu-west-1:111122223333:greetings")?
+    ///     .to_json();
+    /// assert!(policy.contains("table/OutboxInbox\""));
+    /// assert!(policy.contains("\"sqs:ReceiveMessage\""));
+    /// # Ok::<(), outbox_runtime::Error>(())
+    /// ```
+    pub fn with_inbox_table(mut self, table: impl Into<String>) -> Self {
+        self.inbox_table = Some(table.into());
+        self
+    }
+
+    /// Adds an SQS queue the role's consumer receives from, by ARN ([`Part::Consumer`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for something else than an SQS ARN.
+    pub fn with_consumed_queue_arn(mut self, arn: impl Into<String>) -> Result<Self> {
+        self.consumed_queues.push(checked_arn(arn.into(), ":sqs:")?);
+        Ok(self)
     }
 
     /// Sets the parts the role runs.
@@ -316,6 +357,18 @@ impl IamPolicy {
                 &["dynamodb:ListTables"],
                 vec!["*".to_owned()],
             );
+            if let Some(inbox) = &self.inbox_table {
+                add(
+                    "InboxProvisioning",
+                    &[
+                        "dynamodb:CreateTable",
+                        "dynamodb:DescribeTable",
+                        "dynamodb:DescribeTimeToLive",
+                        "dynamodb:UpdateTimeToLive",
+                    ],
+                    vec![table_arn(inbox)],
+                );
+            }
             if let Some(state) = &self.relay_state_table {
                 add(
                     "OutboxRelayStateProvisioning",
@@ -350,6 +403,26 @@ impl IamPolicy {
                     ],
                     vec![table_arn(state)],
                 );
+            }
+        }
+        if has(Part::Consumer) {
+            if let Some(inbox) = &self.inbox_table {
+                add("InboxRecord", &["dynamodb:PutItem"], vec![table_arn(inbox)]);
+            }
+            if !self.consumed_queues.is_empty() {
+                add(
+                    "ConsumerReceiveSqs",
+                    &[
+                        "sqs:ChangeMessageVisibility",
+                        "sqs:DeleteMessage",
+                        "sqs:GetQueueAttributes",
+                        "sqs:ReceiveMessage",
+                    ],
+                    self.consumed_queues.clone(),
+                );
+                if !self.kms_keys.is_empty() {
+                    add("ConsumerKms", &["kms:Decrypt"], self.kms_keys.clone());
+                }
             }
         }
         if has(Part::Clear) || has(Part::Sweeper) || has(Part::StreamRelay) {
@@ -528,6 +601,30 @@ mod tests {
         assert!(hosted.contains("\"arn:aws:dynamodb:eu-west-1:111122223333:table/Outbox-relay\""));
         assert!(hosted.contains("OutboxRelayStateProvisioning"), "{hosted}");
         assert_eq!(Part::parse("stream-relay").unwrap(), Part::StreamRelay);
+    }
+
+    #[test]
+    fn a_consumer_records_in_its_inbox_and_receives_from_its_queues_only() {
+        let text = policy()
+            .with_parts([Part::Consumer, Part::Provisioning])
+            .with_inbox_table("OutboxInbox")
+            .with_consumed_queue_arn("arn:aws:sqs:eu-west-1:111122223333:greetings")
+            .unwrap()
+            .to_json();
+        for needed in [
+            "InboxRecord",
+            "InboxProvisioning",
+            "\"arn:aws:dynamodb:eu-west-1:111122223333:table/OutboxInbox\"",
+            "\"sqs:ReceiveMessage\"",
+            "\"sqs:DeleteMessage\"",
+            "\"sqs:ChangeMessageVisibility\"",
+            "\"sqs:GetQueueAttributes\"",
+        ] {
+            assert!(text.contains(needed), "{needed}: {text}");
+        }
+        assert!(!text.contains("sqs:SendMessage"), "a consumer sends nothing: {text}");
+        assert!(!text.contains("OutboxCommit"), "{text}");
+        assert_eq!(Part::parse("consumer").unwrap(), Part::Consumer);
     }
 
     #[test]

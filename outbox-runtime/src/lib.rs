@@ -9,12 +9,12 @@
 //!
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
-//! | `sqs` | yes | [`transport::SqsProducer`] and [`transport::sqs::received_message`] (aws-sdk-sqs) |
+//! | `sqs` | yes | [`transport::SqsProducer`], [`transport::sqs::received_message`] and [`consumer::SqsConsumer`] (aws-sdk-sqs) |
 //! | `aws-config` | yes | [`DynamoDb::from_env`] and `client_from_env` for the producers: clients from the standard AWS chain (aws-config) |
 //! | `sns` | no | `transport::SnsProducer` (aws-sdk-sns) |
 //! | `testing` | no | `transport::InMemoryProducer`, `DynamoDb::local` and `local_client` for the producers: for tests and examples against local emulators |
 //! | `streams` | no | [`stream::StreamRelay`]: a self-hosted relay on the outbox table's DynamoDB Stream (aws-sdk-dynamodbstreams) |
-//! | `lambda` | no | [`lambda`]: AWS Lambda entries for the stream relay (a DynamoDB stream event to the partial-batch response) and for a scheduled sweep pass (aws_lambda_events, lambda_runtime) |
+//! | `lambda` | no | [`lambda`]: AWS Lambda entries for the stream relay (a DynamoDB stream event to the partial-batch response), for a scheduled sweep pass, and for a consumer (an SQS event to the partial-batch response) (aws_lambda_events, lambda_runtime) |
 //! | `opentelemetry` | no | a message deposited inside a span OpenTelemetry tracks (through tracing-opentelemetry) carries its W3C trace context; producers send it as the message attribute `traceparent` |
 //!
 //! With `default-features = false` the crate needs only aws-sdk-dynamodb; bring a
@@ -43,6 +43,7 @@
 //! | `outbox_outstanding_backlog` | gauge | `owner` | outstanding messages the last pass examined (bounded by what a pass reads) |
 //! | `outbox_oldest_outstanding_age_seconds` | gauge | `owner` | age of the oldest outstanding message the last pass saw |
 //! | `outbox_stream_*` | | | the stream relay's: iterator age, records read and filtered, leases (listed in [`stream`]) |
+//! | `outbox_inbox_duplicates_total`, `outbox_consumer_*` | | | the consumer side's: duplicates absorbed, handler failures, unreadable deliveries (listed in [`consumer`]) |
 //!
 //! Logs are [`tracing`](https://docs.rs/tracing) events: `warn` for a failed send, a failed
 //! mark, a failed sweep pass, a lost lease and a dead-lettered message; `error` for an

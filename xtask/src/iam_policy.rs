@@ -23,8 +23,11 @@ usage: cargo xtask iam-policy [options]
   --kms-key-arn ARN      the KMS key of an SSE-KMS queue or topic (repeatable)
   --entity-table NAME    a table the handlers write entities to (repeatable)
   --parts LIST           comma-separated parts among handler, clear, sweeper, operations,
-                         provisioning, stream-relay, or `all` (default: handler,clear,sweeper)
-  --relay-state-table NAME  the self-hosted stream relay's state table (leave out on Lambda)";
+                         provisioning, stream-relay, consumer, or `all`
+                         (default: handler,clear,sweeper)
+  --relay-state-table NAME  the self-hosted stream relay's state table (leave out on Lambda)
+  --inbox-table NAME     the consumer handlers' inbox table (part consumer, provisioning)
+  --consumed-queue-arn ARN  an SQS queue the consumer receives from (repeatable)";
 
 /// What the policy is for, as given on the command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,6 +44,8 @@ struct Options {
     entity_tables: Vec<String>,
     parts: Vec<Part>,
     relay_state_table: Option<String>,
+    inbox_table: Option<String>,
+    consumed_queues: Vec<String>,
 }
 
 impl Default for Options {
@@ -62,6 +67,8 @@ impl Default for Options {
             entity_tables: Vec::new(),
             parts: Part::SERVICE.to_vec(),
             relay_state_table: None,
+            inbox_table: None,
+            consumed_queues: Vec::new(),
         }
     }
 }
@@ -114,6 +121,8 @@ fn parse(args: &[&str]) -> Result<Options> {
             "--kms-key-arn" => options.kms_keys.push(value()?),
             "--entity-table" => options.entity_tables.push(value()?),
             "--relay-state-table" => options.relay_state_table = Some(value()?),
+            "--inbox-table" => options.inbox_table = Some(value()?),
+            "--consumed-queue-arn" => options.consumed_queues.push(value()?),
             "--parts" => {
                 let list = value()?;
                 options.parts = if list == "all" {
@@ -161,6 +170,12 @@ fn policy(options: &Options) -> Result<IamPolicy> {
     if let Some(state) = &options.relay_state_table {
         policy = policy.with_relay_state_table(state);
     }
+    if let Some(inbox) = &options.inbox_table {
+        policy = policy.with_inbox_table(inbox);
+    }
+    for queue in &options.consumed_queues {
+        policy = policy.with_consumed_queue_arn(queue)?;
+    }
     Ok(policy)
 }
 
@@ -195,6 +210,20 @@ mod tests {
         assert!(text.contains("dynamodb:BatchWriteItem"), "{text}");
         assert!(text.contains("table/People"), "{text}");
         assert!(!text.contains("OutboxSweeper"), "{text}");
+    }
+
+    #[test]
+    fn consumer_flags_reach_the_library_policy() {
+        let text = printed(&[
+            "--parts",
+            "consumer",
+            "--inbox-table",
+            "OutboxInbox",
+            "--consumed-queue-arn",
+            "arn:aws:sqs:us-east-1:123456789012:greetings",
+        ]);
+        assert!(text.contains("table/OutboxInbox"), "{text}");
+        assert!(text.contains("sqs:ReceiveMessage"), "{text}");
     }
 
     #[test]
