@@ -1,7 +1,8 @@
 //! The outbox benchmarks against DynamoDB (Local, or the endpoint in
 //! `AWS_ENDPOINT_URL_DYNAMODB`): macro overhead, requests and capacity units per delivered
 //! message, sweeper drain against a naive sequential sweeper, idle sweep cost, latency, the
-//! read-modify-write handler, and background marks against inline ones; each, when asked, also
+//! read-modify-write handler, background marks against inline ones, the stream relay, and a
+//! consumer handler with its inbox against one without; each, when asked, also
 //! through a delaying proxy that models a region's round trip. Prints Markdown tables and
 //! writes every figure as JSON.
 //!
@@ -17,8 +18,8 @@ use outbox_tests::DEFAULT_LOCAL_ENDPOINT;
 use outbox_tests::ENDPOINT_ENV;
 use outbox_tests::bench::proxy::{PROXY_ARG, Proxy, proxy_main};
 use outbox_tests::bench::scenarios::{
-    self, ComparisonRow, CostRow, DrainRatio, DrainRow, IdleRow, LatencyRow, Percentiles, Relay,
-    RoundTripRow, StreamRelayRow,
+    self, ComparisonRow, ConsumedCostRow, CostRow, DrainRatio, DrainRow, IdleRow, LatencyRow,
+    Percentiles, Relay, RoundTripRow, StreamRelayRow,
 };
 use outbox_tests::bench::{BoxError, Link};
 use serde::Serialize;
@@ -50,8 +51,9 @@ struct Settings {
     json: std::path::PathBuf,
 }
 
-const SCENARIOS: [&str; 9] = [
+const SCENARIOS: [&str; 10] = [
     "overhead", "requests", "capacity", "drain", "idle", "latency", "rmw", "marks", "stream",
+    "consume",
 ];
 
 impl Settings {
@@ -249,6 +251,8 @@ struct Report {
     read_modify_write: Vec<ComparisonRow>,
     coalesced_marks: Vec<ComparisonRow>,
     stream_relay: Vec<StreamRelayRow>,
+    consumed_costs: Vec<ConsumedCostRow>,
+    consumer_inbox: Vec<ComparisonRow>,
 }
 
 fn main() -> ExitCode {
@@ -560,6 +564,34 @@ async fn run(settings: Settings, args: &[String]) -> Result<bool, BoxError> {
         print_stream_relay(&report.stream_relay);
     }
 
+    if settings.runs("consume") {
+        progress("10. the consumer side: a consumer handler with its inbox record against one without");
+        for &rtt in &settings.rtt_ms {
+            let link = links.get(rtt);
+            report
+                .consumed_costs
+                .extend(scenarios::consumed_costs(&link, settings.path_calls * 10).await?);
+            report.consumer_inbox.extend(
+                scenarios::consume(
+                    &link,
+                    &settings.concurrency,
+                    settings.rounds,
+                    settings.calls,
+                    &progress,
+                )
+                .await?,
+            );
+        }
+        print_consumed_costs(&report.consumed_costs);
+        print_comparison(
+            "Consumer handler (one ADD to a counts item per message; A = with its inbox record, \
+             B = the same writes without it; A′ = with the inbox again)",
+            &report.consumer_inbox,
+            "requests/message",
+            true,
+        );
+    }
+
     report.seconds = started.elapsed().as_secs_f64();
     let json = settings.json.clone();
     report.settings = Some(settings);
@@ -864,6 +896,29 @@ fn print_latency(rows: &[LatencyRow], round_trips: &[RoundTripRow]) {
              marks it ends after the send."
         );
         println!();
+    }
+}
+
+fn print_consumed_costs(rows: &[ConsumedCostRow]) {
+    println!(
+        "\n#### DynamoDB cost of a consumed message (the handler called directly; SQS receives \
+         and deletes are not counted)\n"
+    );
+    println!(
+        "| delivery | messages | requests/message | write units/message | read units/message | \
+         answers without units |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for row in rows {
+        println!(
+            "| {} | {} | {:.2} | {:.2} | {:.2} | {} |",
+            row.delivery,
+            row.messages,
+            row.requests_per_message,
+            row.write_capacity_per_message,
+            row.read_capacity_per_message,
+            row.unreported_requests,
+        );
     }
 }
 

@@ -468,3 +468,36 @@ fn sum(a: &Counts, b: &Counts) -> Counts {
     }
     sum
 }
+
+#[tokio::test]
+async fn a_consumed_message_costs_one_transaction_and_its_inbox_item_two_write_units() {
+    const MESSAGES: usize = 5;
+    let db = dynamodb().await;
+    let rows = scenarios::consumed_costs(&outbox_tests::bench::Link::direct(&db), MESSAGES)
+        .await
+        .unwrap();
+    let by = |delivery: &str| {
+        rows.iter()
+            .find(|row| row.delivery == delivery)
+            .unwrap_or_else(|| panic!("no row `{delivery}`: {rows:?}"))
+    };
+    let (first, plain, duplicate) = (
+        by("inbox, first delivery"),
+        by("no inbox"),
+        by("inbox, duplicate delivery"),
+    );
+    // The inbox record is one more item in the same transaction: no read, no extra request.
+    for row in [first, plain, duplicate] {
+        assert_eq!(
+            requests(&row.counts),
+            [("TransactWriteItems", MESSAGES as u64)],
+            "{}",
+            row.delivery
+        );
+        assert_eq!(row.read_capacity_per_message, 0.0, "{}", row.delivery);
+    }
+    // One ADD (a transactional write under 1 KB: 2 units), and the inbox item (2 more).
+    assert_eq!(plain.write_capacity_per_message, 2.0);
+    assert_eq!(first.write_capacity_per_message, 4.0);
+    assert_eq!(first.unreported_requests, 0);
+}

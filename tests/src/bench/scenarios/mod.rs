@@ -6,13 +6,15 @@
 //! `per_message` (2 and 3, requests and capacity units per delivered message), `drain` (4,
 //! with the naive sequential sweeper as its baseline), `idle` (5, the idle sweep), `latency`
 //! (6), `rmw` (7, the read-modify-write handler against the hand-written one), `marks` (8,
-//! background marks against inline ones) and `stream_relay` (9, the stream relay beside the
-//! sweeper); `round_trip` measures the delaying proxy against a direct connection. `compare`
+//! background marks against inline ones), `stream_relay` (9, the stream relay beside the
+//! sweeper) and `consume` (10, a consumer handler with its inbox record against one without);
+//! `round_trip` measures the delaying proxy against a direct connection. `compare`
 //! runs two sides and an A/A control in interleaved rounds with their client CPU; `paths`
 //! measures what delivering messages costs on each path (the cost tests call it too), and
 //! `measure` holds the statistics and the concurrent runner they share.
 
 mod compare;
+mod consume;
 mod drain;
 mod idle;
 mod latency;
@@ -26,6 +28,7 @@ mod round_trip;
 mod stream_relay;
 
 pub use compare::{ComparisonRow, Side, Spread};
+pub use consume::{ConsumedCostRow, consume, consumed_costs};
 pub use drain::{DrainRatio, DrainRow, Relay, drain, drain_ratios};
 pub use idle::{IdleRow, idle_sweep};
 pub use latency::{LatencyRow, Percentiles, latency};
