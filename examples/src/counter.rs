@@ -4,7 +4,9 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use outbox_runtime::consumer::Inbox;
 use outbox_runtime::table::{KeyAttribute, KeyKind, TableSchema};
-use outbox_runtime::{DynamoDb, Expr, Message, OutboxMessage, Postbox, Transaction, transactional_handler};
+use outbox_runtime::{
+    DynamoDb, Expr, Message, OutboxMessage, Postbox, Transaction, transactional_handler,
+};
 
 use crate::greetings::GreetingMade;
 

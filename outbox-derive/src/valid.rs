@@ -660,7 +660,12 @@ mod tests {
             check_handler(
                 quote!(postbox = self.postbox, tx = tx, incoming = message),
                 parse_quote!(
-                    async fn handle(&self, tx: &mut Transaction, message: &Message) -> Result<(), E> {}
+                    async fn handle(
+                        &self,
+                        tx: &mut Transaction,
+                        message: &Message,
+                    ) -> Result<(), E> {
+                    }
                 ),
             ),
             [
@@ -670,7 +675,12 @@ mod tests {
         );
         assert_eq!(
             check_handler(
-                quote!(postbox = POSTBOX, tx = tx, incoming = msg, inbox = self.inbox),
+                quote!(
+                    postbox = POSTBOX,
+                    tx = tx,
+                    incoming = msg,
+                    inbox = self.inbox
+                ),
                 parse_quote!(
                     async fn handle(tx: &mut Transaction, message: Message) -> Result<(), E> {}
                 ),
@@ -684,7 +694,12 @@ mod tests {
         );
         assert_eq!(
             check_handler(
-                quote!(postbox = POSTBOX, tx = tx, incoming = message, inbox = INBOX),
+                quote!(
+                    postbox = POSTBOX,
+                    tx = tx,
+                    incoming = message,
+                    inbox = INBOX
+                ),
                 parse_quote!(
                     async fn handle(tx: &mut Transaction, message: Message) -> Result<(), E> {}
                 ),

@@ -622,7 +622,10 @@ mod tests {
         ] {
             assert!(text.contains(needed), "{needed}: {text}");
         }
-        assert!(!text.contains("sqs:SendMessage"), "a consumer sends nothing: {text}");
+        assert!(
+            !text.contains("sqs:SendMessage"),
+            "a consumer sends nothing: {text}"
+        );
         assert!(!text.contains("OutboxCommit"), "{text}");
         assert_eq!(Part::parse("consumer").unwrap(), Part::Consumer);
     }

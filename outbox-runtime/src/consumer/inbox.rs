@@ -174,8 +174,14 @@ impl Inbox {
 
     fn key(&self, id: &MessageId) -> Item {
         Item::from([
-            (MESSAGE_ID.to_owned(), AttributeValue::S(id.as_str().to_owned())),
-            (CONSUMER.to_owned(), AttributeValue::S(self.consumer.clone())),
+            (
+                MESSAGE_ID.to_owned(),
+                AttributeValue::S(id.as_str().to_owned()),
+            ),
+            (
+                CONSUMER.to_owned(),
+                AttributeValue::S(self.consumer.clone()),
+            ),
         ])
     }
 
@@ -199,7 +205,10 @@ impl Inbox {
             HANDLED_AT.to_owned(),
             AttributeValue::N(handled_ms.to_string()),
         );
-        item.insert(EXPIRES_AT.to_owned(), AttributeValue::N(expires.to_string()));
+        item.insert(
+            EXPIRES_AT.to_owned(),
+            AttributeValue::N(expires.to_string()),
+        );
         let put = Put::builder()
             .table_name(&self.table_name)
             .set_item(Some(item.clone()))
@@ -222,7 +231,10 @@ mod tests {
         let (action, item) = inbox.record(&incoming).unwrap();
         let put = action.put().unwrap();
         assert_eq!(put.table_name(), "OutboxInbox");
-        assert_eq!(put.condition_expression(), Some("attribute_not_exists(#id)"));
+        assert_eq!(
+            put.condition_expression(),
+            Some("attribute_not_exists(#id)")
+        );
         assert_eq!(item[MESSAGE_ID], AttributeValue::S("m-1".into()));
         assert_eq!(item[CONSUMER], AttributeValue::S("counter".into()));
         let handled: u64 = item[HANDLED_AT].as_n().unwrap().parse().unwrap();

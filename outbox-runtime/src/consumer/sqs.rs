@@ -198,8 +198,10 @@ impl SqsConsumer {
     }
 
     /// Receives and handles until `shutdown` completes, then finishes what is in flight and
-    /// returns what was done. A failed receive (the endpoint gone, throttling) is logged and
-    /// retried with a growing delay, never in a hot loop.
+    /// returns what was done. A receive still waiting when `shutdown` completes is abandoned
+    /// (whatever it took comes back after the visibility timeout). A failed receive (the
+    /// endpoint gone, throttling) is logged and retried with a growing delay, never in a hot
+    /// loop.
     ///
     /// # Errors
     /// [`ConsumerError`] only from the start-up check ([`SqsConsumer::check`]).
@@ -220,7 +222,7 @@ impl SqsConsumer {
                 report.add(&done.unwrap_or_default());
             }
             let want = self.concurrency.min(SQS_BATCH);
-            let permit = tokio::select! {
+            let mut permit = tokio::select! {
                 () = &mut shutdown => break,
                 permit = Arc::clone(&permits).acquire_many_owned(want as u32) => {
                     permit.expect("the semaphore is never closed")
@@ -236,6 +238,10 @@ impl SqsConsumer {
                     if messages.is_empty() {
                         continue;
                     }
+                    // Hold one permit per message received; the rest go back at once.
+                    let Some(permit) = permit.split(messages.len()) else {
+                        continue;
+                    };
                     let consumer = self.clone();
                     let handler = Arc::clone(&handler);
                     let settings = Arc::clone(&settings);
@@ -470,7 +476,11 @@ impl SqsConsumer {
                 Ok(output) => {
                     deleted += output.successful().len();
                     for failed in output.failed() {
-                        tracing::warn!(code = failed.code(), message = failed.message(), "delete failed; the message will be delivered again (the inbox absorbs it)");
+                        tracing::warn!(
+                            code = failed.code(),
+                            message = failed.message(),
+                            "delete failed; the message will be delivered again (the inbox absorbs it)"
+                        );
                     }
                 }
                 Err(err) => {

@@ -9,8 +9,7 @@ pub(crate) mod postbox;
 pub(crate) mod sweeper;
 
 pub use handler::{
-    HandlerError, HandlerOutput, HandlerReport, HandlerRun, Outcome, ReceivedValue,
-    capture_reports,
+    HandlerError, HandlerOutput, HandlerReport, HandlerRun, Outcome, ReceivedValue, capture_reports,
 };
 pub use postbox::{ClearMode, ClearReport, MarkMode, Postbox};
 pub use sweeper::{SweepReport, Sweeper, SweeperConfig};

@@ -122,7 +122,9 @@ impl<H: MessageHandler> SqsHandler<H> {
                 record.body.as_deref().unwrap_or_default(),
             );
             let acknowledged = match decoded {
-                Ok(message) => handle_one(&self.handler, message, source).await.acknowledge(),
+                Ok(message) => handle_one(&self.handler, message, source)
+                    .await
+                    .acknowledge(),
                 Err(err) => {
                     metrics::counter!("outbox_consumer_undecodable_total", "source" => source.to_owned())
                         .increment(1);

@@ -125,7 +125,10 @@ pub(crate) fn cancellation_error(infos: &[ActionInfo], reasons: &[CancellationRe
         return Error::DuplicateDelivery {
             table: info.table.clone(),
             consumer: info.inbox_consumer.clone().expect("checked"),
-            message_id: info.message_id.clone().expect("an inbox record has a message id"),
+            message_id: info
+                .message_id
+                .clone()
+                .expect("an inbox record has a message id"),
         };
     }
     let only_duplicate_deposits = !failed.is_empty()

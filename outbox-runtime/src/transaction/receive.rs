@@ -74,8 +74,11 @@ impl Transaction {
         let key = item
             .iter()
             .filter(|(name, _)| {
-                [crate::consumer::inbox::MESSAGE_ID, crate::consumer::inbox::CONSUMER]
-                    .contains(&name.as_str())
+                [
+                    crate::consumer::inbox::MESSAGE_ID,
+                    crate::consumer::inbox::CONSUMER,
+                ]
+                .contains(&name.as_str())
             })
             .map(|(name, value)| (name.clone(), value.clone()))
             .collect();

@@ -565,7 +565,9 @@ async fn run(settings: Settings, args: &[String]) -> Result<bool, BoxError> {
     }
 
     if settings.runs("consume") {
-        progress("10. the consumer side: a consumer handler with its inbox record against one without");
+        progress(
+            "10. the consumer side: a consumer handler with its inbox record against one without",
+        );
         for &rtt in &settings.rtt_ms {
             let link = links.get(rtt);
             report

@@ -284,10 +284,15 @@ async fn the_sqs_consumer_deletes_after_the_commit_and_absorbs_a_redelivery() {
     let message = greeting("Bran");
     producer.send(&message).await.unwrap();
 
-    let consumer = SqsConsumer::new(moto.sqs.clone(), &queue).with_wait_time(Duration::from_secs(2));
+    let consumer =
+        SqsConsumer::new(moto.sqs.clone(), &queue).with_wait_time(Duration::from_secs(2));
     let handler = handler_of(&fixture.counter);
     let report = consumer.poll_once(&handler).await.unwrap();
-    assert_eq!((report.received, report.handled, report.deleted), (1, 1, 1), "{report:?}");
+    assert_eq!(
+        (report.received, report.handled, report.deleted),
+        (1, 1, 1),
+        "{report:?}"
+    );
 
     // The producer sends it again (a sweeper after a lost mark): absorbed and deleted.
     producer.send(&message).await.unwrap();
@@ -295,7 +300,10 @@ async fn the_sqs_consumer_deletes_after_the_commit_and_absorbs_a_redelivery() {
     assert_eq!((report.duplicates, report.deleted), (1, 1), "{report:?}");
     assert_eq!(fixture.count("Bran").await, 1);
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    assert!(moto.receive_once(&queue).await.is_empty(), "nothing left in the queue");
+    assert!(
+        moto.receive_once(&queue).await.is_empty(),
+        "nothing left in the queue"
+    );
 }
 
 #[tokio::test]
@@ -317,7 +325,8 @@ async fn a_failed_handler_and_an_unreadable_delivery_are_left_to_the_queue() {
         .unwrap();
 
     fixture.counter.fail.store(true, Ordering::SeqCst);
-    let consumer = SqsConsumer::new(moto.sqs.clone(), &queue).with_wait_time(Duration::from_secs(2));
+    let consumer =
+        SqsConsumer::new(moto.sqs.clone(), &queue).with_wait_time(Duration::from_secs(2));
     let handler = handler_of(&fixture.counter);
     let mut report = consumer.poll_once(&handler).await.unwrap();
     if report.received < 2 {
@@ -328,7 +337,12 @@ async fn a_failed_handler_and_an_unreadable_delivery_are_left_to_the_queue() {
         report.deleted += more.deleted;
     }
     assert_eq!(
-        (report.received, report.failed, report.undecodable, report.deleted),
+        (
+            report.received,
+            report.failed,
+            report.undecodable,
+            report.deleted
+        ),
         (2, 1, 1, 0),
         "{report:?}"
     );
@@ -347,7 +361,10 @@ async fn a_failed_handler_and_an_unreadable_delivery_are_left_to_the_queue() {
         }
     }
     assert_eq!(handled, 1, "the failed message came back and was handled");
-    assert!(undecodable >= 1, "the unreadable one came back too: never deleted");
+    assert!(
+        undecodable >= 1,
+        "the unreadable one came back too: never deleted"
+    );
     assert_eq!(fixture.count("Rickon").await, 1);
 }
 
@@ -383,8 +400,12 @@ async fn a_delivery_wrapped_in_an_sns_envelope_is_read_from_it() {
         .await
         .unwrap();
 
-    let consumer = SqsConsumer::new(moto.sqs.clone(), &queue).with_wait_time(Duration::from_secs(2));
-    let report = consumer.poll_once(&handler_of(&fixture.counter)).await.unwrap();
+    let consumer =
+        SqsConsumer::new(moto.sqs.clone(), &queue).with_wait_time(Duration::from_secs(2));
+    let report = consumer
+        .poll_once(&handler_of(&fixture.counter))
+        .await
+        .unwrap();
     assert_eq!((report.handled, report.deleted), (1, 1), "{report:?}");
     assert_eq!(fixture.count("Hodor").await, 1);
 }
@@ -401,8 +422,12 @@ async fn on_a_fifo_queue_a_failure_holds_the_rest_of_its_group_back() {
     producer.send(&second).await.unwrap();
 
     fixture.counter.fail.store(true, Ordering::SeqCst);
-    let consumer = SqsConsumer::new(moto.sqs.clone(), &queue).with_wait_time(Duration::from_secs(2));
-    let report = consumer.poll_once(&handler_of(&fixture.counter)).await.unwrap();
+    let consumer =
+        SqsConsumer::new(moto.sqs.clone(), &queue).with_wait_time(Duration::from_secs(2));
+    let report = consumer
+        .poll_once(&handler_of(&fixture.counter))
+        .await
+        .unwrap();
     assert_eq!(report.failed, 1, "{report:?}");
     assert_eq!(report.held_back, report.received - 1, "{report:?}");
     assert_eq!(report.deleted, 0);
@@ -443,7 +468,11 @@ async fn run_handles_until_shutdown_and_finishes_what_is_in_flight() {
     .await
     .expect("the consumer stops after shutdown")
     .unwrap();
-    assert_eq!(report.handled + report.duplicates, report.deleted, "{report:?}");
+    assert_eq!(
+        report.handled + report.duplicates,
+        report.deleted,
+        "{report:?}"
+    );
     assert!(report.handled >= 25, "{report:?}");
     let mut total = 0;
     for n in 0..5 {
@@ -491,6 +520,10 @@ async fn the_lambda_sqs_entry_reports_only_what_must_be_retried() {
         .iter()
         .map(|failure| failure.item_identifier.as_str())
         .collect();
-    assert_eq!(failed, ["q-3"], "the duplicate is acknowledged, the unreadable one retried");
+    assert_eq!(
+        failed,
+        ["q-3"],
+        "the duplicate is acknowledged, the unreadable one retried"
+    );
     assert_eq!(fixture.count("Ned").await, 1);
 }

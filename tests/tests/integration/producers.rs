@@ -17,7 +17,6 @@ use outbox_runtime::transport::{Producer, SnsProducer, SqsProducer, sqs};
 use outbox_runtime::{Body, Message, MessageType};
 use outbox_tests::moto::{moto, unique};
 
-
 /// Counts the batch calls a client makes and the entries in each.
 #[derive(Clone, Debug, Default)]
 struct BatchCalls(Arc<Mutex<Vec<usize>>>);

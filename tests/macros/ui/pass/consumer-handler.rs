@@ -11,7 +11,10 @@ struct Counter {
 impl Counter {
     #[transactional_handler(postbox = self.postbox, tx = tx, incoming = message, inbox = self.inbox)]
     async fn handle(&self, tx: &mut Transaction, message: &Message) -> outbox_runtime::Result<()> {
-        tx.deposit_message(Message::new("counted", message.id().as_str().as_bytes().to_vec()))?;
+        tx.deposit_message(Message::new(
+            "counted",
+            message.id().as_str().as_bytes().to_vec(),
+        ))?;
         Ok(())
     }
 }

@@ -49,7 +49,11 @@ struct Counter {
 }
 
 impl Counter {
-    fn count(tx: &mut Transaction, counts: &TableSchema, message: &Message) -> outbox_runtime::Result<()> {
+    fn count(
+        tx: &mut Transaction,
+        counts: &TableSchema,
+        message: &Message,
+    ) -> outbox_runtime::Result<()> {
         let made = GreetingMade::from_message(message)?;
         tx.update(
             counts,
@@ -63,12 +67,20 @@ impl Counter {
     }
 
     #[transactional_handler(postbox = self.postbox, tx = tx, incoming = message, inbox = self.inbox)]
-    async fn with_inbox(&self, tx: &mut Transaction, message: &Message) -> outbox_runtime::Result<()> {
+    async fn with_inbox(
+        &self,
+        tx: &mut Transaction,
+        message: &Message,
+    ) -> outbox_runtime::Result<()> {
         Self::count(tx, &self.counts, message)
     }
 
     #[transactional_handler(postbox = self.postbox, tx = tx)]
-    async fn without_inbox(&self, tx: &mut Transaction, message: &Message) -> outbox_runtime::Result<()> {
+    async fn without_inbox(
+        &self,
+        tx: &mut Transaction,
+        message: &Message,
+    ) -> outbox_runtime::Result<()> {
         Self::count(tx, &self.counts, message)
     }
 }
@@ -102,7 +114,13 @@ async fn counter(link: &Link) -> Result<(Rig, Arc<Counter>), BoxError> {
 
 async fn drop_tables(rig: Rig, counter: &Counter, link: &Link) {
     for table in [&counter.counts.name, &counter.inbox.table_name().to_owned()] {
-        let _ = link.direct.client().delete_table().table_name(table).send().await;
+        let _ = link
+            .direct
+            .client()
+            .delete_table()
+            .table_name(table)
+            .send()
+            .await;
     }
     rig.drop_tables(&link.direct).await;
 }
@@ -113,7 +131,10 @@ async fn drop_tables(rig: Rig, counter: &Counter, link: &Link) {
 ///
 /// # Errors
 /// A handler's error.
-pub async fn consumed_costs(link: &Link, messages: usize) -> Result<Vec<ConsumedCostRow>, BoxError> {
+pub async fn consumed_costs(
+    link: &Link,
+    messages: usize,
+) -> Result<Vec<ConsumedCostRow>, BoxError> {
     let (rig, counter) = counter(link).await?;
     let batch: Vec<Message> = (0..messages).map(|n| message("cost", n)).collect();
     let row = |delivery, counts: Counts| ConsumedCostRow {
@@ -130,7 +151,10 @@ pub async fn consumed_costs(link: &Link, messages: usize) -> Result<Vec<Consumed
     for message in &batch {
         counter.with_inbox(message).await?;
     }
-    rows.push(row("inbox, first delivery", rig.meter.counts().since(&before)));
+    rows.push(row(
+        "inbox, first delivery",
+        rig.meter.counts().since(&before),
+    ));
     let before = rig.meter.counts();
     for n in 0..messages {
         counter.without_inbox(&message("plain", n)).await?;
@@ -140,7 +164,10 @@ pub async fn consumed_costs(link: &Link, messages: usize) -> Result<Vec<Consumed
     for message in &batch {
         counter.with_inbox(message).await?;
     }
-    rows.push(row("inbox, duplicate delivery", rig.meter.counts().since(&before)));
+    rows.push(row(
+        "inbox, duplicate delivery",
+        rig.meter.counts().since(&before),
+    ));
     drop_tables(rig, &counter, link).await;
     Ok(rows)
 }
