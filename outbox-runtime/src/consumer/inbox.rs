@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
 
 use crate::client::DynamoDb;
 use crate::error::{Error, Result};
@@ -27,6 +29,9 @@ pub const CONSUMER: &str = "Consumer";
 pub const HANDLED_AT: &str = "HandledAt";
 /// The TTL attribute, epoch seconds (N): DynamoDB deletes the item some time after it.
 pub const EXPIRES_AT: &str = "ExpiresAt";
+/// The ids of the messages the handling deposited (SS), when it deposited any: a duplicate
+/// delivery reads them back from its failed condition, with no request of its own.
+pub const DEPOSITED: &str = "Deposited";
 
 /// Where a consumer records the messages it handled.
 ///
@@ -185,8 +190,8 @@ impl Inbox {
         ])
     }
 
-    /// The conditional put that records `incoming` as handled.
-    pub(crate) fn record(&self, incoming: &Message) -> Result<(TransactWriteItem, Item)> {
+    /// The item that records `incoming` as handled.
+    pub(crate) fn record(&self, incoming: &Message) -> Result<Item> {
         self.validate()?;
         let id = incoming.id();
         if id.as_str().is_empty() {
@@ -209,14 +214,40 @@ impl Inbox {
             EXPIRES_AT.to_owned(),
             AttributeValue::N(expires.to_string()),
         );
-        let put = Put::builder()
-            .table_name(&self.table_name)
-            .set_item(Some(item.clone()))
-            .condition_expression("attribute_not_exists(#id)")
-            .expression_attribute_names("#id", MESSAGE_ID)
-            .build()
-            .expect("table, item and condition are set");
-        Ok((TransactWriteItem::builder().put(put).build(), item))
+        Ok(item)
+    }
+}
+
+/// The conditional put of an inbox item into `table`. A failed condition returns the item
+/// there (`ALL_OLD`), so a duplicate learns what the first handling deposited.
+pub(crate) fn put(table: &str, item: Item) -> TransactWriteItem {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(#id)")
+        .expression_attribute_names("#id", MESSAGE_ID)
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .build()
+        .expect("table, item and condition are set");
+    TransactWriteItem::builder().put(put).build()
+}
+
+/// `item` with the ids of the deposited messages (none: unchanged; a set cannot be empty).
+pub(crate) fn with_deposited(mut item: Item, ids: &[MessageId]) -> Item {
+    if !ids.is_empty() {
+        item.insert(
+            DEPOSITED.to_owned(),
+            AttributeValue::Ss(ids.iter().map(|id| id.as_str().to_owned()).collect()),
+        );
+    }
+    item
+}
+
+/// The deposited ids an inbox item holds.
+pub(crate) fn deposited(item: &Item) -> Vec<MessageId> {
+    match item.get(DEPOSITED) {
+        Some(AttributeValue::Ss(ids)) => ids.iter().map(|id| MessageId::from(id.as_str())).collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -228,13 +259,17 @@ mod tests {
     fn the_record_is_keyed_by_outbox_id_and_consumer_and_expires_after_the_retention() {
         let inbox = Inbox::new("counter").with_retention(Duration::from_secs(3600));
         let incoming = Message::new("greeting.made", b"{}".to_vec()).with_id("m-1");
-        let (action, item) = inbox.record(&incoming).unwrap();
+        let item = inbox.record(&incoming).unwrap();
+        let action = put(inbox.table_name(), item.clone());
         let put = action.put().unwrap();
         assert_eq!(put.table_name(), "OutboxInbox");
         assert_eq!(
             put.condition_expression(),
             Some("attribute_not_exists(#id)")
         );
+        assert!(deposited(&with_deposited(item.clone(), &[])).is_empty());
+        let ids = [MessageId::from("d-1")];
+        assert_eq!(deposited(&with_deposited(item.clone(), &ids)), ids);
         assert_eq!(item[MESSAGE_ID], AttributeValue::S("m-1".into()));
         assert_eq!(item[CONSUMER], AttributeValue::S("counter".into()));
         let handled: u64 = item[HANDLED_AT].as_n().unwrap().parse().unwrap();

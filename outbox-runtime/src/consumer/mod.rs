@@ -10,7 +10,9 @@
 //! condition that it does not exist) in the same `TransactWriteItems` as its entity writes and
 //! deposits. A duplicate delivery fails that condition: nothing of it is applied, the handler
 //! returns `Ok`, and the runner deletes it from the queue. What the handler deposits carries the
-//! incoming id as causation id and its correlation id.
+//! incoming id as causation id and its correlation id, and the inbox item lists their ids: a
+//! duplicate gets them back with its failed condition and re-sends those still outstanding (a
+//! first handling that committed and died before its sends), read with one `BatchGetItem`.
 //!
 //! ```no_run
 //! use outbox_runtime::consumer::Inbox;

@@ -39,7 +39,8 @@ pub struct HandlerReport {
     /// Write capacity units the commit consumed, when DynamoDB reported them.
     pub capacity_units: Option<f64>,
     /// The incoming message was handled before (a consumer handler whose inbox already held
-    /// it): nothing was committed, and the delivery is to be acknowledged.
+    /// it): nothing was committed, and the delivery is to be acknowledged. `clear` then reports
+    /// the re-send of what the first handling deposited and left outstanding, if anything.
     pub duplicate: bool,
 }
 
@@ -327,19 +328,23 @@ impl<'p> HandlerRun<'p> {
                 Some(Outcome::Value(value))
             }
             Err(err @ Error::DuplicateDelivery { .. }) => {
-                if let Error::DuplicateDelivery {
+                let Error::DuplicateDelivery {
                     consumer,
                     message_id,
+                    deposited,
                     ..
                 } = &err
-                {
-                    metrics::counter!("outbox_inbox_duplicates_total", "consumer" => consumer.clone())
-                        .increment(1);
-                    tracing::info!(%message_id, consumer, "duplicate delivery absorbed by the inbox");
-                }
+                else {
+                    unreachable!("matched above")
+                };
+                metrics::counter!("outbox_inbox_duplicates_total", "consumer" => consumer.clone())
+                    .increment(1);
+                tracing::info!(%message_id, consumer, "duplicate delivery absorbed by the inbox");
+                let clear = self.resend_outstanding(deposited).await;
                 let report = HandlerReport {
                     runs: self.runs,
                     duplicate: true,
+                    clear,
                     ..HandlerReport::default()
                 };
                 let _ = REPORTS.try_with(|reports| reports.borrow_mut().push(report));
@@ -354,6 +359,41 @@ impl<'p> HandlerRun<'p> {
                 }))
             }
             Err(err) => Some(Outcome::Outbox(err)),
+        }
+    }
+
+    /// On a duplicate delivery: sends what the first handling deposited and is still
+    /// outstanding (it committed, then died before its sends), read back with one
+    /// `BatchGetItem`, after this process's pending marks. As the clear mode says: `Sweeper`
+    /// leaves them to the sweeper. A failed read is logged; the sweeper sends them. A first
+    /// handling still alive in another process and sending at this moment may send them too:
+    /// a duplicate, as the sweeper could make.
+    async fn resend_outstanding(&self, deposited: &[MessageId]) -> Option<ClearReport> {
+        if deposited.is_empty()
+            || self.clear != ClearMode::Immediate
+            || !self.postbox.clears_immediately()
+        {
+            return None;
+        }
+        // A mark of this process still pending would make a message sent a moment ago look
+        // outstanding: let the marks land first (at most the marker's delay).
+        self.postbox.flush().await;
+        match self.postbox.clear_ids(deposited).await {
+            Ok(report) => {
+                if !report.sent.is_empty() || !report.mark_pending.is_empty() {
+                    tracing::info!(
+                        resent = report.sent.len() + report.mark_pending.len(),
+                        "a duplicate delivery re-sent what its first handling deposited and \
+                         left outstanding"
+                    );
+                }
+                Some(report)
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "reading back what the first handling deposited \
+                    failed; the sweeper sends what is outstanding");
+                None
+            }
         }
     }
 

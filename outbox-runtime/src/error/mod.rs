@@ -245,6 +245,8 @@ pub enum Error {
         consumer: String,
         /// The incoming message's id.
         message_id: MessageId,
+        /// What the first handling deposited, as its inbox item lists them.
+        deposited: Vec<MessageId>,
     },
 
     /// DynamoDB cancelled the transaction; every action's reason is kept.

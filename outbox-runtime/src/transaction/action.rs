@@ -119,8 +119,9 @@ pub(crate) fn cancellation_error(infos: &[ActionInfo], reasons: &[CancellationRe
         .collect();
     // The incoming message's inbox item exists: whatever else failed, this delivery was
     // handled before, and the transaction applied nothing.
-    if let Some((_, info)) = failed.iter().find(|(failure, info)| {
-        info.inbox_consumer.is_some() && failure.code == CancellationCode::ConditionalCheckFailed
+    if let Some((index, info)) = infos.iter().enumerate().find(|(index, info)| {
+        info.inbox_consumer.is_some()
+            && failures[*index].code == CancellationCode::ConditionalCheckFailed
     }) {
         return Error::DuplicateDelivery {
             table: info.table.clone(),
@@ -129,6 +130,11 @@ pub(crate) fn cancellation_error(infos: &[ActionInfo], reasons: &[CancellationRe
                 .message_id
                 .clone()
                 .expect("an inbox record has a message id"),
+            deposited: reasons
+                .get(index)
+                .and_then(CancellationReason::item)
+                .map(crate::consumer::inbox::deposited)
+                .unwrap_or_default(),
         };
     }
     let only_duplicate_deposits = !failed.is_empty()

@@ -219,7 +219,8 @@ impl Transaction {
     /// [`Error::TransactionCancelled`] with every action's reason (see [`Error::is_conflict`]);
     /// [`Error::DuplicateMessage`] when only deposits of existing ids failed;
     /// [`Error::CommitUncertain`] when the outcome is unknown.
-    pub async fn commit(self) -> Result<Committed> {
+    pub async fn commit(mut self) -> Result<Committed> {
+        self.record_deposits_in_inbox();
         if self.actions.is_empty() {
             return Ok(Committed::default());
         }

@@ -4,15 +4,22 @@
 use crate::consumer::Inbox;
 use crate::error::{Error, Result};
 use crate::limits;
-use crate::message::{Message, MessageId};
+use crate::consumer::inbox;
+use crate::message::{Item, Message, MessageId};
 use crate::transaction::Transaction;
 use crate::transaction::action::{ActionInfo, describe_key, identity};
 
-/// The message a unit of work handles.
+/// The message a unit of work handles, and its inbox record.
 #[derive(Clone, Debug)]
 pub(crate) struct Received {
     pub(crate) id: MessageId,
     pub(crate) correlation_id: Option<String>,
+    /// The inbox table.
+    table: String,
+    /// The inbox item, without the deposited ids (added at the commit).
+    item: Item,
+    /// The number of the inbox record among the transaction's actions.
+    action: usize,
 }
 
 impl Transaction {
@@ -70,16 +77,10 @@ impl Transaction {
                     .to_owned(),
             });
         }
-        let (write, item) = inbox.record(incoming)?;
+        let item = inbox.record(incoming)?;
         let key = item
             .iter()
-            .filter(|(name, _)| {
-                [
-                    crate::consumer::inbox::MESSAGE_ID,
-                    crate::consumer::inbox::CONSUMER,
-                ]
-                .contains(&name.as_str())
-            })
+            .filter(|(name, _)| [inbox::MESSAGE_ID, inbox::CONSUMER].contains(&name.as_str()))
             .map(|(name, value)| (name.clone(), value.clone()))
             .collect();
         let info = ActionInfo {
@@ -88,12 +89,33 @@ impl Transaction {
             ..ActionInfo::new("inbox record", inbox.table_name(), Some(describe_key(&key)))
         };
         let size = limits::item_size(&item);
+        let action = self.actions.len();
+        let write = inbox::put(inbox.table_name(), item.clone());
         self.push(write, info, Some(identity(inbox.table_name(), &key)), size)?;
         self.received = Some(Received {
             id: incoming.id().clone(),
             correlation_id: incoming.header.correlation_id.clone(),
+            table: inbox.table_name().to_owned(),
+            item,
+            action,
         });
         Ok(self)
+    }
+
+    /// Writes the ids of the deposited messages into the inbox record, just before the commit:
+    /// a later duplicate delivery reads them back from its failed condition and re-sends those
+    /// still outstanding (the first handling committed, then died before its sends).
+    pub(crate) fn record_deposits_in_inbox(&mut self) {
+        let Some(received) = &self.received else {
+            return;
+        };
+        if self.messages.is_empty() {
+            return;
+        }
+        let ids: Vec<MessageId> = self.messages.iter().map(|m| m.id().clone()).collect();
+        let item = inbox::with_deposited(received.item.clone(), &ids);
+        self.bytes += limits::item_size(&item) - limits::item_size(&received.item);
+        self.actions[received.action] = inbox::put(&received.table, item);
     }
 
     /// Links a message deposited while handling an incoming one.

@@ -167,6 +167,48 @@ async fn a_redelivered_message_is_absorbed_by_the_inbox_and_applies_nothing() {
 }
 
 #[tokio::test]
+async fn a_duplicate_re_sends_what_the_first_handling_deposited_and_left_outstanding() {
+    let fixture = fixture("resend").await;
+    let message = greeting("Brienne");
+    // The first handling commits, and its send fails: its deposit stays outstanding, as if
+    // the process had died between the commit and the send.
+    fixture.producer.set_failing(true);
+    let (first, reports) = capture_reports(fixture.counter.handle(&message)).await;
+    first.unwrap();
+    let deposited = reports[0].committed.clone();
+    assert_eq!(deposited.len(), 1);
+    assert_eq!(
+        reports[0].clear.as_ref().unwrap().left_outstanding,
+        deposited,
+        "{reports:?}"
+    );
+    assert!(fixture.producer.sent().is_empty());
+
+    // The redelivery is absorbed, and re-sends that deposit: its id came back with the
+    // failed condition of the inbox record, the message itself with one BatchGetItem.
+    fixture.producer.set_failing(false);
+    let (second, reports) = capture_reports(fixture.counter.handle(&message)).await;
+    second.unwrap();
+    assert!(reports[0].duplicate);
+    let clear = reports[0].clear.as_ref().expect("a re-send");
+    let mut resent = clear.sent.clone();
+    resent.extend(clear.mark_pending.clone());
+    assert_eq!(resent, deposited, "{clear:?}");
+    let sent = fixture.producer.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].id(), &deposited[0]);
+    assert_eq!(fixture.count("Brienne").await, 1);
+
+    // A third delivery finds nothing outstanding, and sends nothing.
+    fixture.counter.postbox.flush().await;
+    let (third, reports) = capture_reports(fixture.counter.handle(&message)).await;
+    third.unwrap();
+    let clear = reports[0].clear.as_ref().expect("the read-back");
+    assert!(clear.sent.is_empty() && clear.mark_pending.is_empty(), "{clear:?}");
+    assert_eq!(fixture.producer.sent().len(), 1);
+}
+
+#[tokio::test]
 async fn two_consumers_of_one_message_each_handle_it_once() {
     let fixture = fixture("first").await;
     let second = GreetingCounter {
