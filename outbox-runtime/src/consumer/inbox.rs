@@ -246,7 +246,9 @@ pub(crate) fn with_deposited(mut item: Item, ids: &[MessageId]) -> Item {
 /// The deposited ids an inbox item holds.
 pub(crate) fn deposited(item: &Item) -> Vec<MessageId> {
     match item.get(DEPOSITED) {
-        Some(AttributeValue::Ss(ids)) => ids.iter().map(|id| MessageId::from(id.as_str())).collect(),
+        Some(AttributeValue::Ss(ids)) => {
+            ids.iter().map(|id| MessageId::from(id.as_str())).collect()
+        }
         _ => Vec::new(),
     }
 }

@@ -2,9 +2,9 @@
 //! causation and correlation of what the handler deposits.
 
 use crate::consumer::Inbox;
+use crate::consumer::inbox;
 use crate::error::{Error, Result};
 use crate::limits;
-use crate::consumer::inbox;
 use crate::message::{Item, Message, MessageId};
 use crate::transaction::Transaction;
 use crate::transaction::action::{ActionInfo, describe_key, identity};

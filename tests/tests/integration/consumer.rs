@@ -204,7 +204,10 @@ async fn a_duplicate_re_sends_what_the_first_handling_deposited_and_left_outstan
     let (third, reports) = capture_reports(fixture.counter.handle(&message)).await;
     third.unwrap();
     let clear = reports[0].clear.as_ref().expect("the read-back");
-    assert!(clear.sent.is_empty() && clear.mark_pending.is_empty(), "{clear:?}");
+    assert!(
+        clear.sent.is_empty() && clear.mark_pending.is_empty(),
+        "{clear:?}"
+    );
     assert_eq!(fixture.producer.sent().len(), 1);
 }
 
