@@ -8,14 +8,20 @@
 //!
 //! `--sweeper-processes N [--kill-one]` runs N sweepers as processes of this binary over a
 //! committed backlog instead (see `outbox_tests::chaos::processes`).
+//!
+//! `--consumer-side [--messages N]` fills an SQS queue (moto) with outbox messages, some sent
+//! twice, and drains it with consumer processes of this binary that are killed and restarted
+//! (see `outbox_tests::chaos::consumer`).
 
 use std::process::ExitCode;
 
 use std::time::Duration;
 
+use outbox_tests::chaos::consumer::{self, ConsumerChildArgs};
 use outbox_tests::chaos::processes::{self, ChildArgs, ProcessesConfig};
-use outbox_tests::chaos::{self, ChaosConfig};
+use outbox_tests::chaos::{self, ChaosConfig, ConsumerChaosConfig};
 use outbox_tests::dynamodb;
+use outbox_tests::moto::moto;
 
 /// The flags, shared with `cargo xtask chaos --help`, which prints them without building.
 const USAGE: &str = include_str!("chaos_usage.txt");
@@ -25,9 +31,54 @@ enum Mode {
     InProcess(ChaosConfig),
     Stream(ChaosConfig),
     Processes(ProcessesConfig),
+    ConsumerSide(ConsumerChaosConfig),
+}
+
+/// The flags of `--consumer-side`.
+fn parse_consumer_side(args: &[String]) -> Result<Mode, String> {
+    let mut config = ConsumerChaosConfig {
+        progress: true,
+        ..ConsumerChaosConfig::default()
+    };
+    let mut rest = args.iter().filter(|arg| *arg != "--consumer-side");
+    while let Some(flag) = rest.next() {
+        let value = rest
+            .next()
+            .ok_or_else(|| format!("`{flag}` needs a value\n{USAGE}"))?;
+        let n: u64 = value
+            .parse()
+            .map_err(|_| format!("`{flag} {value}`: expected a whole number\n{USAGE}"))?;
+        let count = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        match flag.as_str() {
+            "--messages" => config.messages = count(n),
+            "--duplicate-percent" => {
+                config.duplicate_percent = u32::try_from(n.min(100)).unwrap_or(100)
+            }
+            "--consumers" => config.consumers = count(n.max(1)),
+            "--concurrency" => config.concurrency = count(n.max(1)),
+            "--kills" => config.kills = count(n),
+            "--die-every" => config.die_every = count(n),
+            "--visibility-timeout" => {
+                config.visibility_timeout = Duration::from_secs(n.clamp(1, 43_200))
+            }
+            "--timeout" => config.timeout = Duration::from_secs(n.max(1)),
+            "--send-concurrency" => config.send_concurrency = count(n.max(1)),
+            "--round" => config.round = count(n),
+            "--seed" => config.seed = n,
+            _ => {
+                return Err(format!(
+                    "unknown option `{flag}` for --consumer-side\n{USAGE}"
+                ));
+            }
+        }
+    }
+    Ok(Mode::ConsumerSide(config))
 }
 
 fn parse(args: &[String]) -> Result<Mode, String> {
+    if args.iter().any(|arg| arg == "--consumer-side") {
+        return parse_consumer_side(args);
+    }
     let mut config = ChaosConfig {
         progress: true,
         restart_dynamodb: true,
@@ -113,6 +164,9 @@ async fn main() -> ExitCode {
     if args.first().map(String::as_str) == Some(ChildArgs::FLAG) {
         return sweeper_child(&args[1..]).await;
     }
+    if args.first().map(String::as_str) == Some(ConsumerChildArgs::FLAG) {
+        return consumer_child(&args[1..]).await;
+    }
     if args.iter().any(|arg| arg == "--help" || arg == "-h") {
         println!("{USAGE}");
         return ExitCode::SUCCESS;
@@ -121,6 +175,7 @@ async fn main() -> ExitCode {
         Ok(Mode::InProcess(config)) => config,
         Ok(Mode::Processes(config)) => return run_processes(&config).await,
         Ok(Mode::Stream(config)) => return run_stream(&config).await,
+        Ok(Mode::ConsumerSide(config)) => return run_consumer_side(&config).await,
         Err(err) => {
             eprintln!("error: {err}");
             return ExitCode::from(2);
@@ -177,6 +232,69 @@ async fn sweeper_child(args: &[String]) -> ExitCode {
             eprintln!("error: {err}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Consumer mode, started by `run_consumer_side`.
+async fn consumer_child(args: &[String]) -> ExitCode {
+    let args = match ConsumerChildArgs::parse(args) {
+        Ok(args) => args,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    match consumer::consumer_child(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The consumer-side mode: a queue with duplicates drained by consumer processes that are
+/// killed and restarted.
+async fn run_consumer_side(config: &ConsumerChaosConfig) -> ExitCode {
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(err) => {
+            eprintln!("error: cannot find this binary to start the consumers: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // `target/<profile>/chaos`: the records go to `target/chaos/`.
+    let Some(target) = exe.parent().and_then(std::path::Path::parent) else {
+        eprintln!("error: {} is not inside a target folder", exe.display());
+        return ExitCode::FAILURE;
+    };
+    let db = dynamodb().await;
+    let moto = moto().await;
+    eprintln!(
+        "chaos: {} outbox messages in an SQS queue (moto), {} % sent twice; {} consumer \
+         processes of {} in flight, {} killed with SIGKILL at random, each dying after about {} \
+         Oks between the commit and the delete, restarted until the queue is empty; visibility \
+         timeout {} s; seed {}",
+        config.messages,
+        config.duplicate_percent,
+        config.consumers,
+        config.concurrency,
+        config.kills,
+        config.die_every,
+        config.visibility_timeout.as_secs(),
+        config.seed
+    );
+    let report = chaos::run_consumer_side(&db, &moto, config, &exe, &target.join("chaos")).await;
+    println!("{report}");
+    let violations = report.violations();
+    if violations.is_empty() {
+        println!("every promise kept");
+        ExitCode::SUCCESS
+    } else {
+        for violation in violations {
+            println!("BROKEN: {violation}");
+        }
+        ExitCode::FAILURE
     }
 }
 

@@ -29,11 +29,13 @@
 //! service under test (`service`), the transport that records and fails sends (`recorder`), the
 //! run itself (`run`), the checks that give the verdict (`check`) and the report (`report`); the
 //! interceptor that notes failed marks (`marks`), DynamoDB's kill and restart (`outage`), and
-//! the run of sweepers as separate processes (`processes`), and the stream-relay mode
-//! (`stream`).
+//! the run of sweepers as separate processes (`processes`), the stream-relay mode (`stream`),
+//! and the consumer side under faults, consumer processes killed over a queue with duplicate
+//! deliveries (`consumer`).
 
 mod check;
 mod config;
+pub mod consumer;
 mod marks;
 pub mod outage;
 pub mod processes;
@@ -44,6 +46,7 @@ mod service;
 mod stream;
 
 pub use config::{ChaosConfig, Command, CommandFault, plan};
+pub use consumer::{ConsumerChaosConfig, ConsumerChaosReport, run_consumer_side};
 pub use recorder::{Delivery, DuplicateCause, Recorder, RecordingProducer, Sender};
 pub use report::ChaosReport;
 pub use run::run;

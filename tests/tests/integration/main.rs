@@ -9,6 +9,7 @@
 mod bad_input;
 mod connection;
 mod consumer;
+mod consumer_chaos;
 mod costs;
 mod faults;
 mod handler;

@@ -33,7 +33,7 @@ use records::{count_lines, read_records, unix_nanos};
 
 mod child;
 mod leases;
-mod records;
+pub(super) mod records;
 mod report;
 
 pub use child::{ChildArgs, sweeper_child};

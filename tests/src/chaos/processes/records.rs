@@ -26,13 +26,13 @@ impl Producer for FileProducer {
     }
 }
 
-pub(super) fn unix_nanos(at: SystemTime) -> u128 {
+pub(in crate::chaos) fn unix_nanos(at: SystemTime) -> u128 {
     at.duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default()
         .as_nanos()
 }
 
-pub(super) fn count_lines(path: &Path) -> usize {
+pub(in crate::chaos) fn count_lines(path: &Path) -> usize {
     std::fs::read(path)
         .map(|bytes| bytes.iter().filter(|b| **b == b'\n').count())
         .unwrap_or(0)
