@@ -29,7 +29,9 @@ commands:
   bench [--quick] [--skip-codec] run the benchmarks against DynamoDB Local; figures in
                                 target/bench/latest.json (`bench --help` for every flag)
   chaos [--commands N] [...]    fault-injection run (default 1,000 commands): figures of lost,
-                                phantom and duplicate messages; non-zero exit if any is broken
+                                phantom and duplicate messages; non-zero exit if any is broken;
+                                `--stream-relay`, `--consumer-side` for the other modes
+                                (`chaos --help` for every flag)
   demo                          run the greetings demo against a local DynamoDB
   test                          start local services, provision tables, run every test, stop
   provision                     create every table the tests and the demo need (idempotent)

@@ -16,7 +16,9 @@ use crate::message::Message;
 /// `#[transactional_handler(incoming = ..., inbox = ...)]` method.
 ///
 /// `Ok` acknowledges the delivery (it is deleted from the queue), also for a duplicate the
-/// inbox absorbed; `Err` leaves it to the queue, which delivers it again after its visibility
+/// inbox absorbed (counted in the consumer's report from the handler's `HandlerReport`; a
+/// handler that wraps its own calls in `capture_reports` keeps those reports to itself, and
+/// its duplicates are then not counted there); `Err` leaves it to the queue, which delivers it again after its visibility
 /// timeout and, after the redrive policy's `maxReceiveCount`, moves it to the dead-letter queue.
 ///
 /// ```no_run
@@ -85,7 +87,10 @@ pub(crate) async fn handle_one<H: MessageHandler>(
         source,
     );
     let id = message.id().clone();
-    let (result, reports) = capture_reports(handler.handle(message))
+    // Boxed: a handler's future (a unit of work with its retries, the commit, the send) can
+    // be tens of KB, too much for the stack of a tokio worker in a debug build once it is
+    // nested in the consumer's own futures.
+    let (result, reports) = capture_reports(Box::pin(handler.handle(message)))
         .instrument(span)
         .await;
     match result {
