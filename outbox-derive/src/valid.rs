@@ -3,7 +3,7 @@
 
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::ToTokens;
-use syn::{Expr, FnArg, Ident, LitStr, Member, Pat, ReturnType, Type};
+use syn::{Expr, FnArg, Ident, LitStr, Member, Pat, PatType, ReturnType, Type};
 
 use crate::ast::{Field, HandlerFn, Input, Shape};
 use crate::attr::{BodyFormat, Clear, HandlerArgs, MessageKind};
@@ -379,57 +379,71 @@ fn receiving<'a>(cx: &Ctxt, func: &'a HandlerFn, args: &'a HandlerArgs) -> Optio
                 );
                 return None;
             }
-            let mut others = Vec::new();
-            for input in &sig.inputs {
-                let FnArg::Typed(typed) = input else {
-                    continue;
-                };
-                match &*typed.pat {
-                    Pat::Ident(pat) if pat.ident == *name => {
-                        return match &*typed.ty {
-                            Type::Reference(reference) if reference.mutability.is_none() => {
-                                Some(Receiving {
-                                    incoming: name,
-                                    ty: &typed.ty,
-                                    inbox,
-                                })
-                            }
-                            other => {
-                                cx.error_spanned_by(
-                                    other,
-                                    format!(
-                                        "the incoming parameter `{name}` must be `&Message`: the \
-                                         handler records its id in the inbox and lends it to \
-                                         every run of the body; callers pass `&message`"
-                                    ),
-                                );
-                                None
-                            }
-                        };
-                    }
-                    Pat::Ident(pat) => others.push(format!("`{}`", pat.ident)),
-                    _ => {}
+            let (_, typed) = find_param(
+                cx,
+                func,
+                name,
+                "`incoming = ...` names the `&Message` parameter",
+            )?;
+            match &*typed.ty {
+                Type::Reference(reference) if reference.mutability.is_none() => Some(Receiving {
+                    incoming: name,
+                    ty: &typed.ty,
+                    inbox,
+                }),
+                other => {
+                    cx.error_spanned_by(
+                        other,
+                        format!(
+                            "the incoming parameter `{name}` must be `&Message`: the handler \
+                             records its id in the inbox and lends it to every run of the body; \
+                             callers pass `&message`"
+                        ),
+                    );
+                    None
                 }
             }
-            let hint = if others.is_empty() {
-                String::new()
-            } else {
-                format!(" (its parameters: {})", others.join(", "))
-            };
-            cx.error_spanned_by(
-                name,
-                format!(
-                    "`{}` has no parameter `{name}`; `incoming = ...` names the `&Message` \
-                     parameter{hint}",
-                    sig.ident
-                ),
-            );
-            None
         }
     }
 }
 
 fn find_tx<'a>(cx: &Ctxt, func: &'a HandlerFn, name: &Ident) -> Option<TxParam<'a>> {
+    let (index, typed) = find_param(
+        cx,
+        func,
+        name,
+        "`tx = ...` names the `&mut Transaction` parameter",
+    )?;
+    let elem = match &*typed.ty {
+        Type::Reference(reference) if reference.mutability.is_some() => Some(&*reference.elem),
+        other => {
+            cx.error_spanned_by(
+                other,
+                format!(
+                    "the transaction parameter `{name}` must be `&mut Transaction`: \
+                     the handler lends the body the transaction it commits"
+                ),
+            );
+            None
+        }
+    };
+    Some(TxParam {
+        index,
+        pat: &typed.pat,
+        ty: &typed.ty,
+        elem,
+    })
+}
+
+/// The parameter called `name`, with its position; when there is none, an error on `name`
+/// that lists the parameters there are, ending with `names_what` (what the attribute key is
+/// for).
+fn find_param<'a>(
+    cx: &Ctxt,
+    func: &'a HandlerFn,
+    name: &Ident,
+    names_what: &str,
+) -> Option<(usize, &'a PatType)> {
     let sig = &func.sig;
     let mut others = Vec::new();
     for (index, input) in sig.inputs.iter().enumerate() {
@@ -437,29 +451,7 @@ fn find_tx<'a>(cx: &Ctxt, func: &'a HandlerFn, name: &Ident) -> Option<TxParam<'
             continue;
         };
         match &*typed.pat {
-            Pat::Ident(pat) if pat.ident == *name => {
-                let elem = match &*typed.ty {
-                    Type::Reference(reference) if reference.mutability.is_some() => {
-                        Some(&*reference.elem)
-                    }
-                    other => {
-                        cx.error_spanned_by(
-                            other,
-                            format!(
-                                "the transaction parameter `{name}` must be `&mut Transaction`: \
-                                 the handler lends the body the transaction it commits"
-                            ),
-                        );
-                        None
-                    }
-                };
-                return Some(TxParam {
-                    index,
-                    pat: &typed.pat,
-                    ty: &typed.ty,
-                    elem,
-                });
-            }
+            Pat::Ident(pat) if pat.ident == *name => return Some((index, typed)),
             Pat::Ident(pat) => others.push(format!("`{}`", pat.ident)),
             _ => {}
         }
@@ -472,7 +464,7 @@ fn find_tx<'a>(cx: &Ctxt, func: &'a HandlerFn, name: &Ident) -> Option<TxParam<'
     cx.error_spanned_by(
         name,
         format!(
-            "`{}` has no parameter `{name}`; `tx = ...` names the `&mut Transaction` parameter{hint}",
+            "`{}` has no parameter `{name}`; {names_what}{hint}",
             sig.ident
         ),
     );

@@ -92,22 +92,25 @@ impl Moto {
         output.topic_arn().expect("a topic ARN").to_owned()
     }
 
-    /// Subscribes the queue to the topic with raw message delivery, so that SNS message
-    /// attributes arrive as SQS message attributes.
-    pub async fn subscribe_raw(&self, topic_arn: &str, queue_url: &str) {
-        let attributes = self
-            .sqs
+    /// The queue's ARN, which subscriptions and redrive policies name it by.
+    pub async fn queue_arn(&self, queue_url: &str) -> String {
+        self.sqs
             .get_queue_attributes()
             .queue_url(queue_url)
             .attribute_names(QueueAttributeName::QueueArn)
             .send()
             .await
-            .expect("GetQueueAttributes");
-        let queue_arn = attributes
+            .expect("GetQueueAttributes")
             .attributes()
             .and_then(|attributes| attributes.get(&QueueAttributeName::QueueArn))
             .expect("a queue ARN")
-            .clone();
+            .clone()
+    }
+
+    /// Subscribes the queue to the topic with raw message delivery, so that SNS message
+    /// attributes arrive as SQS message attributes.
+    pub async fn subscribe_raw(&self, topic_arn: &str, queue_url: &str) {
+        let queue_arn = self.queue_arn(queue_url).await;
         self.sns
             .subscribe()
             .topic_arn(topic_arn)

@@ -128,6 +128,9 @@ pub struct SqsConsumer {
     queue_url: String,
     concurrency: usize,
     wait_time: Duration,
+    // Read once, on the first poll (or run), and shared by clones: the settings of a queue do
+    // not change under a running consumer often enough to pay a request per poll.
+    settings: Arc<tokio::sync::OnceCell<Arc<QueueSettings>>>,
 }
 
 impl SqsConsumer {
@@ -138,6 +141,7 @@ impl SqsConsumer {
             queue_url: queue_url.into(),
             concurrency: SQS_BATCH,
             wait_time: Duration::from_secs(20),
+            settings: Arc::default(),
         }
     }
 
@@ -158,8 +162,8 @@ impl SqsConsumer {
         &self.queue_url
     }
 
-    /// Reads the queue's settings (one `GetQueueAttributes`), and warns when it has no redrive
-    /// policy: a message that never decodes, or whose handler always fails, would then be
+    /// Reads the queue's settings (one `GetQueueAttributes`, each time it is called), and warns
+    /// when it has no redrive policy: a message that never decodes, or whose handler always fails, would then be
     /// delivered again until the queue's retention ends.
     ///
     /// # Errors
@@ -197,6 +201,15 @@ impl SqsConsumer {
         Ok(settings)
     }
 
+    /// The settings of the first successful [`SqsConsumer::check`] of this consumer (or of the
+    /// one it was cloned from).
+    async fn settings(&self) -> Result<Arc<QueueSettings>, ConsumerError> {
+        self.settings
+            .get_or_try_init(|| async { self.check().await.map(Arc::new) })
+            .await
+            .cloned()
+    }
+
     /// Receives and handles until `shutdown` completes, then finishes what is in flight and
     /// returns what was done. A receive still waiting when `shutdown` completes is abandoned
     /// (whatever it took comes back after the visibility timeout). A failed receive (the
@@ -210,7 +223,7 @@ impl SqsConsumer {
         handler: H,
         shutdown: impl Future<Output = ()>,
     ) -> Result<ConsumerReport, ConsumerError> {
-        let settings = Arc::new(self.check().await?);
+        let settings = self.settings().await?;
         let handler = Arc::new(handler);
         let permits = Arc::new(Semaphore::new(self.concurrency));
         let mut batches: JoinSet<ConsumerReport> = JoinSet::new();
@@ -267,7 +280,8 @@ impl SqsConsumer {
     }
 
     /// One receive (waiting up to the wait time), its messages handled and the handled ones
-    /// deleted: for tests, batch jobs and schedulers that poll on their own.
+    /// deleted: for tests, batch jobs and schedulers that poll on their own. The queue's settings
+    /// are read on the first poll only.
     ///
     /// # Errors
     /// [`ConsumerError`] when the queue cannot be read.
@@ -275,7 +289,7 @@ impl SqsConsumer {
         &self,
         handler: &H,
     ) -> Result<ConsumerReport, ConsumerError> {
-        let settings = self.check().await?;
+        let settings = self.settings().await?;
         let messages = self.receive(self.concurrency.min(SQS_BATCH)).await?;
         Ok(self.handle_batch(handler, &settings, messages).await)
     }

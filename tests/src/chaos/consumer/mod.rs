@@ -534,18 +534,7 @@ async fn queues(moto: &Moto, config: &ConsumerChaosConfig) -> (String, String) {
         .queue_url()
         .expect("a queue URL")
         .to_owned();
-    let arn = moto
-        .sqs
-        .get_queue_attributes()
-        .queue_url(&dead_letter)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("GetQueueAttributes (dead-letter queue)")
-        .attributes()
-        .and_then(|attributes| attributes.get(&QueueAttributeName::QueueArn))
-        .expect("a queue ARN")
-        .clone();
+    let arn = moto.queue_arn(&dead_letter).await;
     let redrive = serde_json::json!({
         "deadLetterTargetArn": arn,
         "maxReceiveCount": config.max_receive_count.to_string(),
