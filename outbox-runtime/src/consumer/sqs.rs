@@ -163,8 +163,8 @@ impl SqsConsumer {
     }
 
     /// Reads the queue's settings (one `GetQueueAttributes`, each time it is called), and warns
-    /// when it has no redrive policy: a message that never decodes, or whose handler always fails, would then be
-    /// delivered again until the queue's retention ends.
+    /// when it has no redrive policy: a message that never decodes, or whose handler always
+    /// fails, would then be delivered again until the queue's retention ends.
     ///
     /// # Errors
     /// [`ConsumerError`] when the queue does not exist or cannot be reached.
