@@ -16,6 +16,7 @@ use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 #[cfg(feature = "testing")]
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
+use futures_util::FutureExt as _;
 
 use crate::error::{Error, Result};
 
@@ -233,6 +234,7 @@ impl DynamoDb {
             .list_tables()
             .limit(1)
             .send()
+            .boxed()
             .await
             .map(|_| ())
             .map_err(|err| Error::from_sdk("ListTables", &self.endpoint, "-", err))

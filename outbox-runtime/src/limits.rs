@@ -106,19 +106,19 @@ pub(crate) fn value_size(value: &AttributeValue) -> usize {
     }
 }
 
-/// Numbers are stored as up to 38 significant digits, two to a byte, plus one byte.
+/// Numbers are stored as up to 38 significant digits, two to a byte, plus one byte. Counted in
+/// one pass, without allocating: every put and every message of a transaction is measured.
 fn number_size(number: &str) -> usize {
-    let digits = number
-        .trim_start_matches(['-', '+'])
-        .split(['e', 'E'])
-        .next()
-        .unwrap_or_default()
-        .replace('.', "");
-    let significant = digits
-        .trim_start_matches('0')
-        .trim_end_matches('0')
-        .len()
-        .max(1);
+    let mantissa = number.split(['e', 'E']).next().unwrap_or_default();
+    let digits = mantissa.bytes().filter(u8::is_ascii_digit).enumerate();
+    let mut nonzero: Option<(usize, usize)> = None;
+    for (at, digit) in digits {
+        if digit != b'0' {
+            let first = nonzero.map_or(at, |(first, _)| first);
+            nonzero = Some((first, at));
+        }
+    }
+    let significant = nonzero.map_or(1, |(first, last)| last - first + 1);
     significant.div_ceil(2) + 1
 }
 
@@ -132,6 +132,9 @@ mod tests {
         assert_eq!(number_size("12345"), 4);
         assert_eq!(number_size("-1.50"), 2);
         assert_eq!(number_size("1000000"), 2);
+        assert_eq!(number_size("0.000"), 2);
+        assert_eq!(number_size("007.2500e-3"), 3);
+        assert_eq!(number_size("1234567890123"), 8);
     }
 
     #[test]

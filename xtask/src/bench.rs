@@ -1,5 +1,5 @@
 //! `cargo xtask bench`: build the benchmark binary of `outbox-tests` with the `bench-fast`
-//! profile, start DynamoDB Local (or use `AWS_ENDPOINT_URL_DYNAMODB`), run the scenarios, stop
+//! profile (or, with `--release`, the release one), start DynamoDB Local (or use `AWS_ENDPOINT_URL_DYNAMODB`), run the scenarios, stop
 //! what was started, then run the codec micro-benchmark (criterion) and add its figures to the
 //! JSON. A modeled round trip (`--rtt-ms`, `--drain-rtt-ms`) needs nothing from here: the
 //! benchmark binary starts its delaying proxies itself, as processes of its own that end with
@@ -12,13 +12,16 @@ use crate::Result;
 use crate::paths::target_dir;
 use crate::services::{LocalServices, cargo, step};
 
-/// The cargo profile the benchmarks are built with (see the root `Cargo.toml`).
+/// The cargo profile the benchmarks are built with by default (see the root `Cargo.toml`).
 const PROFILE: &str = "bench-fast";
 
 const USAGE: &str = "\
-usage: cargo xtask bench [--skip-codec] [flags of the benchmark binary]
+usage: cargo xtask bench [--skip-codec] [--release] [flags of the benchmark binary]
 
   --skip-codec            do not run the codec micro-benchmark (criterion)
+  --release               build with the release profile (opt-level 3, as users ship) instead
+                          of `bench-fast` (opt-level 1, which builds the SDK in a fraction of
+                          the time); instruction counts depend on it
 
 the benchmark binary's flags:";
 
@@ -28,6 +31,11 @@ const FLAGS: &str = include_str!("../../tests/src/bin/bench_usage.txt");
 /// Runs the benchmarks; `args` go to the benchmark binary, except `--skip-codec`.
 pub(crate) fn run(args: &[&str]) -> Result<ExitCode> {
     let skip_codec = args.contains(&"--skip-codec");
+    let profile = if args.contains(&"--release") {
+        "release"
+    } else {
+        PROFILE
+    };
     let quick = args.contains(&"--quick");
     if args.iter().any(|arg| matches!(*arg, "--help" | "-h")) {
         println!("{USAGE}\n{FLAGS}");
@@ -36,27 +44,27 @@ pub(crate) fn run(args: &[&str]) -> Result<ExitCode> {
     let bench_args: Vec<&str> = args
         .iter()
         .copied()
-        .filter(|arg| *arg != "--skip-codec")
+        .filter(|arg| !matches!(*arg, "--skip-codec" | "--release"))
         .collect();
 
     step(&format!(
-        "building the benchmarks (profile `{PROFILE}`; the first build takes several minutes)"
+        "building the benchmarks (profile `{profile}`; the first build takes several minutes)"
     ));
     let mut build = cargo();
     build.args([
         "build",
         "--profile",
-        PROFILE,
+        profile,
         "-p",
         "outbox-tests",
         "--bin",
         "bench",
     ]);
     run_cargo(build)?;
-    let binary = target_dir().join(PROFILE).join("bench");
+    let binary = target_dir().join(profile).join("bench");
     if !skip_codec {
         let mut build = cargo();
-        build.args(codec_args()).arg("--no-run");
+        build.args(codec_args(profile)).arg("--no-run");
         run_cargo(build)?;
     }
 
@@ -75,7 +83,7 @@ pub(crate) fn run(args: &[&str]) -> Result<ExitCode> {
         step("running the codec micro-benchmark (criterion)");
         let mut command = cargo();
         command
-            .args(codec_args())
+            .args(codec_args(profile))
             .env("CRITERION_HOME", criterion_home())
             .arg("--");
         if quick {
@@ -88,11 +96,11 @@ pub(crate) fn run(args: &[&str]) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn codec_args() -> [&'static str; 7] {
+fn codec_args(profile: &str) -> [&str; 7] {
     [
         "bench",
         "--profile",
-        PROFILE,
+        profile,
         "-p",
         "outbox-tests",
         "--bench",

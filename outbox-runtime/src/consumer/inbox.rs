@@ -6,6 +6,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
+use futures_util::FutureExt as _;
 
 use crate::client::DynamoDb;
 use crate::error::{Error, Result};
@@ -172,6 +173,7 @@ impl Inbox {
             .expression_attribute_names("#id", MESSAGE_ID)
             .consistent_read(true)
             .send()
+            .boxed()
             .await
             .map_err(|err| Error::from_sdk("GetItem", db.endpoint(), &self.table_name, err))?;
         Ok(output.item().is_some())

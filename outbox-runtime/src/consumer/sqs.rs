@@ -14,6 +14,7 @@ use aws_sdk_sqs::types::{
     MessageSystemAttributeName, QueueAttributeName,
 };
 use aws_smithy_types::error::display::DisplayErrorContext;
+use futures_util::FutureExt as _;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -175,6 +176,7 @@ impl SqsConsumer {
             .queue_url(&self.queue_url)
             .attribute_names(QueueAttributeName::All)
             .send()
+            .boxed()
             .await
             .map_err(|err| self.error("GetQueueAttributes", err))?;
         let attributes = output.attributes().cloned().unwrap_or_default();
@@ -304,6 +306,7 @@ impl SqsConsumer {
             .message_attribute_names("All")
             .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
             .send()
+            .boxed()
             .await
             .map_err(|err| self.error("ReceiveMessage", err))?;
         Ok(output.messages.unwrap_or_default())
@@ -456,6 +459,7 @@ impl SqsConsumer {
                 .queue_url(&self.queue_url)
                 .set_entries(Some(entries))
                 .send()
+                .boxed()
                 .await
             {
                 tracing::warn!(error = %self.error("ChangeMessageVisibilityBatch", err), "visibility not extended; the message may be delivered again while it is handled (the inbox absorbs it)");
@@ -485,6 +489,7 @@ impl SqsConsumer {
                 .queue_url(&self.queue_url)
                 .set_entries(Some(entries))
                 .send()
+                .boxed()
                 .await
             {
                 Ok(output) => {

@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
+use futures_util::FutureExt as _;
 
 use crate::client::DynamoDb;
 use crate::error::{Error, Result};
@@ -163,6 +164,7 @@ impl ShardLeases {
                 .return_values(ReturnValue::AllNew)
                 .set_return_consumed_capacity(self.db.consumed_capacity())
                 .send()
+                .boxed()
                 .await;
             match result {
                 Ok(output) => {
@@ -212,6 +214,7 @@ impl ShardLeases {
                         .expression_attribute_names("#key", LEASE_KEY)
                         .set_return_consumed_capacity(self.db.consumed_capacity())
                         .send()
+                        .boxed()
                         .await;
                     if let Err(err) = created
                         && !err
@@ -247,6 +250,7 @@ impl ShardLeases {
             .update_expression(format!("REMOVE {}", paths.join(", ")))
             .set_return_consumed_capacity(self.db.consumed_capacity())
             .send()
+            .boxed()
             .await
             .map(|_| ())
             .map_err(|err| self.sdk("UpdateItem", err))
@@ -277,6 +281,7 @@ impl ShardLeases {
                     )
                     .set_return_consumed_capacity(self.db.consumed_capacity())
                     .send()
+                    .boxed()
                     .await
                     .map_err(|err| self.sdk("BatchGetItem", err))?;
                 for item in output
@@ -418,7 +423,7 @@ impl ShardLeases {
                 .condition_expression("#token = :seen")
                 .expression_attribute_values(":seen", number(seen)),
         };
-        match request.send().await {
+        match request.send().boxed().await {
             Ok(output) => Ok(Some(Held {
                 token,
                 expires_at,
@@ -529,7 +534,7 @@ impl ShardLeases {
                     .expression_attribute_values(":true", AttributeValue::Bool(true));
             }
         }
-        match request.send().await {
+        match request.send().boxed().await {
             Ok(_) => Ok(Checkpointed::Written),
             Err(err)
                 if err

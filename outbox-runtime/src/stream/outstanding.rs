@@ -5,6 +5,8 @@
 
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
+#[cfg(any(feature = "streams", feature = "lambda"))]
+use futures_util::FutureExt as _;
 
 use crate::message::Item;
 use crate::table::attributes as attr;
@@ -68,7 +70,7 @@ impl TableHandle {
             .update_expression("SET #since = if_not_exists(#since, #order) REMOVE #expires")
             .expression_attribute_names("#since", attr::OUTSTANDING_SINCE)
             .expression_attribute_names("#order", attr::ORDER_KEY);
-        match unmarked_failure_condition(request).send().await {
+        match unmarked_failure_condition(request).send().boxed().await {
             Ok(_) => Ok(true),
             Err(err)
                 if err

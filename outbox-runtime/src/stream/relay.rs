@@ -8,6 +8,7 @@ use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodbstreams::types::{ShardIteratorType, StreamStatus, StreamViewType};
+use futures_util::FutureExt as _;
 use futures_util::StreamExt;
 use tracing::Instrument;
 
@@ -567,6 +568,7 @@ impl StreamRelay {
                 .table_name(&table)
                 .set_exclusive_start_stream_arn(start.take())
                 .send()
+                .boxed()
                 .await
                 .map_err(|err| self.streams.error("ListStreams", &table, err))?;
             for stream in output.streams() {
@@ -603,6 +605,7 @@ impl StreamRelay {
                 .stream_arn(arn)
                 .set_exclusive_start_shard_id(start.take())
                 .send()
+                .boxed()
                 .await
                 .map_err(|err| self.streams.error("DescribeStream", &table, err))?;
             let Some(description) = output.stream_description() else {
@@ -679,7 +682,7 @@ impl StreamRelay {
                 StartingPosition::Latest => ShardIteratorType::Latest,
             }),
         };
-        match request.send().await {
+        match request.send().boxed().await {
             Ok(output) => Ok(output.shard_iterator().map(str::to_owned)),
             Err(err)
                 if err
@@ -700,6 +703,7 @@ impl StreamRelay {
                     .shard_id(shard)
                     .shard_iterator_type(ShardIteratorType::TrimHorizon)
                     .send()
+                    .boxed()
                     .await
                     .map_err(|err| self.streams.error("GetShardIterator", self.table(), err))?;
                 Ok(output.shard_iterator().map(str::to_owned))
@@ -737,6 +741,7 @@ impl StreamRelay {
                 .shard_iterator(current)
                 .limit(self.config.batch_size)
                 .send()
+                .boxed()
                 .await
             {
                 Ok(output) => {

@@ -3,6 +3,7 @@
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use futures_util::FutureExt as _;
 
 use crate::backoff::Backoff;
 use crate::error::Result;
@@ -176,7 +177,7 @@ impl TableHandle {
                 },
             )
         };
-        match request.send().await {
+        match request.send().boxed().await {
             Ok(_) => {
                 if let FailureOutcome::DeadLettered { attempts } = outcome {
                     tracing::warn!(message_id = %id, attempts, "message dead-lettered");
@@ -248,6 +249,7 @@ impl TableHandle {
                 .expression_attribute_values(":zero", number(0))
                 .set_return_consumed_capacity(self.db.consumed_capacity())
                 .send()
+                .boxed()
                 .await;
             match result {
                 Ok(_) => replayed += 1,

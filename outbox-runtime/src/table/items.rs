@@ -6,6 +6,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, ReturnValuesOnConditionCheckFailure,
 };
+use futures_util::FutureExt as _;
 
 use crate::backoff::Backoff;
 use crate::error::{Error, Result};
@@ -48,6 +49,7 @@ impl TableHandle {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .set_return_consumed_capacity(self.db.consumed_capacity())
             .send()
+            .boxed()
             .await;
         match result {
             Ok(_) => Ok(StoreOutcome::Added),
@@ -82,6 +84,7 @@ impl TableHandle {
             .consistent_read(true)
             .set_return_consumed_capacity(self.db.consumed_capacity())
             .send()
+            .boxed()
             .await
             .map_err(|err| self.sdk_error("GetItem", err))?;
         output
@@ -120,6 +123,7 @@ impl TableHandle {
                     .request_items(self.table(), request)
                     .set_return_consumed_capacity(self.db.consumed_capacity())
                     .send()
+                    .boxed()
                     .await
                     .map_err(|err| self.sdk_error("BatchGetItem", err))?;
                 for item in output

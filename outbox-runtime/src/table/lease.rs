@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use futures_util::FutureExt as _;
 
 use crate::error::{Error, Result};
 use crate::message::Item;
@@ -111,6 +112,7 @@ impl Leases {
                 .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
                 .set_return_consumed_capacity(self.table.db.consumed_capacity())
                 .send()
+                .boxed()
                 .await;
             match result {
                 Ok(output) => {
@@ -149,6 +151,7 @@ impl Leases {
                         .expression_attribute_names("#id", attr::MESSAGE_ID)
                         .set_return_consumed_capacity(self.table.db.consumed_capacity())
                         .send()
+                        .boxed()
                         .await;
                     if let Err(err) = created
                         && !err
@@ -199,6 +202,7 @@ impl Leases {
             .update_expression(format!("REMOVE {}", paths.join(", ")))
             .set_return_consumed_capacity(self.table.db.consumed_capacity())
             .send()
+            .boxed()
             .await
             .map(|_| ())
             .map_err(|err| Error::from_sdk("UpdateItem", self.table.db.endpoint(), table, err))
@@ -321,6 +325,7 @@ impl Leases {
                     )
                     .set_return_consumed_capacity(self.table.db.consumed_capacity())
                     .send()
+                    .boxed()
                     .await
                     .map_err(|err| {
                         Error::from_sdk("BatchGetItem", self.table.db.endpoint(), table, err)
@@ -419,7 +424,7 @@ impl Leases {
                 .expression_attribute_names("#version", LEASE_VERSION)
                 .expression_attribute_values(":expected", number(expected)),
         };
-        match request.send().await {
+        match request.send().boxed().await {
             Ok(_) => Ok(Some(Held {
                 version,
                 expires_at,
@@ -474,6 +479,7 @@ impl Leases {
             .expression_attribute_values(":next", number(held.version + 1))
             .set_return_consumed_capacity(self.table.db.consumed_capacity())
             .send()
+            .boxed()
             .await;
         match result {
             Ok(_) => Ok(()),

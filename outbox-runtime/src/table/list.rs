@@ -4,6 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::types::{AttributeValue, Select};
+use futures_util::FutureExt as _;
 
 use crate::error::{Error, Result};
 use crate::message::{Item, MessageId};
@@ -150,6 +151,7 @@ impl TableHandle {
             .set_exclusive_start_key(start)
             .set_return_consumed_capacity(self.db.consumed_capacity())
             .send()
+            .boxed()
             .await
             .map_err(|err| self.sdk_error("Query", err))?;
         let ids = output
@@ -282,6 +284,7 @@ impl TableHandle {
             }
             let output = request
                 .send()
+                .boxed()
                 .await
                 .map_err(|err| self.sdk_error("Scan", err))?;
             for found in output.items() {
@@ -363,6 +366,7 @@ impl TableHandle {
                     .set_exclusive_start_key(start.take())
                     .set_return_consumed_capacity(self.db.consumed_capacity())
                     .send()
+                    .boxed()
                     .await
                     .map_err(|err| self.sdk_error("Query", err))?;
                 count += usize::try_from(output.count()).unwrap_or(0);

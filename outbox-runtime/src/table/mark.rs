@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::types::{AttributeValue, BatchStatementRequest, DeleteRequest, WriteRequest};
+use futures_util::FutureExt as _;
 use futures_util::StreamExt;
 
 use crate::backoff::Backoff;
@@ -124,6 +125,7 @@ impl TableHandle {
                 .set_statements(Some(statements))
                 .set_return_consumed_capacity(self.db.consumed_capacity())
                 .send()
+                .boxed()
                 .await
             {
                 Ok(output) => output,
@@ -220,6 +222,7 @@ impl TableHandle {
             .expression_attribute_values(":expires", number(expires_s))
             .set_return_consumed_capacity(self.db.consumed_capacity())
             .send()
+            .boxed()
             .await;
         match result {
             Ok(_) => Ok(()),
@@ -302,6 +305,7 @@ impl TableHandle {
                 .request_items(self.table(), requests)
                 .set_return_consumed_capacity(self.db.consumed_capacity())
                 .send()
+                .boxed()
                 .await
                 .map_err(|err| (left, self.sdk_error("BatchWriteItem", err)))?;
             requests = output

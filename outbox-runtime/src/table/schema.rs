@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType, TableDescription,
     TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
 };
+use futures_util::FutureExt as _;
 
 use crate::client::DynamoDb;
 use crate::error::{Error, Result};
@@ -270,6 +271,7 @@ impl TableSchema {
             .describe_table()
             .table_name(&self.name)
             .send()
+            .boxed()
             .await
         {
             Ok(out) => Ok(out.table),
@@ -303,7 +305,7 @@ impl TableSchema {
                     .expect("name, key schema and projection are set"),
             );
         }
-        match request.send().await {
+        match request.send().boxed().await {
             Ok(_) => Ok(()),
             Err(err) => match Error::from_sdk("CreateTable", db.endpoint(), &self.name, err) {
                 // Another process created it between our describe and create: compare then.
@@ -345,6 +347,7 @@ impl TableSchema {
             .table_name(&self.name)
             .set_stream_specification(self.stream_specification())
             .send()
+            .boxed()
             .await;
         if let Err(err) = result {
             match Error::from_sdk("UpdateTable", db.endpoint(), &self.name, err) {
@@ -424,6 +427,7 @@ impl TableSchema {
             .describe_time_to_live()
             .table_name(&self.name)
             .send()
+            .boxed()
             .await
             .map_err(|err| Error::from_sdk("DescribeTimeToLive", db.endpoint(), &self.name, err))?;
         let description = current.time_to_live_description();
@@ -456,6 +460,7 @@ impl TableSchema {
                         .expect("enabled and attribute name are set"),
                 )
                 .send()
+                .boxed()
                 .await
                 .map(|_| ())
                 .map_err(|err| Error::from_sdk("UpdateTimeToLive", db.endpoint(), &self.name, err)),

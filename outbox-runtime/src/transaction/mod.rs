@@ -10,6 +10,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::{Put, ReturnConsumedCapacity, TransactWriteItem};
+use futures_util::FutureExt as _;
 use tracing::Instrument;
 
 mod action;
@@ -244,6 +245,7 @@ impl Transaction {
                     .unwrap_or(ReturnConsumedCapacity::Total),
             )
             .send()
+            .boxed()
             .instrument(span)
             .await;
         match result {

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use futures_util::FutureExt as _;
 use serde::de::DeserializeOwned;
 
 use crate::backoff::Backoff;
@@ -204,6 +205,7 @@ pub(crate) async fn get_item(
         .consistent_read(true)
         .set_return_consumed_capacity(db.consumed_capacity())
         .send()
+        .boxed()
         .await
         .map_err(|err| Error::from_sdk("GetItem", db.endpoint(), &table.name, err))?;
     Ok(output.item)
@@ -246,6 +248,7 @@ pub(crate) async fn get_items(
                 .request_items(&table.name, request)
                 .set_return_consumed_capacity(db.consumed_capacity())
                 .send()
+                .boxed()
                 .await
                 .map_err(|err| Error::from_sdk("BatchGetItem", db.endpoint(), &table.name, err))?;
             for item in output

@@ -13,6 +13,7 @@ use aws_sdk_sns::config::BehaviorVersion;
 use aws_sdk_sns::config::{Credentials, Region};
 use aws_sdk_sns::error::DisplayErrorContext;
 use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
+use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
 use tracing::Instrument;
 
@@ -81,6 +82,7 @@ impl Service for Sns {
                 .set_message_group_id(fifo.map(|fifo| fifo.group_id.clone()))
                 .set_message_deduplication_id(fifo.map(|fifo| fifo.deduplication_id.clone()))
                 .send()
+                .boxed()
                 .instrument(span)
                 .await
                 .map(|_| ())
@@ -128,6 +130,7 @@ impl Service for Sns {
                 .topic_arn(topic_arn)
                 .set_publish_batch_request_entries(Some(request))
                 .send()
+                .boxed()
                 .instrument(span)
                 .await;
             match answer {

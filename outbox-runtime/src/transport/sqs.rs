@@ -12,6 +12,7 @@ use aws_sdk_sqs::config::BehaviorVersion;
 use aws_sdk_sqs::config::{Credentials, Region};
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
+use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
 use tracing::Instrument;
 
@@ -82,6 +83,7 @@ impl Service for Sqs {
                 .set_message_group_id(fifo.map(|fifo| fifo.group_id.clone()))
                 .set_message_deduplication_id(fifo.map(|fifo| fifo.deduplication_id.clone()))
                 .send()
+                .boxed()
                 .instrument(span)
                 .await
                 .map(|_| ())
@@ -132,6 +134,7 @@ impl Service for Sqs {
                 .queue_url(queue_url)
                 .set_entries(Some(request))
                 .send()
+                .boxed()
                 .instrument(span)
                 .await;
             match answer {

@@ -2,7 +2,8 @@
 //! `AWS_ENDPOINT_URL_DYNAMODB`): macro overhead, requests and capacity units per delivered
 //! message, sweeper drain against a naive sequential sweeper, idle sweep cost, latency, the
 //! read-modify-write handler, background marks against inline ones, the stream relay, and a
-//! consumer handler with its inbox against one without; each, when asked, also
+//! consumer handler with its inbox against one without, and the macro handler's instructions per
+//! call against the hand-written one's (callgrind); each, when asked, also
 //! through a delaying proxy that models a region's round trip. Prints Markdown tables and
 //! writes every figure as JSON.
 //!
@@ -18,8 +19,8 @@ use outbox_tests::DEFAULT_LOCAL_ENDPOINT;
 use outbox_tests::ENDPOINT_ENV;
 use outbox_tests::bench::proxy::{PROXY_ARG, Proxy, proxy_main};
 use outbox_tests::bench::scenarios::{
-    self, ComparisonRow, ConsumedCostRow, CostRow, DrainRatio, DrainRow, IdleRow, LatencyRow,
-    Percentiles, Relay, RoundTripRow, StreamRelayRow,
+    self, ComparisonRow, ConsumedCostRow, CostRow, DrainRatio, DrainRow, INSTRUCTIONS_ARG, IdleRow,
+    InstructionsRow, LatencyRow, Percentiles, Relay, RoundTripRow, StreamRelayRow,
 };
 use outbox_tests::bench::{BoxError, Link};
 use serde::Serialize;
@@ -47,13 +48,24 @@ struct Settings {
     samples: usize,
     probe_samples: usize,
     shards: u16,
+    instruction_runs: usize,
+    instruction_calls: usize,
     #[serde(skip)]
     json: std::path::PathBuf,
 }
 
-const SCENARIOS: [&str; 10] = [
-    "overhead", "requests", "capacity", "drain", "idle", "latency", "rmw", "marks", "stream",
+const SCENARIOS: [&str; 11] = [
+    "overhead",
+    "requests",
+    "capacity",
+    "drain",
+    "idle",
+    "latency",
+    "rmw",
+    "marks",
+    "stream",
     "consume",
+    "instructions",
 ];
 
 impl Settings {
@@ -82,6 +94,8 @@ impl Settings {
             samples: if quick { 200 } else { 1000 },
             probe_samples: if quick { 100 } else { 500 },
             shards: 16,
+            instruction_runs: if quick { 3 } else { 5 },
+            instruction_calls: if quick { 50 } else { 200 },
             json: target_dir().join("bench").join("latest.json"),
         };
         let mut drain_rtt_given = false;
@@ -155,6 +169,8 @@ impl Settings {
                         .filter(|n| *n <= outbox_runtime::table::MAX_SHARDS)
                         .ok_or("`--shards`: 1 to 1024")?;
                 }
+                "--instruction-runs" => settings.instruction_runs = number(value()?)?,
+                "--instruction-calls" => settings.instruction_calls = number(value()?)?,
                 "--json" => settings.json = value()?.into(),
                 other => return Err(format!("unknown flag `{other}`\n\n{USAGE}")),
             }
@@ -253,12 +269,16 @@ struct Report {
     stream_relay: Vec<StreamRelayRow>,
     consumed_costs: Vec<ConsumedCostRow>,
     consumer_inbox: Vec<ComparisonRow>,
+    instructions: Option<InstructionsRow>,
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().is_some_and(|arg| arg == PROXY_ARG) {
         return proxy_main(&args[1..]);
+    }
+    if args.first().is_some_and(|arg| arg == INSTRUCTIONS_ARG) {
+        return scenarios::instructions_main(&args[1..]);
     }
     if args.iter().any(|arg| arg == "--help" || arg == "-h") {
         println!("{USAGE}");
@@ -271,6 +291,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Found missing now, not after the scenarios before it have run for half an hour.
+    if settings.runs("instructions") {
+        if let Err(err) = scenarios::check_valgrind() {
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -594,6 +621,24 @@ async fn run(settings: Settings, args: &[String]) -> Result<bool, BoxError> {
         );
     }
 
+    if settings.runs("instructions") {
+        progress(
+            "11. instructions per call: the macro handler against the hand-written one and \
+             itself, under callgrind",
+        );
+        let row = scenarios::instructions(
+            &program,
+            &endpoint,
+            settings.instruction_runs,
+            settings.instruction_calls,
+            &target_dir().join("bench").join("callgrind"),
+            &progress,
+        )
+        .await?;
+        print_instructions(&row);
+        report.instructions = Some(row);
+    }
+
     report.seconds = started.elapsed().as_secs_f64();
     let json = settings.json.clone();
     report.settings = Some(settings);
@@ -687,6 +732,34 @@ fn print_comparison(title: &str, rows: &[ComparisonRow], requests: &str, same: b
         );
     }
     println!();
+}
+
+fn print_instructions(row: &InstructionsRow) {
+    println!(
+        "\n#### Client instructions per call (callgrind; one entity and one message per call, \
+         one call at a time; A = the macro handler, B = the hand-written one, A′ = the macro \
+         handler again)\n"
+    );
+    println!("| A instructions/call | B instructions/call | A′ instructions/call | A/B | A/A′ |");
+    println!("|---:|---:|---:|---:|---:|");
+    println!(
+        "| {:.0} | {:.0} | {:.0} | {} | {} |",
+        row.a_per_call.median,
+        row.b_per_call.median,
+        row.a_again_per_call.median,
+        row.ratio.show(),
+        row.aa_ratio.show(),
+    );
+    println!(
+        "\n{} runs of {} counted calls per side, each side in a process of its own under \
+         callgrind after {} uncounted calls; ratios are per run (median and its interval, here \
+         the range). The profiles are in {} (`callgrind_annotate <file>` lists where the \
+         instructions went).\n",
+        row.runs,
+        row.calls_per_run,
+        scenarios::INSTRUCTION_WARM_UP_CALLS,
+        row.profiles.display(),
+    );
 }
 
 fn print_requests(rows: &[CostRow], calls: usize) {

@@ -16,6 +16,12 @@ pub(crate) struct LeaseKeeper {
 }
 
 impl LeaseKeeper {
+    /// Whether the next [`LeaseKeeper::keep`] rebalances.
+    pub(crate) fn renewal_due(&self) -> bool {
+        self.next_rebalance
+            .is_none_or(|at| at <= tokio::time::Instant::now())
+    }
+
     /// Rebalances (renewing membership and leases) when a quarter of the lease time has passed.
     pub(crate) async fn keep(&mut self) -> Result<()> {
         let now = tokio::time::Instant::now();

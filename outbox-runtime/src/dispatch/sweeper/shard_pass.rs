@@ -36,8 +36,25 @@ impl ShardPass<'_> {
         self.dispatcher.table()
     }
 
-    async fn still_holds(&self, shard: u16) -> Result<bool> {
-        self.leases.lock().await.still_holds(shard).await
+    /// Whether `shard` is still this sweeper's, renewing the leases when due. A renewal (or
+    /// waiting for another shard's) takes round trips: the ids gathered in `marks` go out
+    /// first, so that a lease lost meanwhile leaves the next owner fewer sent messages that
+    /// still look outstanding to send again.
+    async fn still_holds(&self, shard: u16, marks: &mut MarkBatches) -> Result<bool> {
+        // A guard whose renewal is due is dropped here, before the wait below.
+        let ready = self
+            .leases
+            .try_lock()
+            .ok()
+            .filter(|keeper| !keeper.renewal_due());
+        let mut keeper = match ready {
+            Some(keeper) => keeper,
+            None => {
+                marks.start().await;
+                self.leases.lock().await
+            }
+        };
+        keeper.still_holds(shard).await
     }
 }
 
@@ -82,7 +99,8 @@ async fn fetch(
 /// Sweeps one shard: what is due, in order per key, while the shard stays this sweeper's.
 pub(crate) async fn pass(work: &ShardPass<'_>, shard: u16) -> Result<SweepReport> {
     let mut report = SweepReport::default();
-    if !work.still_holds(shard).await? {
+    let mut marks = MarkBatches::new(work.table().clone());
+    if !work.still_holds(shard, &mut marks).await? {
         return Ok(report);
     }
     let now = SystemTime::now();
@@ -90,7 +108,6 @@ pub(crate) async fn pass(work: &ShardPass<'_>, shard: u16) -> Result<SweepReport
         now.checked_sub(work.config.min_age)
             .unwrap_or(SystemTime::UNIX_EPOCH),
     );
-    let mut marks = MarkBatches::new(work.table().clone());
     // Keys with an earlier message not sent (yet): their later messages wait.
     let mut blocked: HashSet<String> = HashSet::new();
     let mut page = fetch(work, shard, cutoff, None).await;
@@ -237,7 +254,7 @@ async fn send_in_order(
         if round.is_empty() {
             return Ok(true);
         }
-        if !work.still_holds(shard).await? {
+        if !work.still_holds(shard, marks).await? {
             return Ok(false);
         }
         let messages: Vec<Message> = round.iter().map(|s| s.message.clone()).collect();

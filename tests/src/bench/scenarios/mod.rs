@@ -7,7 +7,8 @@
 //! with the naive sequential sweeper as its baseline), `idle` (5, the idle sweep), `latency`
 //! (6), `rmw` (7, the read-modify-write handler against the hand-written one), `marks` (8,
 //! background marks against inline ones), `stream_relay` (9, the stream relay beside the
-//! sweeper) and `consume` (10, a consumer handler with its inbox record against one without);
+//! sweeper), `consume` (10, a consumer handler with its inbox record against one without) and
+//! `instructions` (11, scenario 1's calls counted in instructions by callgrind);
 //! `round_trip` measures the delaying proxy against a direct connection. `compare`
 //! runs two sides and an A/A control in interleaved rounds with their client CPU; `paths`
 //! measures what delivering messages costs on each path (the cost tests call it too), and
@@ -17,6 +18,7 @@ mod compare;
 mod consume;
 mod drain;
 mod idle;
+mod instructions;
 mod latency;
 mod marks;
 mod measure;
@@ -31,6 +33,10 @@ pub use compare::{ComparisonRow, Side, Spread};
 pub use consume::{ConsumedCostRow, consume, consumed_costs};
 pub use drain::{DrainRatio, DrainRow, Relay, drain, drain_ratios};
 pub use idle::{IdleRow, idle_sweep};
+pub use instructions::{
+    INSTRUCTION_WARM_UP_CALLS, INSTRUCTIONS_ARG, InstructionsRow, check_valgrind, instructions,
+    instructions_main,
+};
 pub use latency::{LatencyRow, Percentiles, latency};
 pub use marks::coalesced_marks;
 pub use measure::{Progress, percentile, run_concurrently};

@@ -53,7 +53,9 @@ pub async fn macro_overhead(
     Ok(rows)
 }
 
-fn run_side(
+/// One side's `calls` calls, `concurrency` at once, each putting one entity and depositing
+/// `messages` messages under names made of the side's letter, `tag` and the call number.
+pub(super) fn run_side(
     rig: &Arc<Rig>,
     side: Side,
     tag: &str,
