@@ -622,6 +622,74 @@ async fn a_shard_pass_longer_than_the_lease_keeps_the_shard_and_sends_nothing_tw
     assert_eq!(distinct.len(), 10);
 }
 
+/// Counts the mark requests (`BatchExecuteStatement`) a client makes.
+#[derive(Clone, Debug, Default)]
+struct CountMarks(Arc<std::sync::atomic::AtomicUsize>);
+
+impl CountMarks {
+    fn count(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for CountMarks {
+    fn name(&self) -> &'static str {
+        "CountMarks"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if context.request().headers().get("x-amz-target")
+            == Some("DynamoDB_20120810.BatchExecuteStatement")
+        {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_marks_of_a_long_pass_go_out_before_each_lease_renewal() {
+    // One shard, one key, four messages: four rounds of one message, each longer (300 ms) than
+    // a quarter of the 1 s lease, so the leases are renewed before every round after the first.
+    // What was sent before a renewal is marked before it, so that a lease lost in a slow renewal
+    // leaves the next owner nothing sent that still looks outstanding: one mark request per
+    // round, where waiting for 25 ids or the end of the pass would make one for all four.
+    let db = dynamodb().await;
+    let config = OutboxConfig::new(unique_name("outbox")).with_shards(1);
+    create_table(&db, &config.table_schema()).await;
+    let marks = CountMarks::default();
+    let outbox = Outbox::new(db.with_interceptor(marks.clone()), config).unwrap();
+    let postbox = Postbox::new(
+        outbox.clone(),
+        SlowProducer {
+            inner: Arc::new(InMemoryProducer::new()),
+            pause: Duration::from_millis(300),
+        },
+    );
+    let mut sweeper = Sweeper::new(
+        &postbox,
+        sweeper_config("renewing").with_lease_duration(Duration::from_secs(1)),
+    );
+    for n in 0..4 {
+        outbox
+            .store(&Message::new("t", format!("{n}").into_bytes()).with_partition_key("k"))
+            .await
+            .unwrap();
+    }
+    let report = sweeper.sweep_once().await.unwrap();
+    assert_eq!(report.sent.len(), 4, "{report:?}");
+    assert_eq!(marks.count(), 4, "one mark request per round");
+    for id in &report.sent {
+        let stored = outbox.get(id).await.unwrap().unwrap();
+        assert!(!stored.is_outstanding(), "{id} marked");
+    }
+}
+
 /// While on, fails every mark request (`BatchExecuteStatement`) before it leaves the process.
 #[derive(Clone, Debug, Default)]
 struct MarksFail(Arc<std::sync::atomic::AtomicBool>);
