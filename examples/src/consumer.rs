@@ -12,6 +12,11 @@ use crate::greetings::GreetingMade;
 /// The demo queue's visibility timeout, in seconds.
 pub const VISIBILITY_TIMEOUT_SECS: u64 = 2;
 
+/// How often a refused purge is tried again.
+const PURGE_RETRY: Duration = Duration::from_secs(5);
+/// SQS allows one purge a minute; past this a refusal is an error.
+const PURGE_WAIT_LIMIT: Duration = Duration::from_secs(75);
+
 /// A failure of the consumer, naming the queue.
 #[derive(Debug, thiserror::Error)]
 #[error("queue `{queue}`: {action} failed: {source}")]
@@ -32,7 +37,7 @@ pub struct GreetingConsumer {
 impl GreetingConsumer {
     /// Creates the queue `name` if needed (creating an existing queue is a no-op in SQS), sets
     /// its visibility timeout to [`VISIBILITY_TIMEOUT_SECS`] and empties it, so that a run sees
-    /// only its own messages.
+    /// only its own messages (waiting up to a minute when an earlier run purged it last).
     ///
     /// # Errors
     /// [`ConsumerError`] when the SQS endpoint refuses.
@@ -66,13 +71,31 @@ impl GreetingConsumer {
             .await
             .map_err(|err| aws_sdk_sqs::Error::from(err).into())
             .map_err(error("SetQueueAttributes"))?;
-        client
-            .purge_queue()
-            .queue_url(&queue_url)
-            .send()
-            .await
-            .map_err(|err| aws_sdk_sqs::Error::from(err).into())
-            .map_err(error("PurgeQueue"))?;
+        // SQS refuses a purge within 60 s of the last one (an earlier run's): wait for it
+        // rather than start with that run's messages still in the queue, in flight included.
+        let started = std::time::Instant::now();
+        loop {
+            match client.purge_queue().queue_url(&queue_url).send().await {
+                Ok(_) => break,
+                Err(err)
+                    if err
+                        .as_service_error()
+                        .is_some_and(|e| e.is_purge_queue_in_progress())
+                        && started.elapsed() < PURGE_WAIT_LIMIT =>
+                {
+                    if started.elapsed() < PURGE_RETRY {
+                        println!(
+                            "   queue `{name}` was purged less than 60 s ago (by an earlier run); \
+                             SQS allows one purge a minute, waiting to purge it again"
+                        );
+                    }
+                    tokio::time::sleep(PURGE_RETRY).await;
+                }
+                Err(err) => {
+                    return Err(error("PurgeQueue")(aws_sdk_sqs::Error::from(err).into()));
+                }
+            }
+        }
         Ok(Self { client, queue_url })
     }
 
