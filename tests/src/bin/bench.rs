@@ -292,11 +292,11 @@ fn main() -> ExitCode {
         }
     };
     // Found missing now, not after the scenarios before it have run for half an hour.
-    if settings.runs("instructions") {
-        if let Err(err) = scenarios::check_valgrind() {
-            eprintln!("error: {err}");
-            return ExitCode::FAILURE;
-        }
+    if settings.runs("instructions")
+        && let Err(err) = scenarios::check_valgrind()
+    {
+        eprintln!("error: {err}");
+        return ExitCode::FAILURE;
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,

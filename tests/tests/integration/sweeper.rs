@@ -622,31 +622,46 @@ async fn a_shard_pass_longer_than_the_lease_keeps_the_shard_and_sends_nothing_tw
     assert_eq!(distinct.len(), 10);
 }
 
-/// Counts the mark requests (`BatchExecuteStatement`) a client makes.
+/// Counts the mark requests (`BatchExecuteStatement`) a client makes and, while set to fail,
+/// fails each before it leaves the process.
 #[derive(Clone, Debug, Default)]
-struct CountMarks(Arc<std::sync::atomic::AtomicUsize>);
+struct MarkRequests {
+    failing: Arc<std::sync::atomic::AtomicBool>,
+    made: Arc<std::sync::atomic::AtomicUsize>,
+}
 
-impl CountMarks {
+impl MarkRequests {
+    fn set_failing(&self, failing: bool) {
+        self.failing
+            .store(failing, std::sync::atomic::Ordering::SeqCst);
+    }
+
     fn count(&self) -> usize {
-        self.0.load(std::sync::atomic::Ordering::SeqCst)
+        self.made.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
-impl aws_sdk_dynamodb::config::Intercept for CountMarks {
+impl aws_sdk_dynamodb::config::Intercept for MarkRequests {
     fn name(&self) -> &'static str {
-        "CountMarks"
+        "MarkRequests"
     }
 
-    fn read_before_transmit(
+    fn modify_before_transmit(
         &self,
-        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        context: &mut aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextMut<
+            '_,
+        >,
         _: &aws_sdk_dynamodb::config::RuntimeComponents,
         _: &mut aws_sdk_dynamodb::config::ConfigBag,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        if context.request().headers().get("x-amz-target")
-            == Some("DynamoDB_20120810.BatchExecuteStatement")
-        {
-            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let is_mark = context.request().headers().get("x-amz-target")
+            == Some("DynamoDB_20120810.BatchExecuteStatement");
+        if !is_mark {
+            return Ok(());
+        }
+        self.made.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err("injected: DynamoDB unavailable".into());
         }
         Ok(())
     }
@@ -662,7 +677,7 @@ async fn the_marks_of_a_long_pass_go_out_before_each_lease_renewal() {
     let db = dynamodb().await;
     let config = OutboxConfig::new(unique_name("outbox")).with_shards(1);
     create_table(&db, &config.table_schema()).await;
-    let marks = CountMarks::default();
+    let marks = MarkRequests::default();
     let outbox = Outbox::new(db.with_interceptor(marks.clone()), config).unwrap();
     let postbox = Postbox::new(
         outbox.clone(),
@@ -690,44 +705,12 @@ async fn the_marks_of_a_long_pass_go_out_before_each_lease_renewal() {
     }
 }
 
-/// While on, fails every mark request (`BatchExecuteStatement`) before it leaves the process.
-#[derive(Clone, Debug, Default)]
-struct MarksFail(Arc<std::sync::atomic::AtomicBool>);
-
-impl MarksFail {
-    fn set(&self, on: bool) {
-        self.0.store(on, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-impl aws_sdk_dynamodb::config::Intercept for MarksFail {
-    fn name(&self) -> &'static str {
-        "MarksFail"
-    }
-
-    fn modify_before_transmit(
-        &self,
-        context: &mut aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextMut<
-            '_,
-        >,
-        _: &aws_sdk_dynamodb::config::RuntimeComponents,
-        _: &mut aws_sdk_dynamodb::config::ConfigBag,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        let is_mark = context.request().headers().get("x-amz-target")
-            == Some("DynamoDB_20120810.BatchExecuteStatement");
-        if is_mark && self.0.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err("injected: DynamoDB unavailable".into());
-        }
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn a_failed_mark_fails_the_pass_but_failed_sends_are_recorded_and_the_next_pass_resends() {
     let db = dynamodb().await;
     let config = OutboxConfig::new(unique_name("outbox")).with_shards(1);
     create_table(&db, &config.table_schema()).await;
-    let marks = MarksFail::default();
+    let marks = MarkRequests::default();
     let outbox = Outbox::new(db.with_interceptor(marks.clone()), config).unwrap();
     let producer = Arc::new(FlakyProducer::default());
     let postbox = Postbox::new(outbox.clone(), Arc::clone(&producer));
@@ -741,7 +724,7 @@ async fn a_failed_mark_fails_the_pass_but_failed_sends_are_recorded_and_the_next
         sweeper_config("marks-fail"),
     );
 
-    marks.set(true);
+    marks.set_failing(true);
     let err = sweeper.sweep_once().await.unwrap_err();
     assert!(err.to_string().contains("cannot reach DynamoDB"), "{err}");
     // The failed send was recorded all the same: its backoff does not depend on the mark.
@@ -758,7 +741,7 @@ async fn a_failed_mark_fails_the_pass_but_failed_sends_are_recorded_and_the_next
             .is_outstanding()
     );
 
-    marks.set(false);
+    marks.set_failing(false);
     let report = sweeper.sweep_once().await.unwrap();
     assert_eq!(
         report.sent,
@@ -794,7 +777,7 @@ async fn a_failed_mark_never_lets_a_later_message_of_a_key_out_first_it_sends_th
     let db = dynamodb().await;
     let config = OutboxConfig::new(unique_name("outbox")).with_shards(1);
     create_table(&db, &config.table_schema()).await;
-    let marks = MarksFail::default();
+    let marks = MarkRequests::default();
     let outbox = Outbox::new(db.with_interceptor(marks.clone()), config).unwrap();
     let producer = Arc::new(InMemoryProducer::new());
     let postbox = Postbox::new(outbox.clone(), Arc::clone(&producer));
@@ -806,7 +789,7 @@ async fn a_failed_mark_never_lets_a_later_message_of_a_key_out_first_it_sends_th
     }
     let mut sweeper = Sweeper::new(&postbox, sweeper_config("order-marks"));
 
-    marks.set(true);
+    marks.set_failing(true);
     sweeper
         .sweep_once()
         .await
@@ -824,7 +807,7 @@ async fn a_failed_mark_never_lets_a_later_message_of_a_key_out_first_it_sends_th
         assert!(stored.is_outstanding(), "unmarked, so outstanding");
     }
 
-    marks.set(false);
+    marks.set_failing(false);
     sweeper.sweep_once().await.unwrap();
     // What the failed marks cost: each earlier message again, after the later ones went out.
     let mut twice = first.clone();
