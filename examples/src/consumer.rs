@@ -37,7 +37,8 @@ pub struct GreetingConsumer {
 impl GreetingConsumer {
     /// Creates the queue `name` if needed (creating an existing queue is a no-op in SQS), sets
     /// its visibility timeout to [`VISIBILITY_TIMEOUT_SECS`] and empties it, so that a run sees
-    /// only its own messages (waiting up to a minute when an earlier run purged it last).
+    /// only its own messages (waiting up to 75 s when an earlier run purged it last: SQS allows
+    /// one purge a minute).
     ///
     /// # Errors
     /// [`ConsumerError`] when the SQS endpoint refuses.
@@ -74,6 +75,7 @@ impl GreetingConsumer {
         // SQS refuses a purge within 60 s of the last one (an earlier run's): wait for it
         // rather than start with that run's messages still in the queue, in flight included.
         let started = std::time::Instant::now();
+        let mut told = false;
         loop {
             match client.purge_queue().queue_url(&queue_url).send().await {
                 Ok(_) => break,
@@ -83,7 +85,8 @@ impl GreetingConsumer {
                         .is_some_and(|e| e.is_purge_queue_in_progress())
                         && started.elapsed() < PURGE_WAIT_LIMIT =>
                 {
-                    if started.elapsed() < PURGE_RETRY {
+                    if !told {
+                        told = true;
                         println!(
                             "   queue `{name}` was purged less than 60 s ago (by an earlier run); \
                              SQS allows one purge a minute, waiting to purge it again"
@@ -92,7 +95,13 @@ impl GreetingConsumer {
                     tokio::time::sleep(PURGE_RETRY).await;
                 }
                 Err(err) => {
-                    return Err(error("PurgeQueue")(aws_sdk_sqs::Error::from(err).into()));
+                    let advice = if started.elapsed() >= PURGE_WAIT_LIMIT {
+                        "; SQS still refused after the wait: run again in a minute"
+                    } else {
+                        ""
+                    };
+                    let source = format!("{}{advice}", aws_sdk_sqs::Error::from(err));
+                    return Err(error("PurgeQueue")(source.into()));
                 }
             }
         }

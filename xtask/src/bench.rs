@@ -28,7 +28,8 @@ the benchmark binary's flags:";
 /// The benchmark binary's flags, printed by `--help` without building anything.
 const FLAGS: &str = include_str!("../../tests/src/bin/bench_usage.txt");
 
-/// Runs the benchmarks; `args` go to the benchmark binary, except `--skip-codec`.
+/// Runs the benchmarks; `args` go to the benchmark binary, except `--skip-codec` and
+/// `--release`.
 pub(crate) fn run(args: &[&str]) -> Result<ExitCode> {
     let skip_codec = args.contains(&"--skip-codec");
     let profile = if args.contains(&"--release") {
@@ -41,6 +42,7 @@ pub(crate) fn run(args: &[&str]) -> Result<ExitCode> {
         println!("{USAGE}\n{FLAGS}");
         return Ok(ExitCode::SUCCESS);
     }
+    check_valgrind(args)?;
     let bench_args: Vec<&str> = args
         .iter()
         .copied()
@@ -94,6 +96,33 @@ pub(crate) fn run(args: &[&str]) -> Result<ExitCode> {
     }
     step("benchmarks done");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The `instructions` scenario (in every run without `--only`) runs under valgrind: found
+/// missing before a build of several minutes, not after it.
+fn check_valgrind(args: &[&str]) -> Result<()> {
+    let only = args
+        .windows(2)
+        .find(|pair| pair[0] == "--only")
+        .map(|pair| pair[1]);
+    if only.is_some_and(|list| !list.split(',').any(|s| s == "instructions")) {
+        return Ok(());
+    }
+    let found = Command::new("valgrind")
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if found {
+        return Ok(());
+    }
+    Err(
+        "the `instructions` scenario (part of every run without `--only`) counts instructions \
+         with valgrind's callgrind, and `valgrind --version` did not run: install it \
+         (`apt-get install valgrind`), or name the scenarios you want with `--only` (`cargo \
+         xtask bench --help` lists them)"
+            .into(),
+    )
 }
 
 fn codec_args(profile: &str) -> [&str; 7] {

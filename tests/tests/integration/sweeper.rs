@@ -671,9 +671,10 @@ impl aws_sdk_dynamodb::config::Intercept for MarkRequests {
 async fn the_marks_of_a_long_pass_go_out_before_each_lease_renewal() {
     // One shard, one key, four messages: four rounds of one message, each longer (300 ms) than
     // a quarter of the 1 s lease, so the leases are renewed before every round after the first.
-    // What was sent before a renewal is marked before it, so that a lease lost in a slow renewal
-    // leaves the next owner nothing sent that still looks outstanding: one mark request per
-    // round, where waiting for 25 ids or the end of the pass would make one for all four.
+    // The marks of what was sent before a renewal start before it, so that a lease lost in a
+    // slow renewal leaves the next owner fewer sent messages that still look outstanding: one
+    // mark request per round, where waiting for 25 ids or the end of the pass would make one
+    // for all four.
     let db = dynamodb().await;
     let config = OutboxConfig::new(unique_name("outbox")).with_shards(1);
     create_table(&db, &config.table_schema()).await;
