@@ -8,7 +8,7 @@
 #[cfg(any(feature = "sqs", feature = "sns"))]
 pub(crate) mod batch;
 pub(crate) mod error;
-#[cfg(feature = "testing")]
+#[cfg(all(feature = "testing", any(feature = "sqs", feature = "sns")))]
 pub(crate) mod local;
 #[cfg(feature = "testing")]
 pub(crate) mod memory;
