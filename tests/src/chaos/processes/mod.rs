@@ -11,9 +11,12 @@
 //! `Sweeper::run` gives the leases back), reads every file and checks the run like the
 //! in-process harness does.
 //!
-//! A duplicate is explained only when its first copy was sent by the killed process among its
-//! last in-flight sends (a round holds at most one message per key, so at most `keys` of them):
-//! sent, not marked, and sent again by whoever took the shard over.
+//! A duplicate is explained only when its first copy was sent by the killed process within one
+//! lease duration before it died: sent, not yet marked, and sent again by whoever took the shard
+//! over. A sweeper starts the mark of what it sent once 25 ids are gathered, at the end of a
+//! shard's pass, and before every lease renewal (each quarter of the lease), and a mark request
+//! takes milliseconds: a send older than a lease was marked, or its mark failed and the pass
+//! said so.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -22,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use outbox_runtime::table::{KeyAttribute, KeyKind, TableSchema};
-use outbox_runtime::{DynamoDb, Outbox, OutboxConfig, Postbox, SweeperConfig};
+use outbox_runtime::{DynamoDb, Outbox, OutboxConfig, Postbox};
 
 use super::check::{DeliveryLog, Outcome, check};
 use super::{ChaosConfig, ChaosHandler, Command, Delivery, Recorder, Sender, plan};
@@ -291,22 +294,18 @@ pub async fn run(
         })
         .collect();
 
-    // The killed process's in-flight sends: a round holds at most one message per key, and at
-    // most a page of them.
-    let in_flight_bound = config.keys.min(SweeperConfig::default().batch_size);
-    let killed_tail: HashSet<&str> = if killed.is_some() {
-        let own: Vec<&str> = sends
+    // The killed process's sends that may have been unmarked when it died: those of its last
+    // lease duration (see the module's comment).
+    let unmarked_window = config.lease_duration;
+    let killed_tail: HashSet<&str> = match (&killed, kill_time) {
+        (Some(_), Some(at)) => sends
             .iter()
-            .filter(|(_, n, _)| *n == 0)
+            .filter(|(sent, n, _)| *n == 0 && sent + unmarked_window.as_nanos() >= at)
             .map(|(_, _, id)| id.as_str())
-            .collect();
-        own[own.len().saturating_sub(in_flight_bound)..]
-            .iter()
-            .copied()
-            .collect()
-    } else {
-        HashSet::new()
+            .collect(),
+        _ => HashSet::new(),
     };
+    let unmarked_window_sends = killed_tail.len();
     let mut seen: HashMap<&str, usize> = HashMap::new();
     let mut outside_in_flight = Vec::new();
     for (_, n, id) in &sends {
@@ -341,7 +340,8 @@ pub async fn run(
         killed,
         killed_shards,
         taken_over,
-        in_flight_bound,
+        unmarked_window,
+        unmarked_window_sends,
         outside_in_flight,
         unclean_stops,
         timed_out,

@@ -22,9 +22,12 @@ pub struct ProcessesReport {
     pub killed_shards: Vec<u16>,
     /// Those shards' owners once the backlog was drained.
     pub taken_over: BTreeMap<u16, Option<String>>,
-    /// The killed process's in-flight bound: its last sends that may be unmarked.
-    pub in_flight_bound: usize,
-    /// Duplicates whose first copy is not among the killed process's last in-flight sends.
+    /// How long before its death a send of the killed process may have been unmarked: one
+    /// lease duration.
+    pub unmarked_window: std::time::Duration,
+    /// The killed process's sends within that window.
+    pub unmarked_window_sends: usize,
+    /// Duplicates whose first copy is not among the killed process's sends of that window.
     pub outside_in_flight: Vec<String>,
     /// Processes that did not stop cleanly on SIGTERM: owner and status.
     pub unclean_stops: Vec<String>,
@@ -40,8 +43,9 @@ impl ProcessesReport {
         let mut found = self.check.violations();
         if !self.outside_in_flight.is_empty() {
             found.push(format!(
-                "duplicates not among the killed sweeper's last {} sends: {} (first: {})",
-                self.in_flight_bound,
+                "duplicates not first sent by the killed sweeper within {} ms before it died: {} \
+                 (first: {})",
+                self.unmarked_window.as_millis(),
                 self.outside_in_flight.len(),
                 self.outside_in_flight
                     .iter()
@@ -123,10 +127,12 @@ impl fmt::Display for ProcessesReport {
         writeln!(
             f,
             "duplicates      {} ({} explained by the kill: first sent by the killed sweeper \
-             among its last {} sends, then by another; {} not)",
+             in its last {} ms ({} sends), then by another; {} not)",
             c.duplicate_count(),
-            c.duplicates.values().sum::<usize>(),
-            self.in_flight_bound,
+            c.duplicate_count()
+                .saturating_sub(self.outside_in_flight.len()),
+            self.unmarked_window.as_millis(),
+            self.unmarked_window_sends,
             self.outside_in_flight.len()
         )?;
         writeln!(
