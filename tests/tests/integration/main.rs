@@ -19,5 +19,6 @@ mod producers;
 mod security;
 mod streams;
 mod sweeper;
+mod sweeper_chaos;
 mod transaction;
 mod unit_of_work;
