@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::measure::{Progress, median, ratio};
+use super::measure::{Progress, median, ratios};
 use crate::bench::cpu::process_cpu;
 use crate::bench::{BoxError, Counts, Meter};
 
@@ -201,9 +201,6 @@ where
             cpus[2][round],
         ));
     }
-    let per_round = |a: &[f64], b: &[f64]| -> Vec<f64> {
-        a.iter().zip(b).map(|(a, b)| ratio(*a, *b)).collect()
-    };
     let total_calls = (rounds * calls) as f64;
     let ops = |counts: &Counts| counts.requests_by_op();
     let capacity = |counts: &Counts| -> Vec<(String, f64)> {
@@ -223,12 +220,12 @@ where
         calls_per_round: calls,
         a_calls_per_s: median(&rates[0]),
         b_calls_per_s: median(&rates[1]),
-        throughput_ratio: Spread::of(&per_round(&rates[0], &rates[1])),
-        aa_throughput_ratio: Spread::of(&per_round(&rates[0], &rates[2])),
+        throughput_ratio: Spread::of(&ratios(&rates[0], &rates[1])),
+        aa_throughput_ratio: Spread::of(&ratios(&rates[0], &rates[2])),
         a_cpu_us_per_call: median(&cpus[0]),
         b_cpu_us_per_call: median(&cpus[1]),
-        cpu_ratio: Spread::of(&per_round(&cpus[0], &cpus[1])),
-        aa_cpu_ratio: Spread::of(&per_round(&cpus[0], &cpus[2])),
+        cpu_ratio: Spread::of(&ratios(&cpus[0], &cpus[1])),
+        aa_cpu_ratio: Spread::of(&ratios(&cpus[0], &cpus[2])),
         a_requests_per_call: a.requests() as f64 / total_calls,
         b_requests_per_call: b.requests() as f64 / total_calls,
         same_requests: ops(&a) == ops(&b) && ops(&a) == ops(&again),

@@ -19,7 +19,7 @@ use outbox_runtime::{DynamoDb, OutboxConfig};
 use serde::Serialize;
 
 use super::compare::{Side, Spread};
-use super::measure::{Progress, ratio};
+use super::measure::{Progress, ratios};
 use super::overhead::run_side;
 use crate::bench::{BoxError, Rig};
 
@@ -125,19 +125,16 @@ pub async fn instructions(
             counts[2][run],
         ));
     }
-    let per_run = |a: &[f64], b: &[f64]| -> Vec<f64> {
-        a.iter().zip(b).map(|(a, b)| ratio(*a, *b)).collect()
-    };
     Ok(InstructionsRow {
-        a: "macro".to_owned(),
-        b: "hand-written".to_owned(),
+        a: side_name(Side::A).to_owned(),
+        b: side_name(Side::B).to_owned(),
         runs,
         calls_per_run: calls,
         a_per_call: Spread::of(&counts[0]),
         b_per_call: Spread::of(&counts[1]),
         a_again_per_call: Spread::of(&counts[2]),
-        ratio: Spread::of(&per_run(&counts[0], &counts[1])),
-        aa_ratio: Spread::of(&per_run(&counts[0], &counts[2])),
+        ratio: Spread::of(&ratios(&counts[0], &counts[1])),
+        aa_ratio: Spread::of(&ratios(&counts[0], &counts[2])),
         profiles: profiles.to_owned(),
     })
 }

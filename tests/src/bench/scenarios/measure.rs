@@ -75,5 +75,10 @@ pub(super) fn ratio(a: f64, b: f64) -> f64 {
     if b == 0.0 { 0.0 } else { a / b }
 }
 
+/// `a[i] / b[i]` for each pair of rounds (or runs) of two sides.
+pub(super) fn ratios(a: &[f64], b: &[f64]) -> Vec<f64> {
+    a.iter().zip(b).map(|(a, b)| ratio(*a, *b)).collect()
+}
+
 /// Progress lines for a person watching a long run.
 pub type Progress<'a> = &'a (dyn Fn(&str) + Sync);
