@@ -58,6 +58,9 @@ pub struct ChaosReport {
     pub relay_overtakes: usize,
     /// In a stream-relay run: the deliveries of the relay killed before it died, when it was.
     pub relay_killed: Option<usize>,
+    /// The killed relay had lost its lease before its kill point (it stalled longer than the
+    /// lease), and was killed when the other relay took the shard.
+    pub relay_lease_lapsed_before_kill: bool,
     /// Commands whose entity and message were not stored together (one without the other).
     pub torn_commits: Vec<String>,
     /// Committed messages still outstanding or dead-lettered at the end, each with its state.
@@ -154,7 +157,12 @@ impl fmt::Display for ChaosReport {
             writeln!(
                 f,
                 "relay killed    yes ({before} deliveries before it died, between a send and its \
-                 checkpoint); the other relay resumed the stream at its checkpoint"
+                 checkpoint{}); the other relay resumed the stream at its checkpoint",
+                if self.relay_lease_lapsed_before_kill {
+                    "; its lease had lapsed first, in a stall longer than the lease"
+                } else {
+                    ""
+                }
             )?;
         }
         if self.relay_overtakes > 0 {

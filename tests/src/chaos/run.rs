@@ -336,6 +336,10 @@ pub(super) async fn handle_one(
     }
 }
 
+/// How long a drain may take: far beyond what the largest run needs (10,000 commands drain in
+/// well under a minute).
+const DRAIN_BOUND: Duration = Duration::from_secs(300);
+
 /// Sweeps until nothing is outstanding (or the task is killed), counting the passes that fail.
 pub(super) async fn drain(
     mut sweeper: Sweeper,
@@ -344,6 +348,7 @@ pub(super) async fn drain(
     progress: bool,
 ) {
     let mut passes = 0_u64;
+    let started = Instant::now();
     loop {
         passes += 1;
         if let Err(err) = sweeper.sweep_once().await {
@@ -358,8 +363,12 @@ pub(super) async fn drain(
             Err(err) => eprintln!("  counting failed: {err}"),
         }
         // A bound so a broken runtime cannot hang the run; what is left is reported as lost.
-        if passes > 20_000 {
-            eprintln!("  giving up after {passes} passes");
+        if started.elapsed() > DRAIN_BOUND {
+            eprintln!(
+                "  giving up the drain after {} s ({passes} passes); what is still outstanding \
+                 is reported as lost",
+                DRAIN_BOUND.as_secs()
+            );
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;

@@ -28,6 +28,23 @@ use super::run::{drain, handle_one, silence_injected_panics};
 use super::service::ChaosHandler;
 use crate::{create_table, dynamodb, dynamodb_streams, unique_name};
 
+/// Relay 0's end: where the deliveries stood when it was killed, what it had sent, and whether
+/// its lease had lapsed before its kill point.
+#[derive(Clone, Copy, Debug)]
+struct Kill {
+    mark: usize,
+    sends: usize,
+    lease_lapsed_first: bool,
+}
+
+/// How long the relays get to read the stream to its end: far beyond a normal run (about 10 s
+/// for 600 commands), so that reaching it means something is stuck, and the run fails saying
+/// what instead of hanging.
+fn stream_bound(commands: usize) -> Duration {
+    Duration::from_secs(120)
+        + Duration::from_millis(50) * u32::try_from(commands).unwrap_or(u32::MAX)
+}
+
 fn relay_config(n: usize) -> StreamRelayConfig {
     StreamRelayConfig::default()
         .with_owner(format!("chaos-relay-{n}"))
@@ -139,21 +156,46 @@ pub async fn run_stream(config: &ChaosConfig) -> ChaosReport {
         let mut quiet_passes = 0;
         let mut failed_passes = 0_usize;
         let mut sent_after_lease_lost = 0;
-        for _ in 0..200_000 {
-            if killed.is_none() && recorder.count_by(Sender::Relay(0)) >= (total / 3).max(1) {
+        let deadline = Instant::now() + stream_bound(total);
+        loop {
+            let relay_0_sends = recorder.count_by(Sender::Relay(0));
+            if killed.is_none() && relay_0_sends >= (total / 3).max(1) {
                 // Hung after its send: kill it now, without releasing its lease.
                 doomed.abort();
-                killed = Some((recorder.count(), recorder.count_by(Sender::Relay(0))));
+                killed = Some(Kill {
+                    mark: recorder.count(),
+                    sends: relay_0_sends,
+                    lease_lapsed_first: false,
+                });
                 if config.progress {
                     eprintln!(
-                        "  relay 0 killed after {} sends; relay 1 takes its shard when the lease lapses",
-                        recorder.count_by(Sender::Relay(0))
+                        "  relay 0 killed after {relay_0_sends} sends; relay 1 takes its shard \
+                         when the lease lapses"
                     );
                 }
             }
+            let before_pass = recorder.count();
             match relay.relay_once().await {
                 Ok(report) => {
                     sent_after_lease_lost += report.sent_after_lease_lost.len();
+                    if killed.is_none() && !report.shards.is_empty() {
+                        // Relay 0 stalled longer than its lease (DynamoDB or this machine
+                        // paused) and relay 1 took the shard before relay 0's kill point:
+                        // relay 0 can never send again, so it is killed here. What relay 1
+                        // sent again in this pass, it sent after the kill mark.
+                        doomed.abort();
+                        killed = Some(Kill {
+                            mark: before_pass,
+                            sends: recorder.count_by(Sender::Relay(0)),
+                            lease_lapsed_first: true,
+                        });
+                        if config.progress {
+                            eprintln!(
+                                "  relay 0's lease lapsed before its kill point; killed, relay \
+                                 1 resumed at its checkpoint"
+                            );
+                        }
+                    }
                     let caught_up = report.records == 0
                         && report.iterator_age == Some(Duration::ZERO)
                         && !report.shards.is_empty();
@@ -169,6 +211,27 @@ pub async fn run_stream(config: &ChaosConfig) -> ChaosReport {
             if killed.is_some() && commands_finished.load(Ordering::SeqCst) && quiet_passes >= 3 {
                 break;
             }
+            assert!(
+                Instant::now() < deadline,
+                "the stream relay did not read the stream to its end within {} s: relay 0 sent \
+                 {} ({}), relay 1 holds a shard: {}, the commands {}, {} of {total} committed \
+                 or rolled back, {failed_passes} relay passes failed; is DynamoDB Local \
+                 overloaded (`cargo xtask dynamodb status`)?",
+                stream_bound(total).as_secs(),
+                recorder.count_by(Sender::Relay(0)),
+                if killed.is_some() {
+                    "killed"
+                } else {
+                    "not killed yet"
+                },
+                quiet_passes > 0,
+                if commands_finished.load(Ordering::SeqCst) {
+                    "finished"
+                } else {
+                    "still running"
+                },
+                done.load(Ordering::Relaxed),
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let _ = relay.release().await;
@@ -222,7 +285,7 @@ pub async fn run_stream(config: &ChaosConfig) -> ChaosReport {
     let outcomes = std::mem::take(&mut *outcomes.lock().expect("not poisoned"));
     let log = DeliveryLog {
         deliveries: &recorder.deliveries(),
-        kill_mark: killed.map(|(mark, _)| mark),
+        kill_mark: killed.map(|kill| kill.mark),
         failed_marks: &recorder.failed_marks(),
         acknowledged_marks: &[],
         kills: &[],
@@ -231,7 +294,8 @@ pub async fn run_stream(config: &ChaosConfig) -> ChaosReport {
     report.failed_sweeps = failed_sweeps.load(Ordering::Relaxed) + failed_passes;
     report.injected_send_failures = recorder.injected_send_failures.load(Ordering::Relaxed);
     report.backlog = backlog;
-    report.relay_killed = killed.map(|(_, sends)| sends);
+    report.relay_killed = killed.map(|kill| kill.sends);
+    report.relay_lease_lapsed_before_kill = killed.is_some_and(|kill| kill.lease_lapsed_first);
     report.command_phase = command_phase;
     report.drain_phase = drain_phase;
     report

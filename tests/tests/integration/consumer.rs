@@ -558,3 +558,178 @@ async fn the_lambda_sqs_entry_reports_only_what_must_be_retried() {
     );
     assert_eq!(fixture.count("Ned").await, 1);
 }
+
+/// The event Lambda's SQS event source mapping hands a function, made of messages as SQS
+/// delivered them (attributes and message attributes included).
+fn lambda_event(queue_arn: &str, received: &[aws_sdk_sqs::types::Message]) -> SqsEvent {
+    let records: Vec<serde_json::Value> = received
+        .iter()
+        .map(|message| {
+            let attributes: serde_json::Map<String, serde_json::Value> = message
+                .attributes()
+                .into_iter()
+                .flatten()
+                .map(|(name, value)| (name.as_str().to_owned(), value.clone().into()))
+                .collect();
+            let message_attributes: serde_json::Map<String, serde_json::Value> = message
+                .message_attributes()
+                .into_iter()
+                .flatten()
+                .map(|(name, value)| {
+                    (
+                        name.clone(),
+                        serde_json::json!({
+                            "stringValue": value.string_value(),
+                            "dataType": value.data_type(),
+                        }),
+                    )
+                })
+                .collect();
+            serde_json::json!({
+                "messageId": message.message_id(),
+                "receiptHandle": message.receipt_handle(),
+                "body": message.body(),
+                "attributes": attributes,
+                "messageAttributes": message_attributes,
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": "us-east-1",
+            })
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({ "Records": records })).expect("an SQS event")
+}
+
+fn failed_records(
+    response: &outbox_runtime::lambda::aws_lambda_events::event::sqs::SqsBatchResponse,
+) -> Vec<String> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|failure| failure.item_identifier.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_lambda_sqs_entry_reports_a_failed_handler_so_the_queue_delivers_it_again() {
+    let moto = moto().await;
+    let fixture = fixture("lambda-failing").await;
+    let queue = moto.queue("lambda-failing", false).await;
+    let producer = SqsProducer::new(moto.sqs.clone()).with_route("greeting.made", &queue);
+    for name in ["Arya", "Sansa"] {
+        producer.send(&greeting(name)).await.unwrap();
+    }
+    let received = moto.receive(&queue, 2).await;
+    let event = lambda_event(&moto.queue_arn(&queue).await, &received);
+    let handler = SqsHandler::new(handler_of(&fixture.counter));
+
+    fixture.counter.fail.store(true, Ordering::SeqCst);
+    let response = handler.handle(event.clone()).await;
+    let mut failed = failed_records(&response);
+    failed.sort();
+    let mut all: Vec<String> = received
+        .iter()
+        .map(|m| m.message_id().unwrap().to_owned())
+        .collect();
+    all.sort();
+    assert_eq!(
+        failed, all,
+        "a record whose handler failed is never acknowledged"
+    );
+    assert_eq!(
+        fixture.count("Arya").await + fixture.count("Sansa").await,
+        0
+    );
+
+    // Delivered again, and handled this time.
+    fixture.counter.fail.store(false, Ordering::SeqCst);
+    let response = handler.handle(event).await;
+    assert!(failed_records(&response).is_empty(), "{response:?}");
+    assert_eq!(fixture.count("Arya").await, 1);
+    assert_eq!(fixture.count("Sansa").await, 1);
+}
+
+#[tokio::test]
+async fn the_lambda_sqs_entry_reports_the_rest_of_a_fifo_group_after_a_failure_unhandled() {
+    let moto = moto().await;
+    let queue = moto.queue("lambda-fifo", true).await;
+    let producer = SqsProducer::new(moto.sqs.clone()).with_route("greeting.made", &queue);
+    // Group "Jon" (the partition key): three messages, the first of which fails; group "Ygritte":
+    // one message.
+    let jon: Vec<Message> = ["first", "second", "third"]
+        .into_iter()
+        .map(|greeting| {
+            GreetingMade {
+                name: "Jon".into(),
+                greeting: greeting.into(),
+            }
+            .to_message()
+            .unwrap()
+        })
+        .collect();
+    let ygritte = greeting("Ygritte");
+    for message in jon.iter().chain([&ygritte]) {
+        producer.send(message).await.unwrap();
+    }
+    let received = moto.receive(&queue, 4).await;
+    let groups: Vec<Option<&str>> = received
+        .iter()
+        .map(|m| {
+            m.attributes()
+                .and_then(|a| {
+                    a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
+                })
+                .map(String::as_str)
+        })
+        .collect();
+    assert!(
+        groups.iter().all(Option::is_some),
+        "FIFO deliveries carry their group: {groups:?}"
+    );
+    let event = lambda_event(&moto.queue_arn(&queue).await, &received);
+
+    let handled: Arc<std::sync::Mutex<Vec<outbox_runtime::MessageId>>> = Arc::default();
+    let failing = jon[0].id().clone();
+    let handler = SqsHandler::new({
+        let handled = Arc::clone(&handled);
+        move |message: Message| {
+            let handled = Arc::clone(&handled);
+            let failing = failing.clone();
+            async move {
+                if *message.id() == failing {
+                    return Err(Error::InvalidConfig("injected: the handler failed".into()));
+                }
+                handled.lock().unwrap().push(message.id().clone());
+                Ok(())
+            }
+        }
+    });
+    let response = handler.handle(event).await;
+
+    let record_of = |message: &Message| {
+        received
+            .iter()
+            .find(|m| {
+                m.message_attributes()
+                    .and_then(|a| a.get("outbox-message-id"))
+                    .and_then(|v| v.string_value())
+                    == Some(message.id().as_str())
+            })
+            .and_then(|m| m.message_id())
+            .expect("the message was received")
+            .to_owned()
+    };
+    let mut failed = failed_records(&response);
+    failed.sort();
+    let mut expected: Vec<String> = jon.iter().map(record_of).collect();
+    expected.sort();
+    assert_eq!(
+        failed, expected,
+        "the failed record and the rest of its group come back, in order, for the next try"
+    );
+    assert_eq!(
+        *handled.lock().unwrap(),
+        vec![ygritte.id().clone()],
+        "the rest of Jon's group was not handled out of order; Ygritte's group went on"
+    );
+}

@@ -332,3 +332,41 @@ async fn denied_statements_are_marked_even_when_a_later_retry_round_fails() {
         "the others are left for the sweeper"
     );
 }
+
+#[tokio::test]
+async fn the_background_marker_marks_a_lone_id_when_its_delay_runs_out() {
+    let db = dynamodb().await;
+    let config = OutboxConfig::new(unique_name("outbox"));
+    create_table(&db, &config.table_schema()).await;
+    let outbox = Outbox::new(db, config).unwrap();
+    let postbox = Postbox::new(outbox.clone(), InMemoryProducer::new()).with_mark_mode(
+        outbox_runtime::MarkMode::Background {
+            max_delay: Duration::from_millis(50),
+        },
+    );
+    let message = Message::new("t", b"{}".to_vec());
+    outbox.store(&message).await.unwrap();
+    let report = postbox.clear(std::slice::from_ref(&message)).await;
+    assert_eq!(
+        report.mark_pending,
+        vec![message.id().clone()],
+        "{report:?}"
+    );
+
+    // One id fills no batch of 25, nothing flushes, and the postbox lives on: only the
+    // marker's timer can mark it. The wait is a bound on failure, not a measure of the delay.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while outbox
+        .get(message.id())
+        .await
+        .unwrap()
+        .is_some_and(|stored| stored.is_outstanding())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a lone id was not marked within 10 s of the marker's 50 ms delay"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(postbox);
+}

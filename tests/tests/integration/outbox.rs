@@ -487,3 +487,150 @@ async fn marks_go_25_to_a_request_and_a_failed_batch_stops_no_other_and_is_repor
     let err = outbox.mark_dispatched(&[poisoned]).await.unwrap_err();
     assert!(err.to_string().contains("cannot reach DynamoDB"), "{err}");
 }
+
+#[tokio::test]
+async fn a_message_deposited_in_a_transaction_gets_its_ttl_at_dispatch_never_before() {
+    let retention = Duration::from_secs(3600);
+    let outbox = outbox_with(
+        OutboxConfig::new(unique_name("outbox")).with_cleanup(Cleanup::Keep { retention }),
+    )
+    .await;
+    let postbox = Postbox::new(outbox.clone(), InMemoryProducer::new());
+    // Created long ago (a message that waited for a sweeper a long time): a TTL from its
+    // creation would already have passed, and TTL would delete it unsent.
+    let message = aged(
+        Message::new("t", b"{}".to_vec()),
+        Duration::from_secs(90 * 24 * 3600),
+    );
+    let mut tx = postbox.begin();
+    tx.deposit_message(message.clone()).unwrap();
+    postbox
+        .commit_and_send(tx, outbox_runtime::ClearMode::Sweeper)
+        .await
+        .unwrap();
+    let stored = outbox.get(message.id()).await.unwrap().unwrap();
+    assert!(stored.is_outstanding());
+    assert_eq!(
+        stored.expires_at, None,
+        "no TTL while outstanding: {stored:?}"
+    );
+    let raw = outbox
+        .db()
+        .client()
+        .get_item()
+        .table_name(&outbox.config().table_name)
+        .key("MessageId", AttributeValue::S(message.id().to_string()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert!(
+        !raw.contains_key(outbox_runtime::table::attributes::EXPIRES_AT),
+        "{raw:?}"
+    );
+
+    let now_s = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    outbox
+        .mark_dispatched(&[message.id().clone()])
+        .await
+        .unwrap();
+    let expires = outbox
+        .get(message.id())
+        .await
+        .unwrap()
+        .unwrap()
+        .expires_at
+        .expect("TTL set at dispatch");
+    assert!(
+        (now_s + 3600 - 5..=now_s + 3600 + 5).contains(&expires),
+        "TTL {expires} should be about {} (epoch seconds, from dispatch)",
+        now_s + 3600
+    );
+}
+
+/// A transport that is slow to answer and then fails, while another sender (a sweeper, the
+/// stream relay) sent the message and marked it meanwhile: the failure is recorded after the
+/// message stopped being outstanding.
+struct MarkedMeanwhileThenFails {
+    outbox: Outbox,
+}
+
+impl outbox_runtime::transport::Producer for MarkedMeanwhileThenFails {
+    async fn send(
+        &self,
+        message: &Message,
+    ) -> Result<(), outbox_runtime::transport::ProducerError> {
+        self.outbox
+            .mark_dispatched(&[message.id().clone()])
+            .await
+            .unwrap();
+        Err(outbox_runtime::transport::ProducerError::new(
+            message,
+            "injected: timed out",
+        ))
+    }
+}
+
+#[tokio::test]
+async fn a_failed_send_recorded_after_another_sender_marked_the_message_changes_nothing() {
+    // Deleted at dispatch: the late failure must not bring back an item of the message.
+    let outbox =
+        outbox_with(OutboxConfig::new(unique_name("outbox")).with_cleanup(Cleanup::Delete)).await;
+    let postbox = Postbox::new(
+        outbox.clone(),
+        MarkedMeanwhileThenFails {
+            outbox: outbox.clone(),
+        },
+    );
+    let message = Message::new("t", b"{}".to_vec());
+    outbox.store(&message).await.unwrap();
+    let report = postbox.clear(std::slice::from_ref(&message)).await;
+    assert_eq!(
+        report.left_outstanding,
+        vec![message.id().clone()],
+        "{report:?}"
+    );
+    assert_eq!(
+        outbox.get(message.id()).await.unwrap(),
+        None,
+        "the dispatched message stays deleted"
+    );
+
+    // Kept at dispatch, with a single attempt allowed: the late failure must not dead-letter a
+    // dispatched message (a replay would send it again).
+    let outbox = outbox_with(OutboxConfig::new(unique_name("outbox")).with_cleanup(
+        Cleanup::Keep {
+            retention: Duration::from_secs(3600),
+        },
+    ))
+    .await;
+    let postbox = Postbox::new(
+        outbox.clone(),
+        MarkedMeanwhileThenFails {
+            outbox: outbox.clone(),
+        },
+    )
+    .with_retry_policy(outbox_runtime::RetryPolicy::new().with_max_attempts(1));
+    let message = Message::new("t", b"{}".to_vec());
+    outbox.store(&message).await.unwrap();
+    postbox.clear(std::slice::from_ref(&message)).await;
+    let stored = outbox.get(message.id()).await.unwrap().unwrap();
+    assert!(stored.dispatched_at.is_some(), "{stored:?}");
+    assert!(!stored.is_dead_lettered(), "{stored:?}");
+    assert!(!stored.is_outstanding(), "{stored:?}");
+    assert_eq!(stored.attempts, 0, "{stored:?}");
+    assert!(
+        outbox
+            .dead_letters(10, None)
+            .await
+            .unwrap()
+            .messages
+            .is_empty(),
+        "nothing to replay"
+    );
+}

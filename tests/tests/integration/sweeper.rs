@@ -376,14 +376,18 @@ async fn a_pass_that_gives_shards_away_midway_reports_only_what_it_still_holds()
     let delivered = Arc::new(InMemoryProducer::new());
     let producer = SlowProducer {
         inner: Arc::clone(&delivered),
-        pause: Duration::from_millis(150),
+        pause: Duration::from_millis(400),
     };
     let postbox = Postbox::new(outbox.clone(), producer).with_retry_policy(quick_retry(5));
-    // One shard at a time, one message per shard at 150 ms a send: a's pass takes 1.2 s while
-    // it holds all 8. It rebalances every 500 ms (a quarter of the lease), so once b has joined
-    // (after a's first send) a rebalances before its fifth shard at the latest, and gives half
-    // its shards to b in the middle of the pass. The order of events makes it so, not timing.
-    let lease = Duration::from_secs(2);
+    // One shard at a time, one message per shard at 400 ms a send: a's pass would take 3.2 s
+    // while it holds all 8. It rebalances every 2 s (a quarter of the lease), so once b has
+    // joined (after a's first send) a rebalances before its sixth shard, and gives half its
+    // shards to b in the middle of the pass. The order of events makes it so, not timing.
+    //
+    // The lease is long so that a's leases outlive any pause of this machine until b's last
+    // pass: with a 2 s lease, a pause of under a second (two cores shared with the rest of the
+    // suite and DynamoDB Local) let a's leases lapse, and b took all 8.
+    let lease = Duration::from_secs(8);
     let config = |owner: &str| {
         sweeper_config(owner)
             .with_lease_duration(lease)
@@ -860,4 +864,230 @@ async fn shards_swept_at_once_keep_the_order_of_every_key() {
         "every key's messages in the order they were made"
     );
     assert_eq!(outbox.outstanding_count(10).await.unwrap().count, 0);
+}
+
+#[tokio::test]
+async fn a_later_message_of_a_key_waits_while_an_earlier_one_waits_out_its_backoff() {
+    let outbox = outbox(4).await;
+    let producer = Arc::new(FlakyProducer::default());
+    // The first failure puts the message an hour away: every later pass finds it not yet due.
+    let postbox =
+        Postbox::new(outbox.clone(), Arc::clone(&producer)).with_retry_policy(slow_retry());
+    let created = std::time::SystemTime::now();
+    let keyed: Vec<Message> = (0..3)
+        .map(|n| {
+            let mut message = Message::new("t", vec![n]).with_partition_key("customer-1");
+            message.header.created_at = created;
+            message
+        })
+        .collect();
+    let other = Message::new("t", b"other".to_vec()).with_partition_key("customer-2");
+    let mut tx = postbox.begin();
+    for message in keyed.iter().chain([&other]) {
+        tx.deposit_message(message.clone()).unwrap();
+    }
+    postbox
+        .commit_and_send(tx, ClearMode::Sweeper)
+        .await
+        .unwrap();
+    producer.fail(keyed[0].id(), 1);
+
+    let mut sweeper = Sweeper::new(&postbox, sweeper_config("backoff"));
+    let first = sweeper.sweep_once().await.unwrap();
+    assert_eq!(first.failed, 1, "{first:?}");
+    assert_eq!(first.sent, vec![other.id().clone()]);
+    let stored = outbox.get(keyed[0].id()).await.unwrap().unwrap();
+    assert!(
+        stored
+            .next_attempt_at
+            .is_some_and(|at| at > std::time::SystemTime::now()),
+        "the failed message waits out its backoff: {stored:?}"
+    );
+
+    // The earlier message is not due, so it is not sent; the later ones of its key wait with it.
+    for _ in 0..3 {
+        let pass = sweeper.sweep_once().await.unwrap();
+        assert!(
+            pass.sent.is_empty(),
+            "nothing of customer-1 may go: {pass:?}"
+        );
+        assert_eq!(pass.held_back, 3, "{pass:?}");
+    }
+    let sent: Vec<MessageId> = producer
+        .inner
+        .sent()
+        .iter()
+        .map(|m| m.id().clone())
+        .collect();
+    assert_eq!(sent, vec![other.id().clone()]);
+    for message in &keyed {
+        assert!(
+            outbox
+                .get(message.id())
+                .await
+                .unwrap()
+                .unwrap()
+                .is_outstanding()
+        );
+    }
+}
+
+/// Holds a sweeper's first lease write (a `PutItem` on a lease item) until told to go on, so
+/// that another sweeper can write its leases between this one's read of the leases and its
+/// write, as a second process may at any time.
+#[derive(Clone, Debug)]
+struct HoldFirstLeaseWrite {
+    reached: Arc<Mutex<Option<tokio::sync::oneshot::Sender<()>>>>,
+    go: Arc<Mutex<Option<std::sync::mpsc::Receiver<()>>>>,
+}
+
+impl HoldFirstLeaseWrite {
+    fn new() -> (
+        Self,
+        tokio::sync::oneshot::Receiver<()>,
+        std::sync::mpsc::Sender<()>,
+    ) {
+        let (reached, reached_rx) = tokio::sync::oneshot::channel();
+        let (go_tx, go) = std::sync::mpsc::channel();
+        (
+            Self {
+                reached: Arc::new(Mutex::new(Some(reached))),
+                go: Arc::new(Mutex::new(Some(go))),
+            },
+            reached_rx,
+            go_tx,
+        )
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for HoldFirstLeaseWrite {
+    fn name(&self) -> &'static str {
+        "HoldFirstLeaseWrite"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextMut<
+            '_,
+        >,
+        _: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let request = context.request();
+        let is_lease_write = request.headers().get("x-amz-target")
+            == Some("DynamoDB_20120810.PutItem")
+            && request
+                .body()
+                .bytes()
+                .is_some_and(|body| String::from_utf8_lossy(body).contains("_lease#"));
+        if !is_lease_write {
+            return Ok(());
+        }
+        let Some(reached) = self.reached.lock().unwrap().take() else {
+            return Ok(());
+        };
+        let go = self
+            .go
+            .lock()
+            .unwrap()
+            .take()
+            .expect("taken with `reached`");
+        let _ = reached.send(());
+        // The runtime goes on with its other tasks on another thread meanwhile.
+        tokio::task::block_in_place(|| go.recv_timeout(Duration::from_secs(30)))
+            .map_err(|_| "the test never let the held lease write go on".into())
+    }
+}
+
+/// Sweeper a reads the leases; before it writes, sweeper b takes its share; then a writes.
+/// Returns the shards each reports.
+async fn lease_race(outbox: &Outbox, postbox: &Postbox) -> (Vec<u16>, Vec<u16>) {
+    let (hold, reached, go) = HoldFirstLeaseWrite::new();
+    let held_postbox = Postbox::new(
+        Outbox::new(
+            outbox.db().clone().with_interceptor(hold),
+            outbox.config().clone(),
+        )
+        .unwrap(),
+        InMemoryProducer::new(),
+    );
+    let mut a = Sweeper::new(&held_postbox, sweeper_config("racer-a"));
+    let mut b = Sweeper::new(postbox, sweeper_config("racer-b"));
+    let a_pass = tokio::spawn(async move { a.sweep_once().await.unwrap().shards });
+    reached.await.expect("a reached its lease write");
+    let held_b = b.sweep_once().await.unwrap().shards;
+    go.send(()).unwrap();
+    let held_a = a_pass.await.unwrap();
+    (held_a, held_b)
+}
+
+/// Who holds each shard's lease, read from the table.
+async fn lease_owners(outbox: &Outbox) -> HashMap<u16, String> {
+    let prefix = "__outbox_lease#";
+    let items = outbox
+        .db()
+        .client()
+        .scan()
+        .table_name(&outbox.config().table_name)
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default();
+    items
+        .iter()
+        .filter_map(|item| {
+            let id = item["MessageId"].as_s().ok()?;
+            let shard = id.strip_prefix(prefix)?.rsplit('#').next()?.parse().ok()?;
+            Some((shard, item["LeaseOwner"].as_s().ok()?.clone()))
+        })
+        .collect()
+}
+
+fn assert_one_holder_each(held_a: &[u16], held_b: &[u16], owners: &HashMap<u16, String>) {
+    let twice: Vec<&u16> = held_a.iter().filter(|s| held_b.contains(s)).collect();
+    assert!(
+        twice.is_empty(),
+        "shards held by both sweepers: {twice:?} (a {held_a:?}, b {held_b:?})"
+    );
+    for (holder, shards) in [("racer-a", held_a), ("racer-b", held_b)] {
+        for shard in shards {
+            assert_eq!(
+                owners.get(shard).map(String::as_str),
+                Some(holder),
+                "shard {shard}: {owners:?}"
+            );
+        }
+    }
+    assert_eq!(held_a.len() + held_b.len(), 8, "a {held_a:?}, b {held_b:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_written_between_another_sweepers_read_and_write_is_never_held_twice() {
+    // Free shards: no lease item yet, so each write is conditional on the item's absence.
+    let free = outbox(8).await;
+    let postbox = Postbox::new(free.clone(), InMemoryProducer::new());
+    let (held_a, held_b) = lease_race(&free, &postbox).await;
+    assert_eq!(
+        held_b.len(),
+        4,
+        "b took its share while a was about to write: {held_b:?}"
+    );
+    assert_one_holder_each(&held_a, &held_b, &lease_owners(&free).await);
+
+    // Lapsed leases: each write is conditional on the version read.
+    let lapsed = outbox(8).await;
+    let postbox = Postbox::new(lapsed.clone(), InMemoryProducer::new());
+    let lease = Duration::from_millis(300);
+    let mut doomed = Sweeper::new(
+        &postbox,
+        sweeper_config("doomed").with_lease_duration(lease),
+    );
+    assert_eq!(doomed.sweep_once().await.unwrap().shards.len(), 8);
+    drop(doomed); // dies holding every shard
+    tokio::time::sleep(lease + Duration::from_millis(200)).await;
+    let (held_a, held_b) = lease_race(&lapsed, &postbox).await;
+    assert_eq!(held_b.len(), 4, "{held_b:?}");
+    assert_one_holder_each(&held_a, &held_b, &lease_owners(&lapsed).await);
 }

@@ -364,3 +364,116 @@ async fn condition_checks_and_deletes_commit_with_messages() {
     assert_eq!(f.person("Jaime").await, None);
     assert_eq!(f.outstanding().await, 2);
 }
+
+/// Lets the first `TransactWriteItems` reach DynamoDB, then answers it with a retryable
+/// `500 InternalServerError`, as a connection lost after DynamoDB applied the transaction looks
+/// to the client: the SDK sends the same request again. Keeps each attempt's request body.
+#[derive(Clone, Debug, Default)]
+struct AnswerFirstCommitWith500(std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>);
+
+impl aws_sdk_dynamodb::config::Intercept for AnswerFirstCommitWith500 {
+    fn name(&self) -> &'static str {
+        "AnswerFirstCommitWith500"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextMut<
+            '_,
+        >,
+        _: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let request = context.request();
+        if request.headers().get(outbox_tests::inject::TARGET)
+            == Some("DynamoDB_20120810.TransactWriteItems")
+        {
+            let body = request.body().bytes().ok_or("a buffered request body")?;
+            self.0.lock().unwrap().push(serde_json::from_slice(body)?);
+        }
+        Ok(())
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut aws_sdk_dynamodb::config::interceptors::BeforeDeserializationInterceptorContextMut<'_>,
+        _: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if self.0.lock().unwrap().len() != 1 || !context.response().status().is_success() {
+            return Ok(());
+        }
+        outbox_tests::inject::answer(
+            context.response_mut(),
+            500,
+            &serde_json::json!({
+                "__type": "com.amazonaws.dynamodb.v20120810#InternalServerError",
+                "message": "injected: the answer was lost after the transaction was applied"
+            }),
+        )
+    }
+}
+
+#[tokio::test]
+async fn a_commit_applied_but_answered_with_an_error_is_retried_and_applied_once() {
+    let db = dynamodb().await;
+    let config = fresh_outbox(&db).await;
+    let counters = TableSchema::new(
+        unique_name("counters"),
+        KeyAttribute::new("Name", KeyKind::String),
+    );
+    create_table(&db, &counters).await;
+    let attempts = AnswerFirstCommitWith500::default();
+    let outbox = Outbox::new(db.clone().with_interceptor(attempts.clone()), config).unwrap();
+
+    let mut tx = outbox.begin();
+    tx.update(
+        &counters,
+        "Tyrion",
+        Expr::new("ADD #c :one")
+            .name("#c", "Count")
+            .value(":one", AttributeValue::N("1".into())),
+        None,
+    )
+    .unwrap();
+    let id = tx
+        .deposit_message(Message::new("counted", b"{}".to_vec()))
+        .unwrap();
+    let committed = tx
+        .commit()
+        .await
+        .expect("the retry finds the commit applied");
+    assert_eq!(committed.messages.len(), 1);
+
+    let bodies = attempts.0.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 2, "the SDK sent the commit again");
+    let token = &bodies[0]["ClientRequestToken"];
+    assert!(token.is_string(), "{}", bodies[0]);
+    assert_eq!(
+        &bodies[1]["ClientRequestToken"], token,
+        "the same token both times"
+    );
+
+    let count = db
+        .client()
+        .get_item()
+        .table_name(&counters.name)
+        .key("Name", AttributeValue::S("Tyrion".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap()["Count"]
+        .as_n()
+        .unwrap()
+        .clone();
+    assert_eq!(count, "1", "the counter was incremented once");
+    let stored = outbox
+        .get(&id)
+        .await
+        .unwrap()
+        .expect("the message is stored");
+    assert!(stored.is_outstanding());
+    assert_eq!(stored.attempts, 0);
+}

@@ -103,6 +103,28 @@ impl Greetings {
         tx.put_if(&self.people, &person, condition.clone())?;
         Ok(())
     }
+
+    /// Deletes a person nobody greeted, deciding on what it read; `meddle` may greet them
+    /// between the read and the commit. Returns whether the person was deleted.
+    #[transactional_handler(postbox = self.postbox, tx = tx, retries = 2)]
+    async fn remove_if_ungreeted(
+        &self,
+        tx: &mut Transaction,
+        name: String,
+        meddle: &Meddler,
+    ) -> Result<bool, AppError> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        let person: Person = tx
+            .get(&self.people, &name)
+            .await?
+            .ok_or(AppError::UnknownPerson)?;
+        meddle.maybe(&name).await;
+        if !person.greetings.is_empty() {
+            return Ok(false);
+        }
+        tx.delete(&self.people, name.as_str(), None)?;
+        Ok(true)
+    }
 }
 
 /// Another writer that changes a person behind a unit of work's back, the first `times` times
@@ -111,6 +133,8 @@ struct Meddler {
     db: DynamoDb,
     table: String,
     times: AtomicU32,
+    /// Appended to the person's greetings by the change, when set.
+    greeting: Option<String>,
 }
 
 impl Meddler {
@@ -125,18 +149,28 @@ impl Meddler {
             return;
         }
         // A versioned write, as another unit of work makes it: the version moves on.
-        self.db
+        let request = self
+            .db
             .client()
             .update_item()
             .table_name(&self.table)
             .key("Name", AttributeValue::S(name.to_owned()))
-            .update_expression("SET #v = if_not_exists(#v, :zero) + :one")
             .expression_attribute_names("#v", "Version")
             .expression_attribute_values(":zero", AttributeValue::N("0".into()))
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .send()
-            .await
-            .expect("the meddling write");
+            .expression_attribute_values(":one", AttributeValue::N("1".into()));
+        let request = match &self.greeting {
+            None => request.update_expression("SET #v = if_not_exists(#v, :zero) + :one"),
+            Some(greeting) => request
+                .update_expression(
+                    "SET #v = if_not_exists(#v, :zero) + :one, #g = list_append(#g, :g)",
+                )
+                .expression_attribute_names("#g", "Greetings")
+                .expression_attribute_values(
+                    ":g",
+                    AttributeValue::L(vec![AttributeValue::S(greeting.clone())]),
+                ),
+        };
+        request.send().await.expect("the meddling write");
     }
 }
 
@@ -209,6 +243,15 @@ fn meddler(greetings: &Greetings, times: u32) -> Meddler {
         db: greetings.postbox.outbox().db().clone(),
         table: greetings.people.name.clone(),
         times: AtomicU32::new(times),
+        greeting: None,
+    }
+}
+
+/// A meddler whose change appends `greeting`: losing it is a lost update anyone can see.
+fn greeter(greetings: &Greetings, times: u32, greeting: &str) -> Meddler {
+    Meddler {
+        greeting: Some(greeting.to_owned()),
+        ..meddler(greetings, times)
     }
 }
 
@@ -616,4 +659,117 @@ async fn keys_are_typed_by_the_table_schema() {
     assert!(err.to_string().contains("`Number` is a number"), "{err}");
     let err = orders.key(&key).unwrap_err();
     assert!(err.to_string().contains("made for table `People`"), "{err}");
+}
+
+fn changed_since_read(err: &Error) -> Option<ConditionFailure> {
+    match err {
+        Error::TransactionCancelled { reasons } => reasons[0].condition.clone(),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn an_update_of_a_read_item_that_changed_since_is_a_conflict_and_loses_nothing() {
+    let greetings = greetings(true).await;
+    seed(&greetings, "Tyrion").await;
+    let mut tx = greetings.postbox.begin();
+    let mut tyrion: Person = tx.get(&greetings.people, "Tyrion").await.unwrap().unwrap();
+    greeter(&greetings, 1, "elsewhere").maybe("Tyrion").await;
+    // An update that writes the whole list as read: without the read's version condition it
+    // would silently drop the greeting added elsewhere.
+    tyrion.greetings.push("here".into());
+    let list = tyrion
+        .greetings
+        .iter()
+        .map(|g| AttributeValue::S(g.clone()))
+        .collect();
+    tx.update(
+        &greetings.people,
+        "Tyrion",
+        Expr::new("SET #g = :g")
+            .name("#g", "Greetings")
+            .value(":g", AttributeValue::L(list)),
+        None,
+    )
+    .unwrap();
+    tx.deposit(&GreetingMade {
+        name: "Tyrion".into(),
+        greeting: "here".into(),
+    })
+    .unwrap();
+    let err = tx.commit().await.unwrap_err();
+    assert!(err.is_conflict(), "{err}");
+    assert_eq!(
+        changed_since_read(&err),
+        Some(ConditionFailure::ChangedSinceRead {
+            read: Version::At(1),
+            found: Version::At(2),
+        }),
+        "{err:?}"
+    );
+    let (tyrion, version) = stored(&greetings, "Tyrion").await;
+    assert_eq!(
+        tyrion.greetings,
+        ["elsewhere"],
+        "the other writer's greeting kept"
+    );
+    assert_eq!(version, 2);
+    assert_eq!(
+        greetings
+            .postbox
+            .outbox()
+            .outstanding_count(10)
+            .await
+            .unwrap()
+            .count,
+        0,
+        "the message of the cancelled commit was not stored"
+    );
+}
+
+#[tokio::test]
+async fn a_delete_of_a_read_item_that_changed_since_is_a_conflict_and_deletes_nothing() {
+    let greetings = greetings(true).await;
+    seed(&greetings, "Jaime").await;
+    let mut tx = greetings.postbox.begin();
+    let jaime: Person = tx.get(&greetings.people, "Jaime").await.unwrap().unwrap();
+    // The decision is taken on what was read: nobody greeted Jaime, so he goes.
+    assert!(jaime.greetings.is_empty());
+    tx.delete(&greetings.people, "Jaime", None).unwrap();
+    greeter(&greetings, 1, "just in time").maybe("Jaime").await;
+    let err = tx.commit().await.unwrap_err();
+    assert!(err.is_conflict(), "{err}");
+    assert_eq!(
+        changed_since_read(&err),
+        Some(ConditionFailure::ChangedSinceRead {
+            read: Version::At(1),
+            found: Version::At(2),
+        }),
+        "{err:?}"
+    );
+    let (jaime, version) = stored(&greetings, "Jaime").await;
+    assert_eq!(
+        jaime.greetings,
+        ["just in time"],
+        "Jaime and his greeting kept"
+    );
+    assert_eq!(version, 2);
+
+    // Run as a handler, the conflict runs the body again on a fresh read, which keeps the
+    // person greeted meanwhile.
+    seed(&greetings, "Cersei").await;
+    let deleted = greetings
+        .remove_if_ungreeted("Cersei".into(), &greeter(&greetings, 1, "meanwhile"))
+        .await
+        .map_err(outbox_error)
+        .unwrap();
+    assert!(!deleted, "the second run read the greeting and kept her");
+    assert_eq!(
+        greetings.runs.load(Ordering::SeqCst),
+        2,
+        "one conflict, one run again"
+    );
+    let (cersei, version) = stored(&greetings, "Cersei").await;
+    assert_eq!(cersei.greetings, ["meanwhile"]);
+    assert_eq!(version, 2);
 }
