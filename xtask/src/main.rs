@@ -8,6 +8,7 @@ mod dynamodb_local;
 mod iam_policy;
 mod local_server;
 mod moto;
+mod mutants;
 mod paths;
 mod provision;
 mod services;
@@ -36,6 +37,8 @@ commands:
   test                          start local services, provision tables, run every test, stop
   provision                     create every table the tests and the demo need (idempotent)
   iam-policy [--account ID ...] print the least-privilege IAM policy (`iam-policy --help`)
+  mutants [MODULE ...]          the mutation audit of the runtime (hours; not in CI):
+                                faults no test notices, in results/mutants/ (`mutants --help`)
   dynamodb start [--port N]     start DynamoDB Local on a loopback port (reused if running)
   dynamodb stop                 stop the DynamoDB Local that `start` started
   dynamodb status               say what is running where
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
         ["test", rest @ ..] => suite::run(rest),
         ["provision"] => provision::run().map(|()| ExitCode::SUCCESS),
         ["iam-policy", rest @ ..] => iam_policy::run(rest),
+        ["mutants", rest @ ..] => mutants::run(rest),
         ["dynamodb", rest @ ..] => server_command::<DynamoDbLocal>(rest, &args),
         ["moto", rest @ ..] => server_command::<Moto>(rest, &args),
         [] | ["help" | "--help" | "-h"] => {
@@ -103,11 +107,14 @@ the demo, which verifies every step against the tables and the queue, and stops 
 started.";
 
 const TEST_USAGE: &str = "\
-usage: cargo xtask test [arguments of cargo test]
+usage: cargo xtask test [arguments of cargo nextest run]
 
 Starts DynamoDB Local and moto (or uses the endpoints in AWS_ENDPOINT_URL_DYNAMODB and
-AWS_ENDPOINT_URL_SQS), provisions the tables, runs `cargo test --workspace` with the given
-arguments (a test name filter, `-- --nocapture`), and stops what it started.";
+AWS_ENDPOINT_URL_SQS), provisions the tables, runs `cargo nextest run --workspace` (every
+test in a process of its own; a test still running after 5 minutes is killed and fails), then
+`cargo test --workspace --doc`, and stops what it started. Given arguments (a test name filter,
+`--no-capture`) go to nextest, and the doc tests are left out. Needs cargo-nextest
+(`cargo install cargo-nextest --locked`).";
 
 const PROVISION_USAGE: &str = "\
 usage: cargo xtask provision
