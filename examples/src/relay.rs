@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use outbox_runtime::OutboxConfig;
-use outbox_runtime::stream::{StreamMode, StreamRelayConfig};
+use outbox_runtime::StreamMode;
+use outbox_runtime::stream::StreamRelayConfig;
 use outbox_runtime::table::TableSchema;
 use outbox_runtime::transport::{SqsProducer, sqs};
 

@@ -61,7 +61,10 @@ Needs cargo-mutants and cargo-nextest (`cargo install cargo-mutants cargo-nextes
 
 /// Runs the audit of the named modules, or of every module.
 pub(crate) fn run(args: &[&str]) -> Result<ExitCode> {
-    if args.iter().any(|arg| matches!(*arg, "--help" | "-h" | "help")) {
+    if args
+        .iter()
+        .any(|arg| matches!(*arg, "--help" | "-h" | "help"))
+    {
         println!("{USAGE}");
         return Ok(ExitCode::SUCCESS);
     }
@@ -76,7 +79,11 @@ pub(crate) fn run(args: &[&str]) -> Result<ExitCode> {
                 MODULES.iter().find(|m| m.name == *name).ok_or_else(|| {
                     format!(
                         "unknown module `{name}`; the audit knows {}\n\n{USAGE}",
-                        MODULES.iter().map(|m| m.name).collect::<Vec<_>>().join(", ")
+                        MODULES
+                            .iter()
+                            .map(|m| m.name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )
                 })
             })
@@ -113,7 +120,9 @@ pub(crate) fn run(args: &[&str]) -> Result<ExitCode> {
     let services = LocalServices::start()?;
     step("provisioning tables");
     provision(&services.dynamodb_endpoint())?;
-    let results = crate::paths::workspace_root().join("results").join("mutants");
+    let results = crate::paths::workspace_root()
+        .join("results")
+        .join("mutants");
     std::fs::create_dir_all(&results)
         .map_err(|err| format!("cannot create {}: {err}", results.display()))?;
     let mut failed = false;
@@ -123,6 +132,8 @@ pub(crate) fn run(args: &[&str]) -> Result<ExitCode> {
             module.name, module.concerns
         ));
         let output = crate::paths::target_dir().join("mutants").join(module.name);
+        std::fs::create_dir_all(&output)
+            .map_err(|err| format!("cannot create {}: {err}", output.display()))?;
         let mut command = cargo();
         command
             .args(["mutants", "--package", "outbox-runtime", "--file"])
@@ -138,6 +149,11 @@ pub(crate) fn run(args: &[&str]) -> Result<ExitCode> {
                 // instead of tested.
                 "--cap-lints",
                 "true",
+                // The baseline runs the mutated package's tests alone, so the timeout it would
+                // set is far too short for the integration tests; each test is bounded by
+                // nextest's own timeout (`.config/nextest.toml`).
+                "--minimum-test-timeout",
+                "600",
                 "--output",
             ])
             .arg(&output)

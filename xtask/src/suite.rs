@@ -60,7 +60,9 @@ fn check_nextest() -> Result<()> {
     if found {
         return Ok(());
     }
-    Err("the suite runs through cargo-nextest, which is not installed; install it with \
+    Err(
+        "the suite runs through cargo-nextest, which is not installed; install it with \
          `cargo install cargo-nextest --locked` and run `cargo xtask test` again"
-        .into())
+            .into(),
+    )
 }

@@ -61,14 +61,13 @@
 //! `topic` and `source`.
 
 mod handling;
-pub mod inbox;
 pub mod incoming;
 #[cfg(feature = "sqs")]
 mod sqs;
 
+pub use crate::table::inbox::{DEFAULT_INBOX_TABLE, DEFAULT_RETENTION, Inbox};
 pub use handling::MessageHandler;
 #[cfg(feature = "lambda")]
 pub(crate) use handling::handle_one;
-pub use inbox::{DEFAULT_INBOX_TABLE, DEFAULT_RETENTION, Inbox};
 #[cfg(feature = "sqs")]
 pub use sqs::{ConsumerError, ConsumerReport, QueueSettings, SqsConsumer};

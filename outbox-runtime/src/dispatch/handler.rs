@@ -14,10 +14,10 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::backoff::Backoff;
-use crate::consumer::Inbox;
 use crate::dispatch::postbox::{ClearMode, ClearReport, Postbox};
 use crate::error::Error;
 use crate::message::{Message, MessageId};
+use crate::table::inbox::Inbox;
 use crate::transaction::Transaction;
 
 /// What became of a handler's unit of work once it committed: how often the body ran, which

@@ -139,7 +139,7 @@ impl Postbox {
     /// ```no_run
     /// # async fn run(db: outbox_runtime::DynamoDb, producer: outbox_runtime::transport::SqsProducer)
     /// # -> outbox_runtime::Result<()> {
-    /// use outbox_runtime::stream::StreamMode;
+    /// use outbox_runtime::StreamMode;
     /// use outbox_runtime::{Outbox, OutboxConfig, Postbox};
     ///
     /// let config = OutboxConfig::default().with_stream(StreamMode::WithSweeper);
@@ -192,7 +192,7 @@ impl Postbox {
 
     /// Begins a transaction.
     pub fn begin(&self) -> Transaction {
-        self.outbox.begin()
+        Transaction::begin(&self.outbox)
     }
 
     /// Commits `tx` ([`Transaction::commit`]) and, with [`ClearMode::Immediate`], sends its

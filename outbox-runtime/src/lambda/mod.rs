@@ -17,7 +17,7 @@
 //!
 //! ```no_run
 //! use outbox_runtime::lambda::{StreamHandler, lambda_runtime};
-//! use outbox_runtime::stream::StreamMode;
+//! use outbox_runtime::StreamMode;
 //! use outbox_runtime::transport::{SqsProducer, sqs};
 //! use outbox_runtime::{DynamoDb, MarkMode, Outbox, OutboxConfig, Postbox};
 //!

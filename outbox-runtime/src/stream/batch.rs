@@ -15,7 +15,7 @@ use crate::dispatch::marker::MarkBatches;
 use crate::error::Error;
 use crate::message::{Item, Message, MessageId};
 use crate::stream::filter::{Event, classify};
-use crate::stream::mode::KeyedMessages;
+use crate::stream::keyed::KeyedMessages;
 use crate::table::attempts::FailureOutcome;
 use crate::table::attributes as attr;
 use crate::table::layout;

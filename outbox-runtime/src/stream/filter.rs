@@ -4,10 +4,11 @@
 //! mapping's filter criteria ([`lambda_filter_criteria`]), so that those records cost no
 //! invocation; the relay checks again whatever it is given.
 
+#[cfg(any(feature = "streams", feature = "lambda"))]
+use crate::message::Item;
+use crate::table::StreamMode;
 use crate::table::attributes as attr;
 use crate::table::config::OutboxConfig;
-#[cfg(any(feature = "streams", feature = "lambda"))]
-use crate::{message::Item, stream::mode::StreamMode};
 
 #[cfg(any(feature = "streams", feature = "lambda"))]
 /// A stream record's event, as DynamoDB names it.
@@ -89,7 +90,8 @@ pub(crate) fn classify(event: Event, new_image: Option<&Item>, mode: StreamMode)
 ///
 /// ```
 /// use outbox_runtime::OutboxConfig;
-/// use outbox_runtime::stream::{StreamMode, lambda_filter_pattern};
+/// use outbox_runtime::StreamMode;
+/// use outbox_runtime::stream::lambda_filter_pattern;
 ///
 /// let pattern = lambda_filter_pattern(&OutboxConfig::default().with_stream(StreamMode::WithSweeper));
 /// assert_eq!(
@@ -116,7 +118,8 @@ pub fn lambda_filter_pattern(config: &OutboxConfig) -> String {
 ///
 /// ```
 /// use outbox_runtime::OutboxConfig;
-/// use outbox_runtime::stream::{StreamMode, lambda_filter_criteria};
+/// use outbox_runtime::StreamMode;
+/// use outbox_runtime::stream::lambda_filter_criteria;
 ///
 /// let criteria = lambda_filter_criteria(&OutboxConfig::default().with_stream(StreamMode::WithSweeper));
 /// let parsed: serde_json::Value = serde_json::from_str(&criteria).unwrap();

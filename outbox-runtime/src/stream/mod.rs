@@ -4,8 +4,8 @@
 //!
 //! # Which records mean "send this"
 //!
-//! An `INSERT` of an outstanding message: in [`StreamMode::WithSweeper`] a new image with
-//! `OutstandingSince`, in [`StreamMode::StreamOnly`] one with `Topic`; never an item of the
+//! An `INSERT` of an outstanding message: in [`StreamMode::WithSweeper`](crate::table::StreamMode::WithSweeper) a new image with
+//! `OutstandingSince`, in [`StreamMode::StreamOnly`](crate::table::StreamMode::StreamOnly) one with `Topic`; never an item of the
 //! library's own (ids starting with `__outbox`: sweeper leases). The `MODIFY` records of marks,
 //! failed attempts, replays and leases, and the `REMOVE` records of deletes and TTL, are
 //! filtered out (`outbox_stream_records_filtered_total`); on Lambda, by the event source
@@ -13,7 +13,7 @@
 //!
 //! # Two configurations
 //!
-//! | | [`StreamMode::WithSweeper`] | [`StreamMode::StreamOnly`] |
+//! | | [`StreamMode::WithSweeper`](crate::table::StreamMode::WithSweeper) | [`StreamMode::StreamOnly`](crate::table::StreamMode::StreamOnly) |
 //! | --- | --- | --- |
 //! | deposit | the transactional put with the outstanding marker (its index entry: two more write units) | the put alone, without the marker, with a TTL from the deposit |
 //! | after the send | a mark, 25 to a request | nothing |
@@ -43,7 +43,7 @@
 //!   clear does when no send fails.
 //!
 //! For strict order per key, relay with [`KeyedMessages::LeaveToSweeper`] in
-//! [`StreamMode::WithSweeper`]: the relay sends only messages without a key, at stream latency,
+//! [`StreamMode::WithSweeper`](crate::table::StreamMode::WithSweeper): the relay sends only messages without a key, at stream latency,
 //! and the sweeper sends each key's messages strictly in order (as with `clear = "sweeper"`).
 //!
 //! # Metrics
@@ -61,8 +61,7 @@
 #[cfg(any(feature = "streams", feature = "lambda"))]
 mod batch;
 mod filter;
-mod mode;
-mod outstanding;
+mod keyed;
 
 #[cfg(feature = "streams")]
 mod client;
@@ -80,8 +79,7 @@ pub(crate) use batch::{Record, relay_batch};
 #[cfg(feature = "lambda")]
 pub(crate) use filter::Event;
 pub use filter::{lambda_filter_criteria, lambda_filter_pattern};
-pub use mode::{KeyedMessages, STREAM_RETENTION, StreamMode};
-pub(crate) use outstanding::{shape_deposit, unmarked_failure_condition};
+pub use keyed::{KeyedMessages, STREAM_RETENTION};
 
 #[cfg(feature = "streams")]
 pub use client::{DynamoDbStreams, STREAMS_ENDPOINT_ENV};

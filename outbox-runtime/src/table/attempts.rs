@@ -135,7 +135,7 @@ impl TableHandle {
         // the sweeper's, like any other.
         let stream_only = !self.config.stream.marks_deposits();
         let request = if stream_only {
-            crate::stream::unmarked_failure_condition(request)
+            crate::table::deposit::unmarked_failure_condition(request)
         } else {
             request.condition_expression("attribute_exists(#since)")
         };

@@ -1,5 +1,6 @@
-//! The outbox table's attribute names, in one place: the stored layout of a message, which is
-//! a contract (a consumer of the table's stream, a console user and the next release read it).
+//! The attribute names of the tables this library writes, in one place: the stored layout of a
+//! message, which is a contract (a consumer of the table's stream, a console user and the next
+//! release read it), and of an inbox item ([`inbox`]).
 //!
 //! Names are PascalCase like DynamoDB's own API. Some (`Shard`, `Attempts`) are reserved words
 //! in expressions, so every expression refers to them through expression attribute names.
@@ -54,3 +55,19 @@ pub const LAST_ERROR: &str = "LastError";
 pub const DEAD_LETTERED_AT: &str = "DeadLetteredAt";
 /// Message ids starting with this are reserved for the library's own items (sweeper leases).
 pub const RESERVED_ID_PREFIX: &str = "__outbox";
+
+/// The attributes of an inbox item ([`consumer::Inbox`](crate::consumer::Inbox)): one item per
+/// incoming message and consumer.
+pub mod inbox {
+    /// Hash key of an inbox item: the incoming message's outbox id (S).
+    pub const MESSAGE_ID: &str = "MessageId";
+    /// Range key of an inbox item: the consumer's name (S).
+    pub const CONSUMER: &str = "Consumer";
+    /// When the message was handled, epoch milliseconds (N).
+    pub const HANDLED_AT: &str = "HandledAt";
+    /// The TTL attribute, epoch seconds (N): DynamoDB deletes the item some time after it.
+    pub const EXPIRES_AT: &str = "ExpiresAt";
+    /// The ids of the messages the handling deposited (SS), when it deposited any: a duplicate
+    /// delivery reads them back from its failed condition, with no request of its own.
+    pub const DEPOSITED: &str = "Deposited";
+}

@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::stream::StreamMode;
 use crate::table::attributes as attr;
 use crate::table::schema::{IndexSchema, KeyAttribute, KeyKind, TableSchema};
+use crate::table::stream_mode::StreamMode;
 
 /// What happens to a message once it has been dispatched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,7 +105,7 @@ impl OutboxConfig {
     ///
     /// ```
     /// use outbox_runtime::OutboxConfig;
-    /// use outbox_runtime::stream::StreamMode;
+    /// use outbox_runtime::StreamMode;
     ///
     /// let config = OutboxConfig::default().with_stream(StreamMode::WithSweeper);
     /// assert!(config.table_schema().stream.is_some());

@@ -12,6 +12,7 @@ use crate::backoff::Backoff;
 use crate::error::{Error, Result};
 use crate::message::{Item, Message, MessageId};
 use crate::table::attributes as attr;
+use crate::table::deposit::deposit_item;
 use crate::table::handle::{TableHandle, UNPROCESSED_RETRIES, key};
 use crate::table::layout::{self, StoredMessage};
 
@@ -35,9 +36,7 @@ impl TableHandle {
         // Checked here as a deposit is, so the error names the limit and the message instead of
         // DynamoDB's bare "Item size has exceeded the maximum allowed size".
         let mut stored = message.clone();
-        crate::trace::fill_from_current_span(&mut stored);
-        let mut item = layout::new_item(&stored, self.config.shard_count, "store", self.table())?;
-        crate::stream::shape_deposit(&mut item, &self.config);
+        let item = deposit_item(&mut stored, &self.config, "store")?;
         let result = self
             .db
             .client()

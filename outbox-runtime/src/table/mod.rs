@@ -7,7 +7,9 @@
 pub(crate) mod attempts;
 pub mod attributes;
 pub(crate) mod config;
+pub(crate) mod deposit;
 pub(crate) mod handle;
+pub(crate) mod inbox;
 pub(crate) mod items;
 pub(crate) mod key;
 pub(crate) mod layout;
@@ -17,6 +19,7 @@ pub(crate) mod mark;
 pub(crate) mod outbox;
 pub(crate) mod schema;
 pub(crate) mod shard;
+pub(crate) mod stream_mode;
 
 pub use attempts::{FailureOutcome, RetryPolicy};
 pub use config::{Cleanup, MAX_SHARDS, OutboxConfig};
@@ -27,3 +30,4 @@ pub use list::{BoundedCount, ContinuationToken, Page};
 pub use outbox::Outbox;
 pub use schema::{EnsureOutcome, IndexSchema, KeyAttribute, KeyKind, TableSchema};
 pub use shard::shard_of_key;
+pub use stream_mode::StreamMode;

@@ -13,7 +13,6 @@ use crate::table::items::StoreOutcome;
 use crate::table::layout::StoredMessage;
 use crate::table::list::{BoundedCount, ContinuationToken, Page};
 use crate::table::schema::EnsureOutcome;
-use crate::transaction::Transaction;
 
 /// The outbox table and the operations on it. Cheap to clone.
 ///
@@ -73,19 +72,16 @@ impl Outbox {
             .await
     }
 
-    /// Begins a transaction whose deposits go to this outbox.
-    pub fn begin(&self) -> Transaction {
-        Transaction::new(
-            self.table.db.clone(),
-            std::sync::Arc::clone(&self.table.config),
-        )
+    /// The configuration, shared with the units of work begun on this outbox.
+    pub(crate) fn shared_config(&self) -> std::sync::Arc<OutboxConfig> {
+        std::sync::Arc::clone(&self.table.config)
     }
 
     /// Stores a message outside any transaction, with a conditional put: an id already present
     /// is never overwritten. Storing the very same message again is an idempotent no-op;
     /// another message under that id is
     /// [`Error::DuplicateMessage`](crate::Error::DuplicateMessage). (Inside a unit of work, a
-    /// message is deposited: [`Transaction::deposit`].)
+    /// message is deposited: [`Transaction::deposit`](crate::Transaction::deposit).)
     ///
     /// # Errors
     /// [`Error::DuplicateMessage`](crate::Error::DuplicateMessage),

@@ -133,7 +133,7 @@ pub(crate) fn cancellation_error(infos: &[ActionInfo], reasons: &[CancellationRe
             deposited: reasons
                 .get(index)
                 .and_then(CancellationReason::item)
-                .map(crate::consumer::inbox::deposited)
+                .map(crate::table::inbox::deposited)
                 .unwrap_or_default(),
         };
     }

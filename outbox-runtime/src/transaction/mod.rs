@@ -26,9 +26,10 @@ use crate::client::DynamoDb;
 use crate::error::{Error, Result};
 use crate::limits::{self, LimitError, MAX_ACTIONS, MAX_REQUEST_BYTES};
 use crate::message::{Message, MessageId, OutboxMessage};
+use crate::table::Outbox;
 use crate::table::attributes as attr;
 use crate::table::config::OutboxConfig;
-use crate::table::layout;
+use crate::table::deposit::deposit_item;
 use action::{ActionInfo, cancellation_error, distinct_tables};
 use read::Read;
 use receive::Received;
@@ -55,7 +56,7 @@ pub struct Committed {
 /// struct Person { #[serde(rename = "Name")] name: String }
 ///
 /// let people = TableSchema::new("People", KeyAttribute::new("Name", KeyKind::String));
-/// let mut tx = outbox.begin();
+/// let mut tx = outbox_runtime::Transaction::begin(&outbox);
 /// tx.put(&people, &Person { name: "Tyrion".into() })?;
 /// tx.deposit_message(Message::new("person.added", b"{\"name\":\"Tyrion\"}".to_vec()))?;
 /// let committed = tx.commit().await?;
@@ -92,6 +93,12 @@ impl fmt::Debug for Transaction {
 }
 
 impl Transaction {
+    /// Begins a unit of work whose deposits go to `outbox`. In a handler, the postbox begins it
+    /// ([`Postbox::begin`](crate::Postbox::begin)), or `#[transactional_handler]` does.
+    pub fn begin(outbox: &Outbox) -> Self {
+        Self::new(outbox.db().clone(), outbox.shared_config())
+    }
+
     pub(crate) fn new(db: DynamoDb, outbox: Arc<OutboxConfig>) -> Self {
         Self {
             db,
@@ -136,11 +143,9 @@ impl Transaction {
     /// # Errors
     /// [`Error::InvalidMessage`] for an empty topic or id; [`Error::Limit`].
     pub fn deposit_message(&mut self, mut message: Message) -> Result<MessageId> {
-        crate::trace::fill_from_current_span(&mut message);
         self.link_to_received(&mut message);
         let table = &self.outbox.table_name;
-        let mut item = layout::new_item(&message, self.outbox.shard_count, "deposit", table)?;
-        crate::stream::shape_deposit(&mut item, &self.outbox);
+        let item = deposit_item(&mut message, &self.outbox, "deposit")?;
         let size = limits::item_size(&item);
         let id = message.header.id.clone();
         let info = ActionInfo {

@@ -1,11 +1,10 @@
 //! The consumer's side of a unit of work: the incoming message's inbox record, and the
 //! causation and correlation of what the handler deposits.
 
-use crate::consumer::Inbox;
-use crate::consumer::inbox;
 use crate::error::{Error, Result};
 use crate::limits;
 use crate::message::{Item, Message, MessageId};
+use crate::table::inbox::{self, Inbox};
 use crate::transaction::Transaction;
 use crate::transaction::action::{ActionInfo, describe_key, identity};
 
@@ -38,7 +37,7 @@ impl Transaction {
     /// use outbox_runtime::consumer::Inbox;
     ///
     /// let inbox = Inbox::new("greeting-counter");
-    /// let mut tx = outbox.begin();
+    /// let mut tx = outbox_runtime::Transaction::begin(&outbox);
     /// tx.receive(&inbox, &incoming)?;
     /// // ... the handler's writes and deposits ...
     /// match tx.commit().await {
@@ -78,11 +77,7 @@ impl Transaction {
             });
         }
         let item = inbox.record(incoming)?;
-        let key = item
-            .iter()
-            .filter(|(name, _)| [inbox::MESSAGE_ID, inbox::CONSUMER].contains(&name.as_str()))
-            .map(|(name, value)| (name.clone(), value.clone()))
-            .collect();
+        let key = inbox.key(incoming.id());
         let info = ActionInfo {
             message_id: Some(incoming.id().clone()),
             inbox_consumer: Some(inbox.consumer().to_owned()),

@@ -15,7 +15,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use outbox_runtime::stream::{StreamMode, StreamRelay, StreamRelayConfig};
+use outbox_runtime::StreamMode;
+use outbox_runtime::stream::{StreamRelay, StreamRelayConfig};
 use outbox_runtime::table::{KeyAttribute, KeyKind, TableSchema};
 use outbox_runtime::{Outbox, OutboxConfig, Postbox, RetryPolicy, Sweeper, SweeperConfig};
 

@@ -114,7 +114,10 @@ async fn debug_and_display_of_clients_outboxes_producers_and_errors_hide_credent
         "Debug of Sweeper",
         &format!("{:?}", Sweeper::new(&postbox, SweeperConfig::default())),
     );
-    assert_no_credentials("Debug of Transaction", &format!("{:?}", outbox.begin()));
+    assert_no_credentials(
+        "Debug of Transaction",
+        &format!("{:?}", Transaction::begin(&outbox)),
+    );
 
     let sqs = aws_sdk_sqs::Client::from_conf(
         aws_sdk_sqs::Config::builder()

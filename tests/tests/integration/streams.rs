@@ -15,10 +15,11 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodbstreams::types::{AttributeValue as StreamValue, ShardIteratorType};
+use outbox_runtime::StreamMode;
 use outbox_runtime::lambda::StreamHandler;
 use outbox_runtime::lambda::aws_lambda_events::event::dynamodb::Event;
 use outbox_runtime::stream::{
-    DynamoDbStreams, KeyedMessages, RelayReport, StreamMode, StreamRelay, StreamRelayConfig,
+    DynamoDbStreams, KeyedMessages, RelayReport, StreamRelay, StreamRelayConfig,
 };
 use outbox_runtime::table::EnsureOutcome;
 use outbox_runtime::table::attributes as attr;

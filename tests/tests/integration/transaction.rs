@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use outbox_runtime::error::CancellationCode;
 use outbox_runtime::limits::{LimitError, MAX_ACTIONS, MAX_ITEM_BYTES};
 use outbox_runtime::table::{KeyAttribute, KeyKind, TableSchema};
-use outbox_runtime::{DynamoDb, Error, Expr, Message, Outbox, OutboxConfig};
+use outbox_runtime::{DynamoDb, Error, Expr, Message, Outbox, OutboxConfig, Transaction};
 use outbox_tests::{create_table, dynamodb, fresh_outbox, unique_name};
 use serde::{Deserialize, Serialize};
 
@@ -73,7 +73,7 @@ fn tyrion() -> Person {
 #[tokio::test]
 async fn commit_stores_the_entity_and_the_message_together() {
     let f = fixture().await;
-    let mut tx = f.outbox.begin();
+    let mut tx = Transaction::begin(&f.outbox);
     tx.put(&f.people, &tyrion()).unwrap();
     let id = tx
         .deposit_message(Message::new(
@@ -93,14 +93,14 @@ async fn commit_stores_the_entity_and_the_message_together() {
 #[tokio::test]
 async fn rollback_and_drop_store_nothing() {
     let f = fixture().await;
-    let mut tx = f.outbox.begin();
+    let mut tx = Transaction::begin(&f.outbox);
     tx.put(&f.people, &tyrion()).unwrap();
     tx.deposit_message(Message::new("greeting.made", b"{}".to_vec()))
         .unwrap();
     tx.rollback();
 
     {
-        let mut tx = f.outbox.begin();
+        let mut tx = Transaction::begin(&f.outbox);
         tx.put(&f.people, &tyrion()).unwrap();
         tx.deposit_message(Message::new("greeting.made", b"{}".to_vec()))
             .unwrap();
@@ -113,7 +113,7 @@ async fn rollback_and_drop_store_nothing() {
 #[tokio::test]
 async fn a_failing_condition_on_the_entity_cancels_the_message_and_is_named() {
     let f = fixture().await;
-    let mut tx = f.outbox.begin();
+    let mut tx = Transaction::begin(&f.outbox);
     tx.update(
         &f.people,
         name_key("Nobody"),
@@ -151,7 +151,7 @@ async fn a_deposit_of_an_existing_id_is_a_duplicate_and_writes_nothing() {
     let first = Message::new("t", b"first".to_vec());
     f.outbox.store(&first).await.unwrap();
 
-    let mut tx = f.outbox.begin();
+    let mut tx = Transaction::begin(&f.outbox);
     tx.put(&f.people, &tyrion()).unwrap();
     tx.deposit_message(Message::new("t", b"second".to_vec()).with_id(first.id().clone()))
         .unwrap();
@@ -169,14 +169,14 @@ async fn an_empty_transaction_commits_without_a_request() {
     // Nothing listens on port 9: any request would fail.
     let dead = DynamoDb::local("http://127.0.0.1:9");
     let outbox = Outbox::new(dead, OutboxConfig::default()).unwrap();
-    let committed = outbox.begin().commit().await.unwrap();
+    let committed = Transaction::begin(&outbox).commit().await.unwrap();
     assert!(committed.messages.is_empty());
 }
 
 #[tokio::test]
 async fn one_hundred_actions_commit_and_the_hundred_and_first_is_refused() {
     let f = fixture().await;
-    let mut tx = f.outbox.begin();
+    let mut tx = Transaction::begin(&f.outbox);
     for n in 0..MAX_ACTIONS - 1 {
         tx.put(
             &f.people,
@@ -231,14 +231,14 @@ fn person_of_size(name: &str, size: usize) -> HashMap<String, AttributeValue> {
 #[tokio::test]
 async fn the_item_size_limit_at_its_edge_and_one_past() {
     let f = fixture().await;
-    let mut tx = f.outbox.begin();
+    let mut tx = Transaction::begin(&f.outbox);
     tx.put_item(&f.people, person_of_size("edge", MAX_ITEM_BYTES), None)
         .expect("exactly 400 KB is allowed");
     tx.commit()
         .await
         .expect("DynamoDB Local accepts a 400 KB item");
 
-    let mut tx = f.outbox.begin();
+    let mut tx = Transaction::begin(&f.outbox);
     let err = tx
         .put_item(&f.people, person_of_size("over", MAX_ITEM_BYTES + 1), None)
         .unwrap_err();
@@ -260,7 +260,7 @@ async fn the_item_size_limit_at_its_edge_and_one_past() {
 #[tokio::test]
 async fn the_request_size_limit_at_its_edge_and_one_past() {
     let f = fixture().await;
-    let mut tx = f.outbox.begin();
+    let mut tx = Transaction::begin(&f.outbox);
     // Ten items of 400 KB and one of 96 KB: exactly 4 MB.
     for n in 0..10 {
         tx.put_item(
@@ -286,7 +286,7 @@ async fn the_request_size_limit_at_its_edge_and_one_past() {
 #[tokio::test]
 async fn two_actions_on_one_item_are_refused_before_sending() {
     let f = fixture().await;
-    let mut tx = f.outbox.begin();
+    let mut tx = Transaction::begin(&f.outbox);
     tx.put(&f.people, &tyrion()).unwrap();
     let err = tx.delete(&f.people, name_key("Tyrion"), None).unwrap_err();
     let text = err.to_string();
@@ -317,7 +317,7 @@ async fn two_actions_on_one_item_are_refused_before_sending() {
 #[tokio::test]
 async fn an_entity_that_is_not_a_map_is_a_serialization_error() {
     let f = fixture().await;
-    let mut tx = f.outbox.begin();
+    let mut tx = Transaction::begin(&f.outbox);
     let err = tx.put(&f.people, &42_u32).unwrap_err();
     assert!(matches!(err, Error::Serialization { .. }), "{err:?}");
     assert!(err.to_string().contains("u32"), "{err}");
@@ -330,11 +330,11 @@ async fn an_entity_that_is_not_a_map_is_a_serialization_error() {
 #[tokio::test]
 async fn condition_checks_and_deletes_commit_with_messages() {
     let f = fixture().await;
-    let mut tx = f.outbox.begin();
+    let mut tx = Transaction::begin(&f.outbox);
     tx.put(&f.people, &tyrion()).unwrap();
     tx.commit().await.unwrap();
 
-    let mut tx = f.outbox.begin();
+    let mut tx = Transaction::begin(&f.outbox);
     tx.condition_check(
         &f.people,
         name_key("Tyrion"),
@@ -356,7 +356,7 @@ async fn condition_checks_and_deletes_commit_with_messages() {
     tx.commit().await.unwrap();
     assert!(f.person("Jaime").await.is_some());
 
-    let mut tx = f.outbox.begin();
+    let mut tx = Transaction::begin(&f.outbox);
     tx.delete(&f.people, name_key("Jaime"), None).unwrap();
     tx.deposit_message(Message::new("person.removed", b"{}".to_vec()))
         .unwrap();
@@ -426,7 +426,7 @@ async fn a_commit_applied_but_answered_with_an_error_is_retried_and_applied_once
     let attempts = AnswerFirstCommitWith500::default();
     let outbox = Outbox::new(db.clone().with_interceptor(attempts.clone()), config).unwrap();
 
-    let mut tx = outbox.begin();
+    let mut tx = Transaction::begin(&outbox);
     tx.update(
         &counters,
         "Tyrion",

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use outbox_runtime::Sweeper;
-use outbox_runtime::{Cleanup, Outbox, OutboxConfig};
+use outbox_runtime::{Cleanup, Outbox, OutboxConfig, Transaction};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
@@ -233,7 +233,7 @@ async fn fill(link: &Link, rig: &Rig, messages: usize, keys: usize) -> Result<()
     run_concurrently(transactions, 4, move |t| {
         let outbox = outbox.clone();
         async move {
-            let mut tx = outbox.begin();
+            let mut tx = Transaction::begin(&outbox);
             for n in t * PER_TRANSACTION..((t + 1) * PER_TRANSACTION).min(messages) {
                 tx.deposit(&GreetingMade {
                     id: uuid::Uuid::now_v7(),

@@ -8,7 +8,8 @@
 
 use std::time::{Duration, Instant};
 
-use outbox_runtime::stream::{DynamoDbStreams, StreamMode, StreamRelay, StreamRelayConfig};
+use outbox_runtime::StreamMode;
+use outbox_runtime::stream::{DynamoDbStreams, StreamRelay, StreamRelayConfig};
 use outbox_runtime::{ClearMode, DynamoDb, Message, OutboxConfig, SweeperConfig};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;

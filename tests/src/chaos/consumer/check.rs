@@ -7,8 +7,8 @@ use std::path::Path;
 use aws_sdk_dynamodb::types::AttributeValue;
 use outbox_runtime::DynamoDb;
 use outbox_runtime::consumer::Inbox;
-use outbox_runtime::consumer::inbox::{CONSUMER, MESSAGE_ID};
 use outbox_runtime::table::TableSchema;
+use outbox_runtime::table::attributes::inbox::{CONSUMER, MESSAGE_ID};
 
 use super::child::{APPLIED, APPLIED_BY, EFFECT_KEY};
 

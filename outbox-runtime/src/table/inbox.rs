@@ -11,6 +11,7 @@ use futures_util::FutureExt as _;
 use crate::client::DynamoDb;
 use crate::error::{Error, Result};
 use crate::message::{Item, Message, MessageId};
+use crate::table::attributes::inbox::{CONSUMER, DEPOSITED, EXPIRES_AT, HANDLED_AT, MESSAGE_ID};
 use crate::table::{EnsureOutcome, KeyAttribute, KeyKind, TableSchema};
 use crate::time::{now_millis, to_millis};
 
@@ -21,18 +22,6 @@ pub const DEFAULT_INBOX_TABLE: &str = "OutboxInbox";
 /// longest time SQS keeps a message (14 days), so no delivery outlives the record of its
 /// first handling.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(15 * 24 * 60 * 60);
-
-/// Hash key of an inbox item: the incoming message's outbox id (S).
-pub const MESSAGE_ID: &str = "MessageId";
-/// Range key of an inbox item: the consumer's name (S).
-pub const CONSUMER: &str = "Consumer";
-/// When the message was handled, epoch milliseconds (N).
-pub const HANDLED_AT: &str = "HandledAt";
-/// The TTL attribute, epoch seconds (N): DynamoDB deletes the item some time after it.
-pub const EXPIRES_AT: &str = "ExpiresAt";
-/// The ids of the messages the handling deposited (SS), when it deposited any: a duplicate
-/// delivery reads them back from its failed condition, with no request of its own.
-pub const DEPOSITED: &str = "Deposited";
 
 /// Where a consumer records the messages it handled.
 ///
@@ -179,7 +168,8 @@ impl Inbox {
         Ok(output.item().is_some())
     }
 
-    fn key(&self, id: &MessageId) -> Item {
+    /// The key of the inbox item of message `id` for this consumer.
+    pub(crate) fn key(&self, id: &MessageId) -> Item {
         Item::from([
             (
                 MESSAGE_ID.to_owned(),

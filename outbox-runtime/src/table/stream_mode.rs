@@ -1,12 +1,10 @@
-//! [`StreamMode`]: whether the outbox table has a DynamoDB Stream, and what the stream relay may
-//! rely on when it reads it.
+//! [`StreamMode`]: whether the outbox table has a DynamoDB Stream, and so how a deposit is laid
+//! out and what the stream relay may rely on when it reads it. It is the table's configuration
+//! ([`OutboxConfig::with_stream`](crate::OutboxConfig::with_stream)).
 
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-
-/// How long DynamoDB keeps a stream record: a relay further behind than this loses records.
-pub const STREAM_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// The outbox table's DynamoDB Stream and the two configurations of the stream relay. Set it
 /// with [`OutboxConfig::with_stream`](crate::OutboxConfig::with_stream); the default is
@@ -15,7 +13,7 @@ pub const STREAM_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 /// ```
 /// use std::time::Duration;
 /// use outbox_runtime::OutboxConfig;
-/// use outbox_runtime::stream::StreamMode;
+/// use outbox_runtime::StreamMode;
 ///
 /// // The relay sends, marks what it sent; the sweeper finds what it missed.
 /// let with_sweeper = OutboxConfig::default().with_stream(StreamMode::WithSweeper);
@@ -108,27 +106,6 @@ impl StreamMode {
         }
         Ok(())
     }
-}
-
-/// Whether the stream relay sends messages that have a partition key, or leaves them to the
-/// sweeper for strict order per key (see the [`stream`](crate::stream) module on order).
-///
-/// ```
-/// use outbox_runtime::stream::KeyedMessages;
-/// assert_eq!(KeyedMessages::default(), KeyedMessages::Send);
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum KeyedMessages {
-    /// The relay sends every message: in stream order within a stream shard, a key's messages
-    /// of one batch in order (the default).
-    #[default]
-    Send,
-    /// The relay sends only messages without a partition key; keyed messages stay outstanding
-    /// for the sweeper, which sends each key's messages strictly in order. Needs
-    /// [`StreamMode::WithSweeper`](StreamMode::WithSweeper) (the marker is what the
-    /// sweeper finds).
-    LeaveToSweeper,
 }
 
 #[cfg(test)]

@@ -1,24 +1,46 @@
-//! The item layout of [`StreamMode::StreamOnly`](crate::stream::StreamMode::StreamOnly): a
-//! message deposited without the outstanding marker, with a TTL from its deposit, and how it
-//! joins the outstanding index when the sweeper must take it over (a failed send, or a later
-//! message of a key held back behind it).
+//! How a message becomes the item of its deposit, in a transaction or by
+//! [`Outbox::store`](crate::Outbox::store): its trace context filled from the current span, its
+//! header checked, laid out with its shard and order key, and shaped for the table's
+//! [`StreamMode`](crate::table::StreamMode). In
+//! [`StreamMode::StreamOnly`](crate::table::StreamMode::StreamOnly) a message is deposited without
+//! the outstanding marker, with a TTL from its deposit, and joins the outstanding index when the
+//! sweeper must take it over (a failed send, or a later message of a key held back behind it).
 
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 #[cfg(any(feature = "streams", feature = "lambda"))]
 use futures_util::FutureExt as _;
 
-use crate::message::Item;
+use crate::error::Result;
+use crate::message::{Item, Message};
 use crate::table::attributes as attr;
 use crate::table::config::OutboxConfig;
-use crate::table::layout::number;
+use crate::table::layout::{self, number};
 #[cfg(any(feature = "streams", feature = "lambda"))]
-use crate::{error::Result, message::MessageId, table::handle::TableHandle};
+use crate::{message::MessageId, table::handle::TableHandle};
+
+/// The item that deposits `message` in the outbox table of `config`: the trace context of the
+/// current span goes into the message (it is sent as it is stored), then the item is laid out
+/// and shaped for the stream mode. `action` names the deposit in errors (`deposit`, `store`).
+///
+/// # Errors
+/// [`Error::InvalidMessage`](crate::Error::InvalidMessage) for an empty topic or id;
+/// [`Error::Limit`](crate::Error::Limit) for an item over 400 KB.
+pub(crate) fn deposit_item(
+    message: &mut Message,
+    config: &OutboxConfig,
+    action: &'static str,
+) -> Result<Item> {
+    crate::trace::fill_from_current_span(message);
+    let mut item = layout::new_item(message, config.shard_count, action, &config.table_name)?;
+    shape_deposit(&mut item, config);
+    Ok(item)
+}
 
 /// Shapes a new message's item for the outbox's stream mode: in
-/// [`StreamMode::StreamOnly`](crate::stream::StreamMode::StreamOnly) it carries no outstanding
+/// [`StreamMode::StreamOnly`](crate::table::StreamMode::StreamOnly) it carries no outstanding
 /// marker (it never enters the index) and a TTL `retention` after its creation.
-pub(crate) fn shape_deposit(item: &mut Item, config: &OutboxConfig) {
+fn shape_deposit(item: &mut Item, config: &OutboxConfig) {
     let Some(retention) = config.stream.deposit_retention() else {
         return;
     };
@@ -53,7 +75,7 @@ pub(crate) fn unmarked_failure_condition(
 impl TableHandle {
     /// Hands a message the stream relay did not send to the sweeper, without counting an
     /// attempt: it gets the outstanding marker (its place in line: its order key) and loses its
-    /// TTL from the deposit. In [`StreamMode::WithSweeper`](crate::stream::StreamMode) it has
+    /// TTL from the deposit. In [`StreamMode::WithSweeper`](crate::table::StreamMode) it has
     /// the marker already and nothing is written. Returns false when the message was gone,
     /// dispatched or dead-lettered.
     pub(crate) async fn hold_for_sweeper(&self, id: &MessageId) -> Result<bool> {
@@ -90,7 +112,7 @@ mod tests {
 
     use super::*;
     use crate::message::Message;
-    use crate::stream::StreamMode;
+    use crate::table::StreamMode;
     use crate::table::layout::to_item;
 
     #[test]
