@@ -83,9 +83,8 @@ impl DynamoDb {
             .load()
             .await;
         // The SDK keeps the endpoint it was given to itself: errors name it from where it came.
-        let url = ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"]
-            .into_iter()
-            .find_map(|variable| std::env::var(variable).ok().filter(|url| !url.is_empty()))
+        let url = endpoint_from_env(DYNAMODB_ENDPOINT_VARIABLES, env_lookup)
+            .map(|(url, _)| url)
             .or_else(|| shared.endpoint_url().map(str::to_owned));
         let db = Self::from_client(Client::new(&shared));
         match url {
@@ -241,10 +240,59 @@ impl DynamoDb {
     }
 }
 
+#[cfg(any(feature = "aws-config", test))]
+/// The variables that point DynamoDB clients at another endpoint, the service's own first, as
+/// every AWS SDK reads them.
+pub(crate) const DYNAMODB_ENDPOINT_VARIABLES: &[&str] =
+    &["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"];
+
+#[cfg(any(feature = "aws-config", test))]
+/// The endpoint the first of `variables` that is set (and not empty) names, and that variable:
+/// the one place the environment is asked for an endpoint. `lookup` reads a variable
+/// ([`env_lookup`] in a service, a map in a test).
+pub(crate) fn endpoint_from_env<'v>(
+    variables: &[&'v str],
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Option<(String, &'v str)> {
+    variables.iter().find_map(|variable| {
+        lookup(variable)
+            .filter(|url| !url.trim().is_empty())
+            .map(|url| (url, *variable))
+    })
+}
+
+#[cfg(any(feature = "aws-config", test))]
+/// Reads a variable of the process's environment.
+pub(crate) fn env_lookup(variable: &str) -> Option<String> {
+    std::env::var(variable).ok()
+}
+
 #[cfg(any(feature = "testing", feature = "aws-config"))]
 fn timeouts() -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(3))
         .operation_attempt_timeout(Duration::from_secs(10))
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_variable_set_names_the_endpoint() {
+        let lookup = |name: &str| match name {
+            "AWS_ENDPOINT_URL" => Some("http://127.0.0.1:4566".to_owned()),
+            "AWS_ENDPOINT_URL_DYNAMODB" => Some(String::new()),
+            _ => None,
+        };
+        assert_eq!(
+            endpoint_from_env(DYNAMODB_ENDPOINT_VARIABLES, lookup),
+            Some(("http://127.0.0.1:4566".to_owned(), "AWS_ENDPOINT_URL"))
+        );
+        assert_eq!(
+            endpoint_from_env(&["OUTBOX_NO_SUCH_VARIABLE"], env_lookup),
+            None
+        );
+    }
 }

@@ -51,7 +51,11 @@ pub fn read_delivery<'a>(
                     .and_then(serde_json::Value::as_str)
             },
             &envelope.message,
-        ),
+        )
+        .map_err(|err| match err {
+            DecodeError::MissingAttribute(name) => DecodeError::NotAnOutboxNotification(name),
+            other => other,
+        }),
         // Neither: the error names the first attribute missing.
         None => wire::read_message(attribute, body),
     }
@@ -119,9 +123,28 @@ mod tests {
 
     #[test]
     fn a_body_that_is_neither_names_the_missing_attribute() {
+        // An SNS notification of garbage: what is wrong is who published it, not how the queue
+        // was read.
+        let garbage = serde_json::json!({
+            "Type": "Notification",
+            "Message": "garbage",
+            "MessageAttributes": {},
+        })
+        .to_string();
+        let err = read_delivery(|_| None, &garbage).unwrap_err();
+        assert!(
+            matches!(err, DecodeError::NotAnOutboxNotification(_)),
+            "{err}"
+        );
+        assert!(err.to_string().contains("SNS notification"), "{err}");
+        assert!(
+            !err.to_string().contains("message_attribute_names"),
+            "{err}"
+        );
         let err = read_delivery(|_| None, "{\"Type\":\"Notification\"}").unwrap_err();
         assert!(matches!(err, DecodeError::MissingAttribute(_)), "{err}");
         let err = read_delivery(|_| None, "hello").unwrap_err();
+        assert!(matches!(err, DecodeError::MissingAttribute(_)), "{err}");
         assert!(err.to_string().contains("outbox-message-type"), "{err}");
     }
 

@@ -81,8 +81,14 @@ impl<H: MessageHandler> SqsHandler<H> {
                 .unwrap_or_else(|| format!("\u{0}{index}"));
             groups.entry(group).or_default().push(record);
         }
-        let failed: Vec<Vec<String>> = futures_util::stream::iter(groups.into_values())
+        // The futures are made before they are streamed: a closure that makes them inside the
+        // stream leaves the whole future not `Send` (its lifetime cannot be named generally
+        // enough), and a caller could not spawn it.
+        let handling: Vec<_> = groups
+            .into_values()
             .map(|group| self.handle_group(group))
+            .collect();
+        let failed: Vec<Vec<String>> = futures_util::stream::iter(handling)
             .buffer_unordered(self.concurrency)
             .collect()
             .await;

@@ -1,8 +1,9 @@
 //! The DynamoDB Streams handle: the `dynamodbstreams` SDK client and where it points, so that
 //! every error can name the endpoint. Made like [`DynamoDb`](crate::DynamoDb): from a client
 //! you configured, from the standard AWS chain (feature `aws-config`: the endpoint variable is
-//! `AWS_ENDPOINT_URL_DYNAMODB_STREAMS`), or for a local emulator (feature `testing`; DynamoDB
-//! Local serves streams on its own port).
+//! `AWS_ENDPOINT_URL_DYNAMODB_STREAMS`, and without it the DynamoDB endpoint's,
+//! `AWS_ENDPOINT_URL_DYNAMODB`, since DynamoDB Local serves the streams API on its own port), or
+//! for a local emulator (feature `testing`).
 
 #[cfg(any(feature = "testing", feature = "aws-config"))]
 use std::time::Duration;
@@ -34,6 +35,16 @@ pub struct DynamoDbStreams {
     endpoint: String,
 }
 
+/// Where the streams client points: `AWS_ENDPOINT_URL_DYNAMODB_STREAMS`, else the DynamoDB
+/// endpoint (`AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL`), since DynamoDB Local serves both
+/// APIs on one port; none of them set means the region's own endpoint.
+#[cfg(any(feature = "aws-config", test))]
+fn streams_endpoint(lookup: impl Fn(&str) -> Option<String>) -> Option<(String, &'static str)> {
+    let mut variables = vec![STREAMS_ENDPOINT_ENV];
+    variables.extend_from_slice(crate::client::DYNAMODB_ENDPOINT_VARIABLES);
+    crate::client::endpoint_from_env(&variables, lookup)
+}
+
 /// Shows where the client points and nothing of its configuration (the SDK's own `Debug` shows
 /// the credentials' access key id).
 impl std::fmt::Debug for DynamoDbStreams {
@@ -54,12 +65,18 @@ impl DynamoDbStreams {
             .timeout_config(timeouts())
             .load()
             .await;
-        let url = [STREAMS_ENDPOINT_ENV, "AWS_ENDPOINT_URL"]
-            .into_iter()
-            .find_map(|variable| std::env::var(variable).ok().filter(|url| !url.is_empty()));
-        let streams = Self::from_client(Client::new(&shared));
-        match url {
-            Some(endpoint) => Self {
+        let found = streams_endpoint(crate::client::env_lookup);
+        let mut config = aws_sdk_dynamodbstreams::config::Builder::from(&shared);
+        if let Some((url, variable)) = &found
+            && *variable != STREAMS_ENDPOINT_ENV
+        {
+            // aws-config reads only the streams variable and `AWS_ENDPOINT_URL` for this
+            // client; a DynamoDB endpoint of its own (a local emulator) serves the streams too.
+            config = config.endpoint_url(url);
+        }
+        let streams = Self::from_client(Client::from_conf(config.build()));
+        match found {
+            Some((endpoint, _)) => Self {
                 endpoint,
                 ..streams
             },
@@ -176,4 +193,45 @@ fn timeouts() -> TimeoutConfig {
         .connect_timeout(Duration::from_secs(3))
         .operation_attempt_timeout(Duration::from_secs(10))
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        move |name| {
+            vars.iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, value)| value.clone())
+        }
+    }
+
+    #[test]
+    fn the_streams_endpoint_follows_the_dynamodb_one_unless_set_itself() {
+        let local = "http://127.0.0.1:8000";
+        assert_eq!(
+            streams_endpoint(env(&[("AWS_ENDPOINT_URL_DYNAMODB", local)])),
+            Some((local.to_owned(), "AWS_ENDPOINT_URL_DYNAMODB"))
+        );
+        assert_eq!(
+            streams_endpoint(env(&[
+                ("AWS_ENDPOINT_URL_DYNAMODB", local),
+                (STREAMS_ENDPOINT_ENV, "http://127.0.0.1:8001"),
+            ])),
+            Some(("http://127.0.0.1:8001".to_owned(), STREAMS_ENDPOINT_ENV))
+        );
+        assert_eq!(
+            streams_endpoint(env(&[
+                ("AWS_ENDPOINT_URL", local),
+                (STREAMS_ENDPOINT_ENV, " ")
+            ])),
+            Some((local.to_owned(), "AWS_ENDPOINT_URL"))
+        );
+        assert_eq!(streams_endpoint(env(&[])), None);
+    }
 }

@@ -126,6 +126,7 @@ pub const MAX_BATCH_BYTES: usize = 256 * 1024;
 /// assert!(matches!(err, DecodeError::Base64(_)));
 /// ```
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// The body was flagged as base64 but is not.
     #[error("the body is flagged `{BODY_ENCODING}: {BASE64}` but is not valid base64: {0}")]
@@ -140,6 +141,15 @@ pub enum DecodeError {
          `.message_attribute_names(\"All\")`, and only messages sent by an outbox producer"
     )]
     MissingAttribute(&'static str),
+    /// An SNS notification (a subscription without raw message delivery) whose message
+    /// attributes lack one the header needs: it was published to the topic by something other
+    /// than an outbox producer.
+    #[error(
+        "the received message is an SNS notification whose message attributes have no `{0}`: it \
+         was published to the topic by something other than an outbox producer, which sets the \
+         `outbox-*` attributes on every message"
+    )]
+    NotAnOutboxNotification(&'static str),
     /// A message attribute holds a value that cannot be read.
     #[error(
         "the received message's attribute `{name}` holds `{value}`, which is not valid: {reason}"

@@ -17,6 +17,7 @@ mod marks;
 mod outbox;
 mod producers;
 mod security;
+mod send;
 mod streams;
 mod sweeper;
 mod sweeper_chaos;
