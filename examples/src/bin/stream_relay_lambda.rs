@@ -1,7 +1,7 @@
 //! The stream relay as an AWS Lambda function: the function of an event source mapping on the
 //! outbox table's DynamoDB Stream. Build it for Lambda's `provided.al2023` runtime (for example
 //! with cargo-lambda: `cargo lambda build --release --bin stream_relay_lambda`) and deploy it as
-//! the README's "Running the relay on AWS Lambda" says.
+//! the guide of `outbox-runtime` says (`outbox_runtime::guide::relays`, "On AWS Lambda").
 //!
 //! Settings, from the environment: `OUTBOX_TABLE` (default `StreamOutbox`),
 //! `OUTBOX_STREAM_MODE` (`with-sweeper`, the default, or `stream-only`), `OUTBOX_ROUTES`

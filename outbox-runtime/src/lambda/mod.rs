@@ -12,8 +12,9 @@
 //! not be handed over is retried from that record on instead of blocking or failing the whole
 //! batch, and with the filter criteria of
 //! [`lambda_filter_criteria`](crate::stream::lambda_filter_criteria), so that the records of
-//! marks, failures and leases never invoke the function. The README's "Running the relay on AWS
-//! Lambda" lists the other settings and the IAM policy.
+//! marks, failures and leases never invoke the function. The guide's
+//! [relays on AWS Lambda](crate::guide::relays#on-aws-lambda) lists the other settings and the
+//! IAM policy.
 //!
 //! ```no_run
 //! use outbox_runtime::lambda::{StreamHandler, lambda_runtime};

@@ -4,11 +4,10 @@
 //! mapping's filter criteria ([`lambda_filter_criteria`]), so that those records cost no
 //! invocation; the relay checks again whatever it is given.
 
-#[cfg(any(feature = "streams", feature = "lambda"))]
-use crate::message::Item;
-use crate::table::StreamMode;
 use crate::table::attributes as attr;
 use crate::table::config::OutboxConfig;
+#[cfg(any(feature = "streams", feature = "lambda"))]
+use crate::{message::Item, table::StreamMode};
 
 #[cfg(any(feature = "streams", feature = "lambda"))]
 /// A stream record's event, as DynamoDB names it.

@@ -21,7 +21,7 @@ pub enum KeyedMessages {
     Send,
     /// The relay sends only messages without a partition key; keyed messages stay outstanding
     /// for the sweeper, which sends each key's messages strictly in order. Needs
-    /// [`StreamMode::WithSweeper`](StreamMode::WithSweeper) (the marker is what the
+    /// [`StreamMode::WithSweeper`](crate::StreamMode::WithSweeper) (the marker is what the
     /// sweeper finds).
     LeaveToSweeper,
 }

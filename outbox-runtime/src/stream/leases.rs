@@ -14,13 +14,14 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use futures_util::FutureExt as _;
 
 use crate::client::DynamoDb;
 use crate::error::{Error, Result};
 use crate::message::Item;
 use crate::stream::shards::{ShardInfo, readable};
+use crate::table::batch_read::read_consistently;
 use crate::table::layout::number;
 use crate::table::shard::fnv1a_32;
 use crate::time::to_millis;
@@ -258,50 +259,20 @@ impl ShardLeases {
 
     /// Reads the leases of `shards`, consistently.
     async fn read(&self, shards: &[ShardInfo]) -> Result<HashMap<String, Observed>> {
-        let mut observed = HashMap::new();
-        for chunk in shards.chunks(100) {
-            let mut keys: Vec<Item> = chunk
-                .iter()
-                .map(|shard| {
-                    Item::from([(LEASE_KEY.to_owned(), AttributeValue::S(self.key(&shard.id)))])
-                })
-                .collect();
-            while !keys.is_empty() {
-                let output = self
-                    .db
-                    .client()
-                    .batch_get_item()
-                    .request_items(
-                        &self.table,
-                        KeysAndAttributes::builder()
-                            .set_keys(Some(keys))
-                            .consistent_read(true)
-                            .build()
-                            .expect("the keys are set"),
-                    )
-                    .set_return_consumed_capacity(self.db.consumed_capacity())
-                    .send()
-                    .boxed()
-                    .await
-                    .map_err(|err| self.sdk("BatchGetItem", err))?;
-                for item in output
-                    .responses()
-                    .and_then(|r| r.get(&self.table))
-                    .into_iter()
-                    .flatten()
-                {
-                    if let Some((shard, lease)) = parse(item) {
-                        observed.insert(shard, lease);
-                    }
-                }
-                keys = output
-                    .unprocessed_keys()
-                    .and_then(|rest| rest.get(&self.table))
-                    .map(|rest| rest.keys().to_vec())
-                    .unwrap_or_default();
-            }
-        }
-        Ok(observed)
+        let keys: Vec<Item> = shards
+            .iter()
+            .map(|shard| {
+                Item::from([(LEASE_KEY.to_owned(), AttributeValue::S(self.key(&shard.id)))])
+            })
+            .collect();
+        let items = read_consistently(&self.db, &self.table, &keys, |key| {
+            key.get(LEASE_KEY)
+                .and_then(|id| id.as_s().ok())
+                .cloned()
+                .unwrap_or_default()
+        })
+        .await?;
+        Ok(items.iter().filter_map(parse).collect())
     }
 
     /// Renews membership, reads every lease of the stream, forgets what others took, gives

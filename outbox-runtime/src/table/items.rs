@@ -1,23 +1,17 @@
 //! Single messages: storing one outside a transaction, reading one or many back consistently.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, ReturnValuesOnConditionCheckFailure,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use futures_util::FutureExt as _;
 
-use crate::backoff::Backoff;
 use crate::error::{Error, Result};
 use crate::message::{Item, Message, MessageId};
 use crate::table::attributes as attr;
+use crate::table::batch_read::read_consistently;
 use crate::table::deposit::deposit_item;
-use crate::table::handle::{TableHandle, UNPROCESSED_RETRIES, key};
+use crate::table::handle::{TableHandle, key};
 use crate::table::layout::{self, StoredMessage};
-
-/// Items per `BatchGetItem` call (DynamoDB's limit).
-const BATCH_GET_LIMIT: usize = 100;
 
 /// What [`Outbox::store`](crate::Outbox::store) did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,64 +93,23 @@ impl TableHandle {
         &self,
         ids: &[MessageId],
     ) -> Result<Vec<(MessageId, Result<StoredMessage>)>> {
-        let mut found: HashMap<String, Result<StoredMessage>> = HashMap::new();
-        let mut unique: Vec<&MessageId> = Vec::new();
-        for id in ids {
-            if !unique.contains(&id) {
-                unique.push(id);
-            }
-        }
-        for chunk in unique.chunks(BATCH_GET_LIMIT) {
-            let mut keys: Vec<Item> = chunk.iter().map(|id| key(id)).collect();
-            let mut backoff = Backoff::new(Duration::from_millis(25), Duration::from_secs(2));
-            while !keys.is_empty() {
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .consistent_read(true)
-                    .build()
-                    .expect("the keys are set");
-                let output = self
-                    .db
-                    .client()
-                    .batch_get_item()
-                    .request_items(self.table(), request)
-                    .set_return_consumed_capacity(self.db.consumed_capacity())
-                    .send()
-                    .boxed()
-                    .await
-                    .map_err(|err| self.sdk_error("BatchGetItem", err))?;
-                for item in output
-                    .responses()
-                    .and_then(|tables| tables.get(self.table()))
-                    .into_iter()
-                    .flatten()
-                {
-                    if let Some(AttributeValue::S(id)) = item.get(attr::MESSAGE_ID) {
-                        found.insert(id.clone(), layout::from_item(self.table(), item));
-                    }
+        let keys: Vec<Item> = ids.iter().map(key).collect();
+        let mut found: HashMap<String, Result<StoredMessage>> =
+            read_consistently(&self.db, self.table(), &keys, |key| {
+                key.get(attr::MESSAGE_ID)
+                    .and_then(|id| id.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .await?
+            .iter()
+            .filter_map(|item| match item.get(attr::MESSAGE_ID) {
+                Some(AttributeValue::S(id)) => {
+                    Some((id.clone(), layout::from_item(self.table(), item)))
                 }
-                keys = output
-                    .unprocessed_keys()
-                    .and_then(|tables| tables.get(self.table()))
-                    .map(|rest| rest.keys().to_vec())
-                    .unwrap_or_default();
-                if !keys.is_empty() {
-                    if backoff.attempts() >= UNPROCESSED_RETRIES {
-                        return Err(Error::Throttled {
-                            operation: "BatchGetItem",
-                            table: self.table().to_owned(),
-                            unprocessed: keys
-                                .iter()
-                                .filter_map(|key| key.get(attr::MESSAGE_ID)?.as_s().ok())
-                                .cloned()
-                                .collect(),
-                            retries: UNPROCESSED_RETRIES,
-                        });
-                    }
-                    backoff.wait().await;
-                }
-            }
-        }
+                _ => None,
+            })
+            .collect();
         Ok(ids
             .iter()
             .filter_map(|id| Some((id.clone(), found.remove(id.as_str())?)))

@@ -11,12 +11,13 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::FutureExt as _;
 
 use crate::error::{Error, Result};
 use crate::message::Item;
 use crate::table::attributes as attr;
+use crate::table::batch_read::read_consistently;
 use crate::table::handle::TableHandle;
 use crate::table::layout::number;
 use crate::table::shard::fnv1a_32;
@@ -295,59 +296,22 @@ impl Leases {
     }
 
     async fn read_all(&self) -> Result<HashMap<u16, Observed>> {
-        let shard_count = self.table.config.shard_count;
-        let table = &self.table.config.table_name;
-        let mut observed = HashMap::new();
-        let shards: Vec<u16> = (0..shard_count).collect();
-        for chunk in shards.chunks(100) {
-            let mut keys: Vec<Item> = chunk
-                .iter()
-                .map(|shard| {
-                    Item::from([(
-                        attr::MESSAGE_ID.to_owned(),
-                        AttributeValue::S(self.lease_id(*shard)),
-                    )])
-                })
-                .collect();
-            while !keys.is_empty() {
-                let output = self
-                    .table
-                    .db
-                    .client()
-                    .batch_get_item()
-                    .request_items(
-                        table,
-                        KeysAndAttributes::builder()
-                            .set_keys(Some(keys))
-                            .consistent_read(true)
-                            .build()
-                            .expect("the keys are set"),
-                    )
-                    .set_return_consumed_capacity(self.table.db.consumed_capacity())
-                    .send()
-                    .boxed()
-                    .await
-                    .map_err(|err| {
-                        Error::from_sdk("BatchGetItem", self.table.db.endpoint(), table, err)
-                    })?;
-                for item in output
-                    .responses()
-                    .and_then(|r| r.get(table))
-                    .into_iter()
-                    .flatten()
-                {
-                    if let Some((shard, lease)) = self.parse(item) {
-                        observed.insert(shard, lease);
-                    }
-                }
-                keys = output
-                    .unprocessed_keys()
-                    .and_then(|rest| rest.get(table))
-                    .map(|rest| rest.keys().to_vec())
-                    .unwrap_or_default();
-            }
-        }
-        Ok(observed)
+        let keys: Vec<Item> = (0..self.table.config.shard_count)
+            .map(|shard| {
+                Item::from([(
+                    attr::MESSAGE_ID.to_owned(),
+                    AttributeValue::S(self.lease_id(shard)),
+                )])
+            })
+            .collect();
+        let items = read_consistently(
+            &self.table.db,
+            &self.table.config.table_name,
+            &keys,
+            describe_lease,
+        )
+        .await?;
+        Ok(items.iter().filter_map(|item| self.parse(item)).collect())
     }
 
     fn parse(&self, item: &Item) -> Option<(u16, Observed)> {
@@ -498,4 +462,12 @@ impl Leases {
             )),
         }
     }
+}
+
+/// A lease key as an error names it: the lease item's id.
+fn describe_lease(key: &Item) -> String {
+    key.get(attr::MESSAGE_ID)
+        .and_then(|id| id.as_s().ok())
+        .cloned()
+        .unwrap_or_default()
 }

@@ -6,6 +6,7 @@
 
 pub(crate) mod attempts;
 pub mod attributes;
+pub(crate) mod batch_read;
 pub(crate) mod config;
 pub(crate) mod deposit;
 pub(crate) mod handle;

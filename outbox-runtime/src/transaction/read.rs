@@ -2,25 +2,19 @@
 //! its version, so that a later write to it can carry the condition that it is unchanged.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::FutureExt as _;
 use serde::de::DeserializeOwned;
 
-use crate::backoff::Backoff;
 use crate::client::DynamoDb;
 use crate::error::{Error, Result, Version};
 use crate::message::Item;
+use crate::table::batch_read::read_consistently;
 use crate::table::key::IntoKey;
 use crate::table::schema::TableSchema;
 use crate::transaction::Transaction;
 use crate::transaction::action::{describe_key, identity};
-
-/// Keys per `BatchGetItem` call (DynamoDB's limit).
-const BATCH_GET_LIMIT: usize = 100;
-/// How often unprocessed keys are asked for again before giving up.
-const UNPROCESSED_RETRIES: u32 = 8;
 
 /// One item as the unit of work read it.
 #[derive(Clone, Debug)]
@@ -211,8 +205,7 @@ pub(crate) async fn get_item(
     Ok(output.item)
 }
 
-/// Reads items consistently with `BatchGetItem`, 100 keys a call, unprocessed keys asked for
-/// again with backoff; one entry per key, in order, `None` where there is no item.
+/// Reads items consistently; one entry per key, in order, `None` where there is no item.
 pub(crate) async fn get_items(
     db: &DynamoDb,
     table: &TableSchema,
@@ -227,56 +220,11 @@ pub(crate) async fn get_items(
             .map(|name| format!("{:?}", item.get(*name)))
             .collect()
     };
-    let mut found: HashMap<Vec<String>, Item> = HashMap::new();
-    for chunk in keys.chunks(BATCH_GET_LIMIT) {
-        let mut pending: Vec<Item> = Vec::new();
-        for key in chunk {
-            if !pending.contains(key) {
-                pending.push(key.clone());
-            }
-        }
-        let mut backoff = Backoff::new(Duration::from_millis(25), Duration::from_secs(2));
-        while !pending.is_empty() {
-            let request = KeysAndAttributes::builder()
-                .set_keys(Some(pending))
-                .consistent_read(true)
-                .build()
-                .expect("keys are set");
-            let output = db
-                .client()
-                .batch_get_item()
-                .request_items(&table.name, request)
-                .set_return_consumed_capacity(db.consumed_capacity())
-                .send()
-                .boxed()
-                .await
-                .map_err(|err| Error::from_sdk("BatchGetItem", db.endpoint(), &table.name, err))?;
-            for item in output
-                .responses()
-                .and_then(|tables| tables.get(&table.name))
-                .into_iter()
-                .flatten()
-            {
-                found.insert(identity(item), item.clone());
-            }
-            pending = output
-                .unprocessed_keys()
-                .and_then(|tables| tables.get(&table.name))
-                .map(|rest| rest.keys().to_vec())
-                .unwrap_or_default();
-            if !pending.is_empty() {
-                if backoff.attempts() >= UNPROCESSED_RETRIES {
-                    return Err(Error::Throttled {
-                        operation: "BatchGetItem",
-                        table: table.name.clone(),
-                        unprocessed: pending.iter().map(describe_key).collect(),
-                        retries: UNPROCESSED_RETRIES,
-                    });
-                }
-                backoff.wait().await;
-            }
-        }
-    }
+    let found: HashMap<Vec<String>, Item> = read_consistently(db, &table.name, keys, describe_key)
+        .await?
+        .into_iter()
+        .map(|item| (identity(&item), item))
+        .collect();
     Ok(keys
         .iter()
         .map(|key| found.get(&identity(key)).cloned())

@@ -1011,8 +1011,12 @@ async fn lease_race(outbox: &Outbox, postbox: &Postbox) -> (Vec<u16>, Vec<u16>) 
         .unwrap(),
         InMemoryProducer::new(),
     );
-    let mut a = Sweeper::new(&held_postbox, sweeper_config("racer-a"));
-    let mut b = Sweeper::new(postbox, sweeper_config("racer-b"));
+    // Leases far longer than the test: the reports of both stay true until they are compared,
+    // however slow this machine is (with 2 s, a pass of a delayed past b's lease took b's
+    // shards over, as it should, and the comparison saw a stale report of b).
+    let racer = |owner: &str| sweeper_config(owner).with_lease_duration(Duration::from_secs(60));
+    let mut a = Sweeper::new(&held_postbox, racer("racer-a"));
+    let mut b = Sweeper::new(postbox, racer("racer-b"));
     let a_pass = tokio::spawn(async move { a.sweep_once().await.unwrap().shards });
     reached.await.expect("a reached its lease write");
     let held_b = b.sweep_once().await.unwrap().shards;
