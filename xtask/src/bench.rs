@@ -74,12 +74,13 @@ pub(crate) fn run(args: &[&str]) -> Result<ExitCode> {
     step("running the scenarios");
     let mut command = Command::new(&binary);
     command.args(&bench_args);
-    let status = services.run_child(command)?;
+    let (status, printed) = services.run_child_keeping_output(command)?;
     services.stop()?;
     if !status.success() {
         eprintln!("==> the benchmarks failed ({status})");
         return Ok(exit_code(status.code()));
     }
+    let mut results = printed;
 
     if !skip_codec {
         step("running the codec micro-benchmark (criterion)");
@@ -92,9 +93,13 @@ pub(crate) fn run(args: &[&str]) -> Result<ExitCode> {
             command.args(["--warm-up-time", "1", "--measurement-time", "2"]);
         }
         run_cargo(command)?;
-        report_codec(&json_path(&bench_args))?;
+        results.push_str(&report_codec(&json_path(&bench_args))?);
     }
-    step("benchmarks done");
+    let file = write_results(args, &json_path(&bench_args), &results)?;
+    step(&format!(
+        "benchmarks done; the figures are in {}",
+        file.display()
+    ));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -171,9 +176,55 @@ fn exit_code(code: Option<i32>) -> ExitCode {
     )
 }
 
-/// Reads criterion's estimates of the codec benchmarks, prints them as a table and adds them
-/// to the benchmarks' JSON under `codec`.
-fn report_codec(json: &Path) -> Result<()> {
+/// The results file of the last run, in the repository, that the README links: the figures as
+/// the run printed them, under the command, the date, the machine and the emulator version.
+fn write_results(args: &[&str], json: &Path, printed: &str) -> Result<PathBuf> {
+    let report: serde_json::Value = std::fs::read_to_string(json)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default();
+    let machine = &report["machine"];
+    let date = Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .map_or_else(|| "unknown".to_owned(), |date| date.trim().to_owned());
+    let header = format!(
+        "# Benchmark results\n\n\
+         Written by `cargo xtask bench{args}` on {date}, on {cpus} CPUs ({model}) with {memory} \
+         GiB, against {emulator} ({endpoint}). Times and rates depend on the machine and the \
+         emulator: compare the ratios of one run, each beside its A/A row (the same code against \
+         itself), never figures of two runs. Requests and capacity units do not depend on the \
+         machine; the tests assert them (`tests/tests/integration/costs.rs`).\n\n\
+         The raw figures of this run: `{json}`.\n",
+        args = args.iter().map(|arg| format!(" {arg}")).collect::<String>(),
+        cpus = machine["cpus"],
+        model = machine["cpu_model"].as_str().unwrap_or("unknown model"),
+        memory = machine["memory_gib"],
+        emulator = if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some() {
+            "the DynamoDB named by AWS_ENDPOINT_URL_DYNAMODB"
+        } else {
+            <crate::DynamoDbLocal as crate::LocalServer>::NAME_VERSION
+        },
+        endpoint = machine["endpoint"].as_str().unwrap_or("unknown endpoint"),
+        json = json
+            .strip_prefix(crate::paths::workspace_root())
+            .unwrap_or(json)
+            .display(),
+    );
+    let dir = crate::paths::workspace_root().join("results");
+    std::fs::create_dir_all(&dir)
+        .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
+    let file = dir.join("bench.md");
+    std::fs::write(&file, format!("{header}\n{printed}"))
+        .map_err(|err| format!("cannot write {}: {err}", file.display()))?;
+    Ok(file)
+}
+
+/// Reads criterion's estimates of the codec benchmarks, prints them as a table, adds them to
+/// the benchmarks' JSON under `codec`, and returns the table.
+fn report_codec(json: &Path) -> Result<String> {
     let group = criterion_home().join("codec");
     let mut found = Vec::new();
     collect_estimates(&group, &group, &mut found)?;
@@ -188,21 +239,26 @@ fn report_codec(json: &Path) -> Result<()> {
         .into());
     }
     let mut rows = serde_json::Map::new();
-    println!("\n#### Message encode and decode (criterion, mean per message)\n");
-    println!("| benchmark | mean ns | median ns |");
-    println!("|:---|---:|---:|");
+    let mut table = String::from(
+        "\n#### Message encode and decode (criterion, mean per message)\n\n\
+         | benchmark | mean ns | median ns |\n|:---|---:|---:|\n",
+    );
     for (name, estimates) in found {
         let text = std::fs::read_to_string(&estimates)?;
         let value: serde_json::Value = serde_json::from_str(&text)
             .map_err(|err| format!("{} is not JSON: {err}", estimates.display()))?;
         let point = |what: &str| value[what]["point_estimate"].as_f64().unwrap_or(f64::NAN);
-        println!("| {name} | {:.0} | {:.0} |", point("mean"), point("median"));
+        table.push_str(&format!(
+            "| {name} | {:.0} | {:.0} |\n",
+            point("mean"),
+            point("median")
+        ));
         rows.insert(
             name,
             serde_json::json!({ "mean_ns": point("mean"), "median_ns": point("median") }),
         );
     }
-    println!();
+    println!("{table}");
     let mut report: serde_json::Value = match std::fs::read_to_string(json) {
         Ok(text) => serde_json::from_str(&text).unwrap_or_else(|_| serde_json::json!({})),
         Err(_) => serde_json::json!({}),
@@ -210,7 +266,7 @@ fn report_codec(json: &Path) -> Result<()> {
     report["codec"] = serde_json::Value::Object(rows);
     std::fs::write(json, serde_json::to_string_pretty(&report)? + "\n")?;
     println!("codec figures added to {}", json.display());
-    Ok(())
+    Ok(table)
 }
 
 /// Every `<bench>/new/estimates.json` under `dir`, named by its path below `root`.

@@ -51,7 +51,9 @@ The mutation audit: cargo-mutants puts small faults into the runtime's MODULEs o
 (default: every module below) and runs the tests that guard each against every fault, with
 DynamoDB Local and moto started as for `cargo xtask test`. Faults no test notices are listed in
 results/mutants/<module>.txt, and judged in results/MUTANTS.md. It takes hours (about a minute
-and a half a fault on two cores; `--list` counts them first); it is not part of CI.
+a fault on two cores; `--list` counts them first); it is not part of CI. Stopped, it continues
+where it stopped the next time: faults already caught are not tried again (remove
+target/mutants/<module> to start afresh).
 
 modules: transaction, dispatch, table, consumer, lambda
 
@@ -154,6 +156,9 @@ pub(crate) fn run(args: &[&str]) -> Result<ExitCode> {
                 // nextest's own timeout (`.config/nextest.toml`).
                 "--minimum-test-timeout",
                 "600",
+                // A run continues where the last one of the module stopped: faults already
+                // caught are not tried again (remove target/mutants/<module> to start afresh).
+                "--iterate",
                 "--output",
             ])
             .arg(&output)

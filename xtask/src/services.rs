@@ -106,6 +106,43 @@ impl LocalServices {
         })
     }
 
+    /// Runs a child like [`LocalServices::run_child`], showing its standard output as it comes
+    /// and keeping it: for a report written to a file as well.
+    pub(crate) fn run_child_keeping_output(
+        &self,
+        mut command: Command,
+    ) -> Result<(ExitStatus, String)> {
+        command.envs(self.env());
+        command.stdout(std::process::Stdio::piped());
+        let shown = format!("{command:?}");
+        block_on(async move {
+            use tokio::io::AsyncBufReadExt;
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut child = tokio::process::Command::from(command)
+                .spawn()
+                .map_err(|err| format!("cannot run {shown}: {err}"))?;
+            let stdout = child.stdout.take().expect("stdout is piped");
+            let mut lines = tokio::io::BufReader::new(stdout).lines();
+            let mut kept = String::new();
+            let mut interrupt = signal(SignalKind::interrupt())?;
+            let mut terminate = signal(SignalKind::terminate())?;
+            loop {
+                tokio::select! {
+                    line = lines.next_line() => match line? {
+                        Some(line) => {
+                            println!("{line}");
+                            kept.push_str(&line);
+                            kept.push('\n');
+                        }
+                        None => return Ok((child.wait().await?, kept)),
+                    },
+                    _ = interrupt.recv() => forward(&child, "-INT"),
+                    _ = terminate.recv() => forward(&child, "-TERM"),
+                }
+            }
+        })
+    }
+
     /// Stops what this run started.
     pub(crate) fn stop(mut self) -> Result<()> {
         self.stop_started()

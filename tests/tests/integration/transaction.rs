@@ -6,7 +6,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use outbox_runtime::error::CancellationCode;
 use outbox_runtime::limits::{LimitError, MAX_ACTIONS, MAX_ITEM_BYTES};
 use outbox_runtime::table::{KeyAttribute, KeyKind, TableSchema};
-use outbox_runtime::{DynamoDb, Error, Expr, Message, Outbox, OutboxConfig, Transaction};
+use outbox_runtime::{
+    DynamoDb, Error, Expr, Message, MessageId, Outbox, OutboxConfig, Transaction,
+};
 use outbox_tests::{create_table, dynamodb, fresh_outbox, unique_name};
 use serde::{Deserialize, Serialize};
 
@@ -74,13 +76,22 @@ fn tyrion() -> Person {
 async fn commit_stores_the_entity_and_the_message_together() {
     let f = fixture().await;
     let mut tx = Transaction::begin(&f.outbox);
+    assert!(tx.is_empty() && tx.messages().is_empty());
     tx.put(&f.people, &tyrion()).unwrap();
+    assert!(!tx.is_empty() && tx.messages().is_empty());
     let id = tx
         .deposit_message(Message::new(
             "greeting.made",
             b"{\"name\":\"Tyrion\"}".to_vec(),
         ))
         .unwrap();
+    assert_eq!(tx.len(), 2, "the put and the deposit");
+    let deposited: Vec<&MessageId> = tx.messages().iter().map(Message::id).collect();
+    assert_eq!(
+        deposited,
+        [&id],
+        "the deposit is kept to be sent after the commit"
+    );
     let committed = tx.commit().await.unwrap();
 
     assert_eq!(committed.messages.len(), 1);
