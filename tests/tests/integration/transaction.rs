@@ -295,6 +295,65 @@ async fn the_request_size_limit_at_its_edge_and_one_past() {
 }
 
 #[tokio::test]
+async fn conditions_and_update_expressions_count_toward_the_request_size() {
+    let f = fixture().await;
+    let mut tx = Transaction::begin(&f.outbox);
+    // Ten items of 400 KB leave 98,304 bytes of the 4 MB.
+    for n in 0..10 {
+        tx.put_item(
+            &f.people,
+            person_of_size(&format!("big{n}"), MAX_ITEM_BYTES),
+            None,
+        )
+        .unwrap();
+    }
+    let left = 4 * 1024 * 1024 - 10 * MAX_ITEM_BYTES;
+    // A small item whose condition carries nearly all of what is left: text (10 bytes), the name
+    // placeholder and its attribute (2 + 4), the value placeholder and its value (4 + n).
+    let condition = |n: usize| {
+        Expr::new("#n <> :big")
+            .name("#n", "Name")
+            .value(":big", AttributeValue::S("x".repeat(n)))
+    };
+    let err = tx
+        .put_item(
+            &f.people,
+            person_of_size("conditioned", 100),
+            Some(condition(left)),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Limit(LimitError::RequestTooLarge { size, .. }) if size == 4 * 1024 * 1024 + 100 + 10 + 6 + 4),
+        "{err:?}"
+    );
+    tx.put_item(
+        &f.people,
+        person_of_size("conditioned", 100),
+        Some(condition(left - 100 - 10 - 6 - 4)),
+    )
+    .expect("exactly 4 MB with the condition is allowed");
+
+    // An update counts its key, its expression and its condition.
+    let mut tx = Transaction::begin(&f.outbox);
+    for n in 0..10 {
+        tx.put_item(
+            &f.people,
+            person_of_size(&format!("big{n}"), MAX_ITEM_BYTES),
+            None,
+        )
+        .unwrap();
+    }
+    let update = Expr::new("SET #p = :p")
+        .name("#p", "Pad")
+        .value(":p", AttributeValue::S("x".repeat(left)));
+    let err = tx.update(&f.people, "upd", update, None).unwrap_err();
+    assert!(
+        matches!(err, Error::Limit(LimitError::RequestTooLarge { size, .. }) if size == 4 * 1024 * 1024 + (4 + 3) + 11 + (2 + 3) + 2),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
 async fn two_actions_on_one_item_are_refused_before_sending() {
     let f = fixture().await;
     let mut tx = Transaction::begin(&f.outbox);
