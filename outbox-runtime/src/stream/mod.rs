@@ -66,8 +66,6 @@ mod keyed;
 #[cfg(feature = "streams")]
 mod client;
 #[cfg(feature = "streams")]
-mod leases;
-#[cfg(feature = "streams")]
 mod records;
 #[cfg(feature = "streams")]
 mod relay;

@@ -93,14 +93,3 @@ impl SweeperConfig {
         self
     }
 }
-
-/// `host-pid-random`: unique per process, readable in the table.
-pub(crate) fn default_owner() -> String {
-    let host = std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|| "host".to_owned());
-    format!("{host}-{}-{:08x}", std::process::id(), fastrand::u32(..))
-}

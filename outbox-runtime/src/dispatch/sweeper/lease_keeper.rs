@@ -4,13 +4,13 @@
 use std::time::Duration;
 
 use crate::error::Result;
-use crate::table::lease::Leases;
+use crate::table::lease::sweeper::SweeperLeases;
 
 /// The sweeper's leases, and when they are next rebalanced: shared by the shards it sweeps at
 /// once, each of which checks before every round that its shard is still held.
 #[derive(Debug)]
 pub(crate) struct LeaseKeeper {
-    pub(crate) leases: Leases,
+    pub(crate) leases: SweeperLeases,
     pub(crate) every: Duration,
     pub(crate) next_rebalance: Option<tokio::time::Instant>,
 }

@@ -19,8 +19,8 @@ pub use report::SweepReport;
 use crate::dispatch::dispatcher::Dispatcher;
 use crate::dispatch::postbox::Postbox;
 use crate::error::Result;
-use crate::table::lease::Leases;
-use config::default_owner;
+use crate::table::lease::default_owner;
+use crate::table::lease::sweeper::SweeperLeases;
 use lease_keeper::LeaseKeeper;
 use shard_pass::{ShardPass, pass};
 
@@ -63,7 +63,7 @@ impl Sweeper {
     pub fn new(postbox: &Postbox, config: SweeperConfig) -> Self {
         let dispatcher = postbox.dispatcher().clone();
         let owner = config.owner.clone().unwrap_or_else(default_owner);
-        let leases = Leases::new(
+        let leases = SweeperLeases::new(
             dispatcher.table().clone(),
             owner.clone(),
             config.lease_duration,

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::stream::KeyedMessages;
-use crate::stream::leases::LEASE_KEY;
 use crate::table::config::OutboxConfig;
+use crate::table::lease::stream::LEASE_KEY;
 use crate::table::schema::{KeyAttribute, KeyKind, TableSchema};
 
 /// Where a relay starts reading a shard that has no checkpoint yet.

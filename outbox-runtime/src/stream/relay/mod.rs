@@ -18,8 +18,9 @@ use crate::dispatch::dispatcher::Dispatcher;
 use crate::dispatch::postbox::Postbox;
 use crate::error::{Error, Result};
 use crate::stream::client::DynamoDbStreams;
-use crate::stream::leases::ShardLeases;
-use crate::stream::shards::{ShardInfo, waiting_behind};
+use crate::stream::shards::{ShardInfo, readable, waiting_behind};
+use crate::table::lease::default_owner;
+use crate::table::lease::stream::StreamLeases;
 use crate::table::schema::{EnsureOutcome, TableSchema};
 
 mod config;
@@ -65,7 +66,7 @@ pub struct StreamRelay {
     config: StreamRelayConfig,
     state: TableSchema,
     owner: String,
-    leases: ShardLeases,
+    leases: StreamLeases,
     stream: Option<Stream>,
     iterators: HashMap<String, String>,
     next_rebalance: Option<tokio::time::Instant>,
@@ -97,7 +98,7 @@ impl StreamRelay {
         let owner = config.owner.clone().unwrap_or_else(default_owner);
         let state = config.state_table_schema(outbox);
         let db = postbox.outbox().db().clone();
-        let leases = ShardLeases::new(
+        let leases = StreamLeases::new(
             db.clone(),
             state.name.clone(),
             owner.clone(),
@@ -431,19 +432,16 @@ impl StreamRelay {
         let Some(stream) = &self.stream else {
             return Ok(());
         };
-        let (finished, _) = self.leases.rebalance(&stream.shards).await?;
+        let ids: Vec<&str> = stream
+            .shards
+            .iter()
+            .map(|shard| shard.id.as_str())
+            .collect();
+        let finished = self
+            .leases
+            .rebalance(&ids, |finished| readable(&stream.shards, finished))
+            .await?;
         self.shards_waiting = waiting_behind(&stream.shards, &finished);
         Ok(())
     }
-}
-
-/// `host-pid-random`: unique per process, readable in the state table.
-fn default_owner() -> String {
-    let host = std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|| "host".to_owned());
-    format!("{host}-{}-{:08x}", std::process::id(), fastrand::u32(..))
 }

@@ -9,8 +9,8 @@ use futures_util::FutureExt as _;
 use super::{StartingPosition, StreamRelay};
 use crate::error::Result;
 use crate::stream::batch::{BatchOutcome, Record, relay_batch};
-use crate::stream::leases::{Checkpointed, Held};
 use crate::stream::records;
+use crate::table::lease::stream::{Checkpointed, Held};
 
 /// What one shard's poll did.
 pub(super) struct Polled {

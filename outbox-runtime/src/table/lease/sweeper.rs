@@ -1,12 +1,10 @@
 //! Sweeper shard leases: conditional writes with an owner, an expiry and a version, so that
-//! several sweepers split the shards instead of sending the same messages twice, and a dead
-//! sweeper's shards are taken over once its leases lapse.
+//! several sweepers split the shards of the outstanding index instead of sending the same
+//! messages twice.
 //!
 //! Leases live in the outbox table itself, as items keyed `__outbox_lease#<index>#<shard>`,
-//! beside one membership item `__outbox_sweepers#<index>` in which every sweeper renews its
-//! own expiry: that is how a sweeper that holds nothing yet is seen by the others, who then give
-//! up shards down to their fair share. None of these items carries `Shard` or
-//! `OutstandingSince`, so the outstanding index never sees them.
+//! beside the membership item `__outbox_sweepers#<index>`. None of these items carries `Shard`
+//! or `OutstandingSince`, so the outstanding index never sees them.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, SystemTime};
@@ -20,11 +18,8 @@ use crate::table::attributes as attr;
 use crate::table::batch_read::read_consistently;
 use crate::table::handle::TableHandle;
 use crate::table::layout::number;
-use crate::table::shard::fnv1a_32;
+use crate::table::lease::{Membership, fair_share, start_offset};
 use crate::time::{from_millis, to_millis};
-
-/// The attribute of the membership item: a map from owner to expiry (epoch milliseconds).
-const MEMBERS: &str = "Members";
 /// Sweeper lease items: the owner holding the shard (S).
 const LEASE_OWNER: &str = "LeaseOwner";
 /// Sweeper lease items: when the lease lapses, epoch milliseconds (N).
@@ -49,19 +44,35 @@ struct Observed {
 
 /// The shards one sweeper holds, and the writes that take, keep and give them back.
 #[derive(Debug)]
-pub(crate) struct Leases {
+pub(crate) struct SweeperLeases {
     table: TableHandle,
     owner: String,
     duration: Duration,
+    membership: Membership,
     held: BTreeMap<u16, Held>,
 }
 
-impl Leases {
+impl SweeperLeases {
     pub(crate) fn new(table: TableHandle, owner: String, duration: Duration) -> Self {
+        let membership = Membership::new(
+            table.db.clone(),
+            table.config.table_name.clone(),
+            (
+                attr::MESSAGE_ID,
+                format!(
+                    "{}_sweepers#{}",
+                    attr::RESERVED_ID_PREFIX,
+                    table.config.index_name
+                ),
+            ),
+            owner.clone(),
+            duration,
+        );
         Self {
             table,
             owner,
             duration,
+            membership,
             held: BTreeMap::new(),
         }
     }
@@ -84,136 +95,11 @@ impl Leases {
         )
     }
 
-    fn members_id(&self) -> String {
-        format!(
-            "{}_sweepers#{}",
-            attr::RESERVED_ID_PREFIX,
-            self.table.config.index_name
-        )
-    }
-
-    /// Renews this sweeper's membership and returns the sweepers alive now (itself included).
-    /// Members seen expired are removed on the way.
-    async fn heartbeat(&self) -> Result<usize> {
-        let table = &self.table.config.table_name;
-        let now = SystemTime::now();
-        let expires = to_millis(now + self.duration);
-        for _ in 0..2 {
-            let result = self
-                .table
-                .db
-                .client()
-                .update_item()
-                .table_name(table)
-                .key(attr::MESSAGE_ID, AttributeValue::S(self.members_id()))
-                .update_expression("SET #members.#me = :expires")
-                .expression_attribute_names("#members", MEMBERS)
-                .expression_attribute_names("#me", &self.owner)
-                .expression_attribute_values(":expires", number(expires))
-                .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
-                .set_return_consumed_capacity(self.table.db.consumed_capacity())
-                .send()
-                .boxed()
-                .await;
-            match result {
-                Ok(output) => {
-                    let members = output
-                        .attributes()
-                        .and_then(|item| item.get(MEMBERS))
-                        .and_then(|members| members.as_m().ok())
-                        .cloned()
-                        .unwrap_or_default();
-                    let now_ms = to_millis(now);
-                    let (alive, dead): (Vec<_>, Vec<_>) = members.iter().partition(|(_, at)| {
-                        at.as_n()
-                            .ok()
-                            .and_then(|n| n.parse::<u64>().ok())
-                            .is_some_and(|at| at > now_ms)
-                    });
-                    self.forget_members(dead.into_iter().map(|(owner, _)| owner.clone()).collect())
-                        .await?;
-                    return Ok(alive.len().max(1));
-                }
-                // The membership item does not exist yet: create it, then renew again.
-                Err(err)
-                    if err
-                        .as_service_error()
-                        .is_some_and(|e| e.meta().code() == Some("ValidationException")) =>
-                {
-                    let created = self
-                        .table
-                        .db
-                        .client()
-                        .put_item()
-                        .table_name(table)
-                        .item(attr::MESSAGE_ID, AttributeValue::S(self.members_id()))
-                        .item(MEMBERS, AttributeValue::M(HashMap::new()))
-                        .condition_expression("attribute_not_exists(#id)")
-                        .expression_attribute_names("#id", attr::MESSAGE_ID)
-                        .set_return_consumed_capacity(self.table.db.consumed_capacity())
-                        .send()
-                        .boxed()
-                        .await;
-                    if let Err(err) = created
-                        && !err
-                            .as_service_error()
-                            .is_some_and(|e| e.is_conditional_check_failed_exception())
-                    {
-                        return Err(Error::from_sdk(
-                            "PutItem",
-                            self.table.db.endpoint(),
-                            table,
-                            err,
-                        ));
-                    }
-                }
-                Err(err) => {
-                    return Err(Error::from_sdk(
-                        "UpdateItem",
-                        self.table.db.endpoint(),
-                        table,
-                        err,
-                    ));
-                }
-            }
-        }
-        Ok(1)
-    }
-
-    /// Removes members from the membership item (expired ones, or this one on a graceful stop).
-    async fn forget_members(&self, owners: Vec<String>) -> Result<()> {
-        if owners.is_empty() {
-            return Ok(());
-        }
-        let table = &self.table.config.table_name;
-        let mut request = self
-            .table
-            .db
-            .client()
-            .update_item()
-            .table_name(table)
-            .key(attr::MESSAGE_ID, AttributeValue::S(self.members_id()))
-            .expression_attribute_names("#members", MEMBERS);
-        let mut paths = Vec::new();
-        for (n, owner) in owners.iter().enumerate() {
-            request = request.expression_attribute_names(format!("#o{n}"), owner);
-            paths.push(format!("#members.#o{n}"));
-        }
-        request
-            .update_expression(format!("REMOVE {}", paths.join(", ")))
-            .set_return_consumed_capacity(self.table.db.consumed_capacity())
-            .send()
-            .boxed()
-            .await
-            .map(|_| ())
-            .map_err(|err| Error::from_sdk("UpdateItem", self.table.db.endpoint(), table, err))
-    }
-
     /// Renews membership, reads every lease, renews those held that are past half their time,
     /// gives back any above this sweeper's fair share, and takes free or lapsed shards up to
     /// it. The fair share is the shard count divided by the sweepers alive.
     pub(crate) async fn rebalance(&mut self) -> Result<()> {
-        let alive = self.heartbeat().await?;
+        let alive = self.membership.heartbeat().await?;
         let observed = self.read_all().await?;
         let now = SystemTime::now();
         let shard_count = self.table.config.shard_count;
@@ -238,7 +124,7 @@ impl Leases {
             .map(|o| o.owner.as_str())
             .collect();
         holders.insert(&self.owner);
-        let fair_share = usize::from(shard_count).div_ceil(alive.max(holders.len()));
+        let fair_share = fair_share(usize::from(shard_count), alive, holders.len());
 
         // Give back what is above the fair share (highest shards first), renew what we keep
         // that is past half its time, each set of requests at once.
@@ -255,11 +141,9 @@ impl Leases {
             .collect();
         self.write_each(&renewals).await?;
 
-        // Take free or lapsed shards up to the fair share, starting at a point that differs
-        // per owner so that sweepers starting together do not all race for shard 0; those
-        // wanted go at once, and as many more as were lost to other sweepers next.
-        let start = usize::try_from(fnv1a_32(self.owner.as_bytes())).unwrap_or(0)
-            % usize::from(shard_count);
+        // Take free or lapsed shards up to the fair share, from this owner's starting point;
+        // those wanted go at once, and as many more as were lost to other sweepers next.
+        let start = start_offset(&self.owner, usize::from(shard_count));
         let mut free = (0..usize::from(shard_count))
             .map(|offset| {
                 u16::try_from((start + offset) % usize::from(shard_count))
@@ -292,7 +176,7 @@ impl Leases {
     pub(crate) async fn release_all(&mut self) -> Result<()> {
         let shards: Vec<u16> = self.held.keys().copied().collect();
         self.release_each(&shards).await?;
-        self.forget_members(vec![self.owner.clone()]).await
+        self.membership.leave().await
     }
 
     async fn read_all(&self) -> Result<HashMap<u16, Observed>> {

@@ -8,8 +8,7 @@
 //! giving a lease back are conditional on owner and token. So a relay whose lease was taken
 //! over (it paused, its renewals failed) can never checkpoint again: its next checkpoint is
 //! refused, and what it sent since its last checkpoint is sent again by the new owner (a
-//! duplicate it counts). One membership item, `members|<stream ARN>`, holds every live relay's
-//! expiry (`Members`, a map), so that relays split the readable shards fairly.
+//! duplicate it counts). The membership item is `members|<stream ARN>`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, SystemTime};
@@ -20,10 +19,9 @@ use futures_util::FutureExt as _;
 use crate::client::DynamoDb;
 use crate::error::{Error, Result};
 use crate::message::Item;
-use crate::stream::shards::{ShardInfo, readable};
 use crate::table::batch_read::read_consistently;
 use crate::table::layout::number;
-use crate::table::shard::fnv1a_32;
+use crate::table::lease::{Membership, fair_share, start_offset};
 use crate::time::to_millis;
 
 /// The state table's hash key (S).
@@ -33,7 +31,6 @@ const EXPIRES_AT: &str = "ExpiresAt";
 const TOKEN: &str = "Token";
 const CHECKPOINT: &str = "Checkpoint";
 const FINISHED: &str = "Finished";
-const MEMBERS: &str = "Members";
 
 /// A lease this relay holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,23 +62,32 @@ pub(crate) enum Checkpointed {
 
 /// The shards one relay holds and the writes that take, keep, checkpoint and give them back.
 #[derive(Debug)]
-pub(crate) struct ShardLeases {
+pub(crate) struct StreamLeases {
     db: DynamoDb,
     table: String,
     stream_arn: String,
     owner: String,
     duration: Duration,
+    membership: Membership,
     held: BTreeMap<String, Held>,
 }
 
-impl ShardLeases {
+impl StreamLeases {
     pub(crate) fn new(db: DynamoDb, table: String, owner: String, duration: Duration) -> Self {
+        let membership = Membership::new(
+            db.clone(),
+            table.clone(),
+            (LEASE_KEY, members_key("")),
+            owner.clone(),
+            duration,
+        );
         Self {
             db,
             table,
             stream_arn: String::new(),
             owner,
             duration,
+            membership,
             held: BTreeMap::new(),
         }
     }
@@ -92,6 +98,7 @@ impl ShardLeases {
         if self.stream_arn != stream_arn {
             self.held.clear();
             stream_arn.clone_into(&mut self.stream_arn);
+            self.membership.set_key(members_key(stream_arn));
         }
     }
 
@@ -130,10 +137,6 @@ impl ShardLeases {
         format!("shard|{}|{shard}", self.stream_arn)
     }
 
-    fn members_key(&self) -> String {
-        format!("members|{}", self.stream_arn)
-    }
-
     fn sdk<E>(
         &self,
         operation: &'static str,
@@ -147,123 +150,11 @@ impl ShardLeases {
         Error::from_sdk(operation, self.db.endpoint(), &self.table, err)
     }
 
-    /// Renews this relay's membership; returns the relays alive now (itself included).
-    async fn heartbeat(&self) -> Result<usize> {
-        let now = SystemTime::now();
-        let expires = to_millis(now + self.duration);
-        for _ in 0..2 {
-            let result = self
-                .db
-                .client()
-                .update_item()
-                .table_name(&self.table)
-                .key(LEASE_KEY, AttributeValue::S(self.members_key()))
-                .update_expression("SET #members.#me = :expires")
-                .expression_attribute_names("#members", MEMBERS)
-                .expression_attribute_names("#me", &self.owner)
-                .expression_attribute_values(":expires", number(expires))
-                .return_values(ReturnValue::AllNew)
-                .set_return_consumed_capacity(self.db.consumed_capacity())
-                .send()
-                .boxed()
-                .await;
-            match result {
-                Ok(output) => {
-                    let now_ms = to_millis(now);
-                    let members = output
-                        .attributes()
-                        .and_then(|item| item.get(MEMBERS))
-                        .and_then(|members| members.as_m().ok())
-                        .cloned()
-                        .unwrap_or_default();
-                    let alive = members
-                        .values()
-                        .filter(|at| {
-                            at.as_n()
-                                .ok()
-                                .and_then(|n| n.parse::<u64>().ok())
-                                .is_some_and(|at| at > now_ms)
-                        })
-                        .count();
-                    let dead: Vec<String> = members
-                        .iter()
-                        .filter(|(_, at)| {
-                            at.as_n()
-                                .ok()
-                                .and_then(|n| n.parse::<u64>().ok())
-                                .is_none_or(|at| at <= now_ms)
-                        })
-                        .map(|(owner, _)| owner.clone())
-                        .collect();
-                    self.forget_members(&dead).await?;
-                    return Ok(alive.max(1));
-                }
-                // No membership item yet: create it, then renew again.
-                Err(err)
-                    if err
-                        .as_service_error()
-                        .is_some_and(|e| e.meta().code() == Some("ValidationException")) =>
-                {
-                    let created = self
-                        .db
-                        .client()
-                        .put_item()
-                        .table_name(&self.table)
-                        .item(LEASE_KEY, AttributeValue::S(self.members_key()))
-                        .item(MEMBERS, AttributeValue::M(HashMap::new()))
-                        .condition_expression("attribute_not_exists(#key)")
-                        .expression_attribute_names("#key", LEASE_KEY)
-                        .set_return_consumed_capacity(self.db.consumed_capacity())
-                        .send()
-                        .boxed()
-                        .await;
-                    if let Err(err) = created
-                        && !err
-                            .as_service_error()
-                            .is_some_and(|e| e.is_conditional_check_failed_exception())
-                    {
-                        return Err(self.sdk("PutItem", err));
-                    }
-                }
-                Err(err) => return Err(self.sdk("UpdateItem", err)),
-            }
-        }
-        Ok(1)
-    }
-
-    async fn forget_members(&self, owners: &[String]) -> Result<()> {
-        if owners.is_empty() {
-            return Ok(());
-        }
-        let mut request = self
-            .db
-            .client()
-            .update_item()
-            .table_name(&self.table)
-            .key(LEASE_KEY, AttributeValue::S(self.members_key()))
-            .expression_attribute_names("#members", MEMBERS);
-        let mut paths = Vec::new();
-        for (n, owner) in owners.iter().enumerate() {
-            request = request.expression_attribute_names(format!("#o{n}"), owner);
-            paths.push(format!("#members.#o{n}"));
-        }
-        request
-            .update_expression(format!("REMOVE {}", paths.join(", ")))
-            .set_return_consumed_capacity(self.db.consumed_capacity())
-            .send()
-            .boxed()
-            .await
-            .map(|_| ())
-            .map_err(|err| self.sdk("UpdateItem", err))
-    }
-
     /// Reads the leases of `shards`, consistently.
-    async fn read(&self, shards: &[ShardInfo]) -> Result<HashMap<String, Observed>> {
+    async fn read(&self, shards: &[&str]) -> Result<HashMap<String, Observed>> {
         let keys: Vec<Item> = shards
             .iter()
-            .map(|shard| {
-                Item::from([(LEASE_KEY.to_owned(), AttributeValue::S(self.key(&shard.id)))])
-            })
+            .map(|shard| Item::from([(LEASE_KEY.to_owned(), AttributeValue::S(self.key(shard)))]))
             .collect();
         let items = read_consistently(&self.db, &self.table, &keys, |key| {
             key.get(LEASE_KEY)
@@ -275,15 +166,17 @@ impl ShardLeases {
         Ok(items.iter().filter_map(parse).collect())
     }
 
-    /// Renews membership, reads every lease of the stream, forgets what others took, gives
-    /// back what is above this relay's fair share of the readable shards, renews what it keeps
+    /// Renews membership, reads the leases of the stream's `shards`, forgets what others took,
+    /// gives back what is above this relay's fair share of the readable shards (`readable`
+    /// picks them, parents before children, from the shards finished), renews what it keeps
     /// past half its time, and takes free or lapsed readable shards up to its share. Returns the
-    /// shards finished (read to their end) and the readable ones.
-    pub(crate) async fn rebalance(
+    /// shards finished (read to their end).
+    pub(crate) async fn rebalance<'a>(
         &mut self,
-        shards: &[ShardInfo],
-    ) -> Result<(HashSet<String>, usize)> {
-        let alive = self.heartbeat().await?;
+        shards: &[&str],
+        readable: impl FnOnce(&HashSet<String>) -> Vec<&'a str>,
+    ) -> Result<HashSet<String>> {
+        let alive = self.membership.heartbeat().await?;
         let observed = self.read(shards).await?;
         let now = SystemTime::now();
         let now_ms = to_millis(now);
@@ -292,7 +185,7 @@ impl ShardLeases {
             .filter(|(_, lease)| lease.finished)
             .map(|(shard, _)| shard.clone())
             .collect();
-        let ready: Vec<&str> = readable(shards, &finished);
+        let ready: Vec<&str> = readable(&finished);
 
         let lost: Vec<String> = self
             .held
@@ -318,7 +211,7 @@ impl ShardLeases {
             .filter_map(|lease| lease.owner.as_deref())
             .collect();
         holders.insert(&self.owner);
-        let share = ready.len().div_ceil(alive.max(holders.len()).max(1));
+        let share = fair_share(ready.len(), alive, holders.len());
 
         let mut keep: Vec<String> = self.held.keys().cloned().collect();
         let above = keep.split_off(share.min(keep.len()));
@@ -336,8 +229,7 @@ impl ShardLeases {
             }
         }
 
-        // Free or lapsed readable shards, from a point that differs per owner.
-        let start = usize::try_from(fnv1a_32(self.owner.as_bytes())).unwrap_or(0);
+        // Free or lapsed readable shards, from this owner's starting point.
         let mut candidates: Vec<&str> = ready
             .iter()
             .copied()
@@ -348,10 +240,8 @@ impl ShardLeases {
                     .is_none_or(|lease| lease.expires_at <= now_ms || lease.owner.is_none())
             })
             .collect();
-        if !candidates.is_empty() {
-            let offset = start % candidates.len();
-            candidates.rotate_left(offset);
-        }
+        let start = start_offset(&self.owner, candidates.len());
+        candidates.rotate_left(start);
         for shard in candidates {
             if self.held.len() >= share {
                 break;
@@ -363,7 +253,7 @@ impl ShardLeases {
                 self.held.insert(shard.to_owned(), held);
             }
         }
-        Ok((finished, ready.len()))
+        Ok(finished)
     }
 
     /// Takes `shard`'s lease if its token is still `seen` (absent when `None`), moving the
@@ -547,11 +437,15 @@ impl ShardLeases {
                 first_error.get_or_insert(err);
             }
         }
-        if let Err(err) = self.forget_members(std::slice::from_ref(&self.owner)).await {
+        if let Err(err) = self.membership.leave().await {
             first_error.get_or_insert(err);
         }
         first_error.map_or(Ok(()), Err)
     }
+}
+
+fn members_key(stream_arn: &str) -> String {
+    format!("members|{stream_arn}")
 }
 
 fn parse(item: &Item) -> Option<(String, Observed)> {
