@@ -1,6 +1,10 @@
 //! The DynamoDB handle: the SDK client and a description of where it points, so that every error
 //! can name the endpoint. Made from a client you configured, from the standard AWS chain
 //! (feature `aws-config`), or for a local emulator (feature `testing`).
+//!
+//! Here too, once for every SDK client of the crate: where the standard variables say an
+//! endpoint is ([`endpoint_from_env`]), the configuration read from the environment with the
+//! DynamoDB timeouts, and the configuration of a client of a local emulator.
 
 #[cfg(any(feature = "testing", feature = "aws-config"))]
 use std::time::Duration;
@@ -16,6 +20,8 @@ use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 #[cfg(feature = "testing")]
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
+#[cfg(any(feature = "testing", feature = "aws-config"))]
+use aws_types::SdkConfig;
 use futures_util::FutureExt as _;
 
 use crate::error::{Error, Result};
@@ -78,10 +84,7 @@ impl DynamoDb {
     /// waited on.
     #[cfg(feature = "aws-config")]
     pub async fn from_env() -> Self {
-        let shared = aws_config::defaults(BehaviorVersion::latest())
-            .timeout_config(timeouts())
-            .load()
-            .await;
+        let shared = config_from_env().await;
         // The SDK keeps the endpoint it was given to itself: errors name it from where it came.
         let url = endpoint_from_env(DYNAMODB_ENDPOINT_VARIABLES, env_lookup)
             .map(|(url, _)| url)
@@ -104,22 +107,8 @@ impl DynamoDb {
     #[cfg(feature = "testing")]
     pub fn local(endpoint: impl Into<String>) -> Self {
         let endpoint = endpoint.into();
-        let config = aws_sdk_dynamodb::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .endpoint_url(&endpoint)
-            .region(Region::new(LOCAL_REGION))
-            .credentials_provider(Credentials::new(
-                "local",
-                "local",
-                None,
-                None,
-                "outbox-local",
-            ))
-            .timeout_config(timeouts())
-            .retry_config(RetryConfig::standard().with_max_attempts(3))
-            .build();
         Self {
-            client: Client::from_conf(config),
+            client: Client::new(&local_config(&endpoint)),
             endpoint,
             consumed_capacity: None,
         }
@@ -265,6 +254,34 @@ pub(crate) fn endpoint_from_env<'v>(
 /// Reads a variable of the process's environment.
 pub(crate) fn env_lookup(variable: &str) -> Option<String> {
     std::env::var(variable).ok()
+}
+
+/// The configuration of the DynamoDB and DynamoDB Streams clients from the standard AWS chain,
+/// with the timeouts of [`DynamoDb::from_env`]. (The SQS and SNS clients keep the SDK's: a
+/// long poll waits up to 20 s.)
+#[cfg(feature = "aws-config")]
+pub(crate) async fn config_from_env() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(timeouts())
+        .load()
+        .await
+}
+
+/// The configuration of every client of a local emulator (DynamoDB Local, moto) or any explicit
+/// endpoint: the URL, [`LOCAL_REGION`], static dummy credentials, short timeouts and few
+/// retries, so a dead endpoint is reported within seconds instead of hanging.
+#[cfg(feature = "testing")]
+pub(crate) fn local_config(endpoint: &str) -> SdkConfig {
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new(LOCAL_REGION))
+        .credentials_provider(aws_types::sdk_config::SharedCredentialsProvider::new(
+            Credentials::new("local", "local", None, None, "outbox-local"),
+        ))
+        .timeout_config(timeouts())
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .build()
 }
 
 #[cfg(any(feature = "testing", feature = "aws-config"))]

@@ -5,17 +5,8 @@
 //! `AWS_ENDPOINT_URL_DYNAMODB`, since DynamoDB Local serves the streams API on its own port), or
 //! for a local emulator (feature `testing`).
 
-#[cfg(any(feature = "testing", feature = "aws-config"))]
-use std::time::Duration;
-
 use aws_sdk_dynamodbstreams::Client;
-#[cfg(any(feature = "testing", feature = "aws-config"))]
-use aws_sdk_dynamodbstreams::config::BehaviorVersion;
 use aws_sdk_dynamodbstreams::config::Intercept;
-#[cfg(any(feature = "testing", feature = "aws-config"))]
-use aws_sdk_dynamodbstreams::config::timeout::TimeoutConfig;
-#[cfg(feature = "testing")]
-use aws_sdk_dynamodbstreams::config::{Credentials, Region, retry::RetryConfig};
 use aws_sdk_dynamodbstreams::error::SdkError;
 
 use crate::error::{BoxError, Error};
@@ -61,10 +52,7 @@ impl DynamoDbStreams {
     /// [`DynamoDb::from_env`](crate::DynamoDb::from_env).
     #[cfg(feature = "aws-config")]
     pub async fn from_env() -> Self {
-        let shared = aws_config::defaults(BehaviorVersion::latest())
-            .timeout_config(timeouts())
-            .load()
-            .await;
+        let shared = crate::client::config_from_env().await;
         let found = streams_endpoint(crate::client::env_lookup);
         let mut config = aws_sdk_dynamodbstreams::config::Builder::from(&shared);
         if let Some((url, variable)) = &found
@@ -89,22 +77,8 @@ impl DynamoDbStreams {
     #[cfg(feature = "testing")]
     pub fn local(endpoint: impl Into<String>) -> Self {
         let endpoint = endpoint.into();
-        let config = aws_sdk_dynamodbstreams::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .endpoint_url(&endpoint)
-            .region(Region::new(crate::client::LOCAL_REGION))
-            .credentials_provider(Credentials::new(
-                "local",
-                "local",
-                None,
-                None,
-                "outbox-local",
-            ))
-            .timeout_config(timeouts())
-            .retry_config(RetryConfig::standard().with_max_attempts(3))
-            .build();
         Self {
-            client: Client::from_conf(config),
+            client: Client::new(&crate::client::local_config(&endpoint)),
             endpoint,
         }
     }
@@ -185,14 +159,6 @@ impl DynamoDbStreams {
             source,
         }
     }
-}
-
-#[cfg(any(feature = "testing", feature = "aws-config"))]
-fn timeouts() -> TimeoutConfig {
-    TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(3))
-        .operation_attempt_timeout(Duration::from_secs(10))
-        .build()
 }
 
 #[cfg(test)]

@@ -8,8 +8,6 @@
 #[cfg(any(feature = "sqs", feature = "sns"))]
 pub(crate) mod batch;
 pub(crate) mod error;
-#[cfg(all(feature = "testing", any(feature = "sqs", feature = "sns")))]
-pub(crate) mod local;
 #[cfg(feature = "testing")]
 pub(crate) mod memory;
 pub(crate) mod producer;

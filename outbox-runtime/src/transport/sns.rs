@@ -7,22 +7,16 @@
 use std::collections::HashMap;
 
 use aws_sdk_sns::Client;
-#[cfg(any(feature = "aws-config", feature = "testing"))]
+#[cfg(feature = "aws-config")]
 use aws_sdk_sns::config::BehaviorVersion;
-#[cfg(feature = "testing")]
-use aws_sdk_sns::config::{Credentials, Region};
 use aws_sdk_sns::error::DisplayErrorContext;
 use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
 use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
 use tracing::Instrument;
 
-#[cfg(feature = "testing")]
-use crate::client::LOCAL_REGION;
 use crate::transport::batch::{EntryFailure, Prepared, call_failed, entry_results};
 use crate::transport::error::ProducerError;
-#[cfg(feature = "testing")]
-use crate::transport::local::{local_retries, local_timeouts};
 use crate::transport::routed::{RoutedProducer, Sealed, Service};
 
 /// Amazon SNS: the [`Service`] of [`SnsProducer`].
@@ -176,21 +170,7 @@ fn attributes(prepared: &Prepared<'_>) -> HashMap<String, MessageAttributeValue>
 /// ```
 #[cfg(feature = "testing")]
 pub fn local_client(endpoint: impl Into<String>) -> Client {
-    let config = aws_sdk_sns::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(endpoint.into())
-        .region(Region::new(LOCAL_REGION))
-        .credentials_provider(Credentials::new(
-            "local",
-            "local",
-            None,
-            None,
-            "outbox-local",
-        ))
-        .timeout_config(local_timeouts())
-        .retry_config(local_retries())
-        .build();
-    Client::from_conf(config)
+    Client::new(&crate::client::local_config(&endpoint.into()))
 }
 
 /// A client from the standard AWS configuration chain: region, credentials and endpoint from

@@ -6,23 +6,17 @@
 use std::collections::HashMap;
 
 use aws_sdk_sqs::Client;
-#[cfg(any(feature = "aws-config", feature = "testing"))]
+#[cfg(feature = "aws-config")]
 use aws_sdk_sqs::config::BehaviorVersion;
-#[cfg(feature = "testing")]
-use aws_sdk_sqs::config::{Credentials, Region};
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
 use tracing::Instrument;
 
-#[cfg(feature = "testing")]
-use crate::client::LOCAL_REGION;
 use crate::message::Message;
 use crate::transport::batch::{EntryFailure, Prepared, call_failed, entry_results};
 use crate::transport::error::ProducerError;
-#[cfg(feature = "testing")]
-use crate::transport::local::{local_retries, local_timeouts};
 use crate::transport::routed::{RoutedProducer, Sealed, Service};
 use crate::transport::wire;
 
@@ -180,21 +174,7 @@ fn attributes(prepared: &Prepared<'_>) -> HashMap<String, MessageAttributeValue>
 /// ```
 #[cfg(feature = "testing")]
 pub fn local_client(endpoint: impl Into<String>) -> Client {
-    let config = aws_sdk_sqs::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(endpoint.into())
-        .region(Region::new(LOCAL_REGION))
-        .credentials_provider(Credentials::new(
-            "local",
-            "local",
-            None,
-            None,
-            "outbox-local",
-        ))
-        .timeout_config(local_timeouts())
-        .retry_config(local_retries())
-        .build();
-    Client::from_conf(config)
+    Client::new(&crate::client::local_config(&endpoint.into()))
 }
 
 /// The outbox [`Message`] inside a message received from SQS (received with
