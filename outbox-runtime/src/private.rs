@@ -14,7 +14,8 @@ pub use ::serde_json;
 pub use ::std::string::String;
 
 pub use crate::consumer::Inbox;
-pub use crate::dispatch::{ClearMode, HandlerError, HandlerOutput, HandlerRun, Postbox};
+pub use crate::dispatch::handler::{HandlerError, HandlerOutput, ReceivedValue};
+pub use crate::dispatch::{ClearMode, HandlerRun, Postbox};
 pub use crate::error::Error;
 pub use crate::message::{
     Body, DYNAMODB_CONTENT_TYPE, JSON_CONTENT_TYPE, Message, MessageId, MessageType, OutboxMessage,

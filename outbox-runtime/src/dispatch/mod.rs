@@ -8,8 +8,6 @@ pub(crate) mod marker;
 pub(crate) mod postbox;
 pub(crate) mod sweeper;
 
-pub use handler::{
-    HandlerError, HandlerOutput, HandlerReport, HandlerRun, Outcome, ReceivedValue, capture_reports,
-};
+pub use handler::{HandlerReport, HandlerRun, Outcome, capture_reports};
 pub use postbox::{ClearMode, ClearReport, MarkMode, Postbox};
 pub use sweeper::{SweepReport, Sweeper, SweeperConfig};

@@ -17,6 +17,7 @@ use crate::transport::Producer;
 
 /// When committed messages are sent.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ClearMode {
     /// Right after the commit, from memory (the default).
     #[default]

@@ -71,6 +71,7 @@ impl fmt::Display for CancellationCode {
 /// The version of an item as a transaction read it: absent, or present with a version number
 /// (an item without the version attribute counts as version 0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Version {
     /// There was no item.
     Absent,

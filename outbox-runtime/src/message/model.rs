@@ -15,6 +15,7 @@ pub type Item = HashMap<String, AttributeValue>;
 
 /// What a message means to its receivers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum MessageType {
     /// Something happened (the default).
     #[default]

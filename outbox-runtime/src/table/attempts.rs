@@ -87,6 +87,7 @@ impl RetryPolicy {
 
 /// What recording a failed send did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FailureOutcome {
     /// The message stays outstanding and is due again at `next_attempt_at`.
     WillRetry {

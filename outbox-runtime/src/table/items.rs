@@ -15,6 +15,7 @@ use crate::table::layout::{self, StoredMessage};
 
 /// What [`Outbox::store`](crate::Outbox::store) did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StoreOutcome {
     /// The message was stored.
     Added,
