@@ -3,8 +3,8 @@
 //! (feature `aws-config`), or for a local emulator (feature `testing`).
 //!
 //! Here too, once for every SDK client of the crate: where the standard variables say an
-//! endpoint is ([`endpoint_from_env`]), the configuration read from the environment with the
-//! DynamoDB timeouts, and the configuration of a client of a local emulator.
+//! endpoint is, the configuration read from the environment with the DynamoDB timeouts, and the
+//! configuration of a client of a local emulator.
 
 #[cfg(any(feature = "testing", feature = "aws-config"))]
 use std::time::Duration;
