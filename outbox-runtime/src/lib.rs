@@ -83,7 +83,7 @@
 //! | `sqs` | yes | [`transport::SqsProducer`], [`transport::sqs::received_message`] and [`consumer::SqsConsumer`] (aws-sdk-sqs) |
 //! | `aws-config` | yes | [`DynamoDb::from_env`] and `client_from_env` for the producers: clients from the standard AWS chain (aws-config) |
 //! | `sns` | no | `transport::SnsProducer` (aws-sdk-sns) |
-//! | `testing` | no | `transport::InMemoryProducer`, `DynamoDb::local` and `local_client` for the producers: for tests and examples against local emulators |
+//! | `testing` | no | `transport::InMemoryProducer`, `DynamoDb::local` and `local_client` for the producers, `lambda::stream_event` (with `lambda` and `streams`): for tests and examples against local emulators |
 //! | `streams` | no | [`stream::StreamRelay`]: a self-hosted relay on the outbox table's DynamoDB Stream (aws-sdk-dynamodbstreams) |
 //! | `lambda` | no | [`lambda`]: AWS Lambda entries for the stream relay (a DynamoDB stream event to the partial-batch response), for a scheduled sweep pass, and for a consumer (an SQS event to the partial-batch response) (aws_lambda_events, lambda_runtime) |
 //! | `opentelemetry` | no | a message deposited inside a span OpenTelemetry tracks (through tracing-opentelemetry) carries its W3C trace context; producers send it as the message attribute `traceparent` ([`guide::operations`] says how to set it up) |

@@ -149,8 +149,10 @@
 //!     --function-response-types ReportBatchItemFailures --filter-criteria file://filter.json
 //! ```
 //!
-//! where `filter.json` holds what `stream::lambda_filter_criteria` returns. The entries are
-//! tested without AWS, by building events from real stream records read from DynamoDB Local.
+//! where `filter.json` holds what `stream::lambda_filter_criteria` returns. To run a stream
+//! function's handler locally, read the records of DynamoDB Local's stream and hand it the event
+//! `lambda::stream_event` makes of them (features `lambda`, `streams` and `testing`): the
+//! crate's own tests do exactly that.
 //!
 //! # Choosing
 //!

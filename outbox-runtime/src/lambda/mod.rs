@@ -53,8 +53,12 @@ use crate::message::Item;
 use crate::stream::{Event as RecordEvent, KeyedMessages, Record, relay_batch};
 
 mod sqs;
+#[cfg(all(feature = "testing", feature = "streams"))]
+mod stream_event;
 
 pub use sqs::SqsHandler;
+#[cfg(all(feature = "testing", feature = "streams"))]
+pub use stream_event::stream_event;
 
 /// The stream relay as a Lambda function: a batch of the outbox table's stream records in, the
 /// partial-batch response out.

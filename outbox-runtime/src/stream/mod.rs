@@ -66,7 +66,7 @@ mod keyed;
 #[cfg(feature = "streams")]
 mod client;
 #[cfg(feature = "streams")]
-mod records;
+pub(crate) mod records;
 #[cfg(feature = "streams")]
 mod relay;
 #[cfg(feature = "streams")]

@@ -14,10 +14,10 @@ use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_dynamodbstreams::types::{AttributeValue as StreamValue, ShardIteratorType};
+use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use outbox_runtime::StreamMode;
-use outbox_runtime::lambda::StreamHandler;
 use outbox_runtime::lambda::aws_lambda_events::event::dynamodb::Event;
+use outbox_runtime::lambda::{StreamHandler, stream_event};
 use outbox_runtime::stream::{
     DynamoDbStreams, KeyedMessages, RelayReport, StreamRelay, StreamRelayConfig,
 };
@@ -573,37 +573,6 @@ impl Intercept for RefuseUpdates {
     }
 }
 
-/// DynamoDB JSON of a streams value, as Lambda delivers it in an event.
-fn dynamodb_json(value: &StreamValue) -> serde_json::Value {
-    use base64::Engine as _;
-    let b64 = |blob: &aws_smithy_types::Blob| {
-        base64::engine::general_purpose::STANDARD.encode(blob.as_ref())
-    };
-    match value {
-        StreamValue::S(s) => serde_json::json!({ "S": s }),
-        StreamValue::N(n) => serde_json::json!({ "N": n }),
-        StreamValue::B(b) => serde_json::json!({ "B": b64(b) }),
-        StreamValue::Bool(b) => serde_json::json!({ "BOOL": b }),
-        StreamValue::Null(n) => serde_json::json!({ "NULL": n }),
-        StreamValue::Ss(ss) => serde_json::json!({ "SS": ss }),
-        StreamValue::Ns(ns) => serde_json::json!({ "NS": ns }),
-        StreamValue::Bs(bs) => serde_json::json!({ "BS": bs.iter().map(b64).collect::<Vec<_>>() }),
-        StreamValue::L(l) => {
-            serde_json::json!({ "L": l.iter().map(dynamodb_json).collect::<Vec<_>>() })
-        }
-        StreamValue::M(m) => serde_json::json!({ "M": image_json(m) }),
-        other => panic!("a value this test does not know: {other:?}"),
-    }
-}
-
-fn image_json(image: &HashMap<String, StreamValue>) -> serde_json::Value {
-    image
-        .iter()
-        .map(|(name, value)| (name.clone(), dynamodb_json(value)))
-        .collect::<serde_json::Map<_, _>>()
-        .into()
-}
-
 /// Every record of the table's stream so far, as the JSON of a Lambda event.
 async fn lambda_event(streams: &DynamoDbStreams, table: &str) -> Event {
     let client = streams.client();
@@ -645,33 +614,13 @@ async fn lambda_event(streams: &DynamoDbStreams, table: &str) -> Event {
         if output.records().is_empty() {
             break;
         }
-        for record in output.records() {
-            let change = record.dynamodb().unwrap();
-            records.push(serde_json::json!({
-                "eventID": record.event_id().unwrap(),
-                "eventName": record.event_name().unwrap().as_str(),
-                "eventVersion": "1.1",
-                "eventSource": "aws:dynamodb",
-                "awsRegion": "us-east-1",
-                "eventSourceARN": arn,
-                "dynamodb": {
-                    "ApproximateCreationDateTime": change
-                        .approximate_creation_date_time()
-                        .map_or(0.0, |at| at.as_secs_f64()),
-                    "Keys": image_json(change.keys().unwrap()),
-                    "NewImage": change.new_image().map(image_json),
-                    "SequenceNumber": change.sequence_number().unwrap(),
-                    "SizeBytes": change.size_bytes().unwrap_or(0),
-                    "StreamViewType": "NEW_IMAGE",
-                },
-            }));
-        }
+        records.extend_from_slice(output.records());
         match output.next_shard_iterator() {
             Some(next) => iterator = next.to_owned(),
             None => break,
         }
     }
-    serde_json::from_value(serde_json::json!({ "Records": records })).expect("a Lambda event")
+    stream_event(&arn, "us-east-1", &records)
 }
 
 #[tokio::test]
