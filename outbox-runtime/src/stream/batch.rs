@@ -17,7 +17,6 @@ use crate::message::{Item, Message, MessageId};
 use crate::stream::filter::{Event, classify};
 use crate::stream::keyed::KeyedMessages;
 use crate::table::attempts::FailureOutcome;
-use crate::table::attributes as attr;
 use crate::table::layout;
 
 /// One stream record as the relay needs it, from the `dynamodbstreams` API or from a Lambda
@@ -108,10 +107,7 @@ async fn relay(dispatcher: &Dispatcher, records: &[Record], keyed: KeyedMessages
         let stored = match layout::from_item(table.table(), image) {
             Ok(stored) => stored,
             Err(err) => {
-                let id = image
-                    .get(attr::MESSAGE_ID)
-                    .and_then(|id| id.as_s().ok())
-                    .map_or_else(|| "?".to_owned(), Clone::clone);
+                let id = layout::item_id(image).unwrap_or("?").to_owned();
                 // It can never be sent: set it aside rather than block the shard.
                 tracing::error!(message_id = %id, error = %err, "unreadable outbox item in the stream dead-lettered");
                 match table

@@ -4,10 +4,9 @@
 //! mapping's filter criteria ([`lambda_filter_criteria`]), so that those records cost no
 //! invocation; the relay checks again whatever it is given.
 
-use crate::table::attributes as attr;
 use crate::table::config::OutboxConfig;
 #[cfg(any(feature = "streams", feature = "lambda"))]
-use crate::{message::Item, table::StreamMode};
+use crate::{message::Item, table::StreamMode, table::layout::is_library_item};
 
 #[cfg(any(feature = "streams", feature = "lambda"))]
 /// A stream record's event, as DynamoDB names it.
@@ -65,20 +64,11 @@ pub(crate) fn classify(event: Event, new_image: Option<&Item>, mode: StreamMode)
     let Some(image) = new_image.filter(|image| !image.is_empty()) else {
         return Some(Skip::NoImage);
     };
-    let library = image
-        .get(attr::MESSAGE_ID)
-        .and_then(|id| id.as_s().ok())
-        .is_some_and(|id| id.starts_with(attr::RESERVED_ID_PREFIX));
-    if library {
+    if is_library_item(image) {
         return Some(Skip::LibraryItem);
     }
-    // Only messages carry a topic; in `WithSweeper` every new message carries the marker too.
-    let outstanding = if mode.marks_deposits() {
-        image.contains_key(attr::OUTSTANDING_SINCE)
-    } else {
-        image.contains_key(attr::TOPIC)
-    };
-    (!outstanding).then_some(Skip::NotOutstanding)
+    let (marker, _) = mode.new_message_attribute();
+    (!image.contains_key(marker)).then_some(Skip::NotOutstanding)
 }
 
 /// The filter pattern of a Lambda event source mapping on the outbox table's stream: only
@@ -99,11 +89,7 @@ pub(crate) fn classify(event: Event, new_image: Option<&Item>, mode: StreamMode)
 /// );
 /// ```
 pub fn lambda_filter_pattern(config: &OutboxConfig) -> String {
-    let (attribute, kind) = if config.stream.marks_deposits() {
-        (attr::OUTSTANDING_SINCE, "N")
-    } else {
-        (attr::TOPIC, "S")
-    };
+    let (attribute, kind) = config.stream.new_message_attribute();
     // Written out rather than through a JSON map, whose key order depends on whether some crate
     // in the build turns on serde_json's `preserve_order`: the pattern reads the same everywhere.
     format!(
@@ -136,6 +122,7 @@ mod tests {
 
     use super::*;
     use crate::message::Message;
+    use crate::table::attributes as attr;
     use crate::table::layout::to_item;
 
     fn lease_item() -> Item {

@@ -7,17 +7,18 @@
 //! sweeper must take it over (a failed send, or a later message of a key held back behind it).
 
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, Put};
 #[cfg(any(feature = "streams", feature = "lambda"))]
 use futures_util::FutureExt as _;
 
 use crate::error::Result;
+use crate::message::MessageId;
 use crate::message::{Item, Message};
 use crate::table::attributes as attr;
 use crate::table::config::OutboxConfig;
-use crate::table::layout::{self, number};
 #[cfg(any(feature = "streams", feature = "lambda"))]
-use crate::{message::MessageId, table::handle::TableHandle};
+use crate::table::handle::TableHandle;
+use crate::table::layout::{self, number};
 
 /// The item that deposits `message` in the outbox table of `config`: the trace context of the
 /// current span goes into the message (it is sent as it is stored), then the item is laid out
@@ -57,6 +58,23 @@ fn shape_deposit(item: &mut Item, config: &OutboxConfig) {
 
 /// The condition of recording a failure of a message deposited without the marker: it exists,
 /// and was neither dispatched (by the sweeper, after an earlier failure) nor dead-lettered.
+/// The transactional put of a deposit's `item` into `table`: conditional on the id being new,
+/// so that a deposit never overwrites a stored message.
+pub(crate) fn deposit_put(table: &str, item: Item) -> Put {
+    Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(#id)")
+        .expression_attribute_names("#id", attr::MESSAGE_ID)
+        .build()
+        .expect("table, item and condition are set")
+}
+
+/// The key of a deposited message as errors show it: `MessageId="..."`.
+pub(crate) fn describe_deposit_key(id: &MessageId) -> String {
+    format!("{}={:?}", attr::MESSAGE_ID, id.as_str())
+}
+
 pub(crate) fn unmarked_failure_condition(
     request: UpdateItemFluentBuilder,
 ) -> UpdateItemFluentBuilder {

@@ -196,6 +196,20 @@ fn order_key(created_ms: u64) -> AttributeValue {
 }
 
 /// A number attribute.
+/// The message id of an item or stream image, if it has one.
+#[cfg(any(feature = "streams", feature = "lambda"))]
+pub(crate) fn item_id(item: &Item) -> Option<&str> {
+    item.get(attr::MESSAGE_ID)
+        .and_then(|id| id.as_s().ok())
+        .map(String::as_str)
+}
+
+/// Whether an item is one of the library's own (a lease, a membership), never a message.
+#[cfg(any(feature = "streams", feature = "lambda"))]
+pub(crate) fn is_library_item(item: &Item) -> bool {
+    item_id(item).is_some_and(|id| id.starts_with(attr::RESERVED_ID_PREFIX))
+}
+
 pub(crate) fn number(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }

@@ -70,6 +70,18 @@ impl StreamMode {
         !matches!(self, StreamMode::StreamOnly { .. })
     }
 
+    /// The attribute (and its DynamoDB type) that every new message's item carries in this
+    /// mode and no other item does: the outstanding marker, or in
+    /// [`StreamMode::StreamOnly`] the topic. A stream record's new image with it is a message
+    /// to send.
+    pub(crate) fn new_message_attribute(self) -> (&'static str, &'static str) {
+        if self.marks_deposits() {
+            (crate::table::attributes::OUTSTANDING_SINCE, "N")
+        } else {
+            (crate::table::attributes::TOPIC, "S")
+        }
+    }
+
     /// The TTL of a new message, counted from its deposit ([`StreamMode::StreamOnly`] only).
     pub fn deposit_retention(self) -> Option<Duration> {
         match self {

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::types::{Put, ReturnConsumedCapacity, TransactWriteItem};
+use aws_sdk_dynamodb::types::{ReturnConsumedCapacity, TransactWriteItem};
 use futures_util::FutureExt as _;
 use tracing::Instrument;
 
@@ -27,9 +27,8 @@ use crate::error::{Error, Result};
 use crate::limits::{self, LimitError, MAX_ACTIONS, MAX_REQUEST_BYTES};
 use crate::message::{Message, MessageId, OutboxMessage};
 use crate::table::Outbox;
-use crate::table::attributes as attr;
 use crate::table::config::OutboxConfig;
-use crate::table::deposit::deposit_item;
+use crate::table::deposit::{deposit_item, deposit_put, describe_deposit_key};
 use action::{ActionInfo, cancellation_error, distinct_tables};
 use read::Read;
 use receive::Received;
@@ -150,19 +149,9 @@ impl Transaction {
         let id = message.header.id.clone();
         let info = ActionInfo {
             message_id: Some(id.clone()),
-            ..ActionInfo::new(
-                "deposit",
-                table,
-                Some(format!("{}={:?}", attr::MESSAGE_ID, id.as_str())),
-            )
+            ..ActionInfo::new("deposit", table, Some(describe_deposit_key(&id)))
         };
-        let put = Put::builder()
-            .table_name(&self.outbox.table_name)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#id)")
-            .expression_attribute_names("#id", attr::MESSAGE_ID)
-            .build()
-            .expect("table, item and condition are set");
+        let put = deposit_put(&self.outbox.table_name, item);
         let identity = format!("{}\u{0}{}", self.outbox.table_name, id);
         self.push(
             TransactWriteItem::builder().put(put).build(),
