@@ -57,7 +57,7 @@ impl Default for MarkMode {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ClearReport {
-    /// Sent and marked dispatched.
+    /// Sent and marked dispatched (see [`ClearReport::handed_over`] for everything sent).
     pub sent: Vec<MessageId>,
     /// Sent; the mark is pending with the postbox's background marker ([`MarkMode::Background`]),
     /// done within its delay, or at [`Postbox::flush`].
@@ -69,6 +69,28 @@ pub struct ClearReport {
     /// outstanding and the sweeper sends them a second time. Delivery is at least once; these
     /// are the messages a consumer will see twice.
     pub sent_unmarked: Vec<MessageId>,
+}
+
+impl ClearReport {
+    /// Every message the transport accepted, whatever became of its mark: [`sent`](Self::sent),
+    /// [`mark_pending`](Self::mark_pending) and [`sent_unmarked`](Self::sent_unmarked), in
+    /// that order. With the default background marker a clear's `sent` is empty and what went
+    /// out is in `mark_pending`; this is the list to read for "what was sent".
+    ///
+    /// ```
+    /// use outbox_runtime::{ClearReport, MessageId};
+    ///
+    /// let mut report = ClearReport::default();
+    /// report.mark_pending.push(MessageId::from("m-1"));
+    /// assert!(report.sent.is_empty());
+    /// assert_eq!(report.handed_over().collect::<Vec<_>>(), [&MessageId::from("m-1")]);
+    /// ```
+    pub fn handed_over(&self) -> impl Iterator<Item = &MessageId> {
+        self.sent
+            .iter()
+            .chain(&self.mark_pending)
+            .chain(&self.sent_unmarked)
+    }
 }
 
 /// An outbox with a producer: what a handler needs to commit and then send.
