@@ -291,6 +291,8 @@ impl Postbox {
     }
 
     /// Sends the outstanding messages among `ids`, read back consistently, and marks them.
+    /// A scheduled message is left to the sweeper, due or not: the immediate clear never sends
+    /// one.
     ///
     /// # Errors
     /// The read's error.
@@ -300,7 +302,7 @@ impl Postbox {
             .get_many(ids)
             .await?
             .into_iter()
-            .filter(|stored| stored.is_outstanding())
+            .filter(|stored| stored.is_outstanding() && stored.due_at.is_none())
             .map(|stored| (stored.message, stored.attempts))
             .unzip();
         Ok(self.clear_after(&messages, &attempts).await)

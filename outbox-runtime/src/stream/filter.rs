@@ -6,7 +6,7 @@
 
 use crate::table::config::OutboxConfig;
 #[cfg(any(feature = "streams", feature = "lambda"))]
-use crate::{message::Item, table::StreamMode, table::layout::is_library_item};
+use crate::{message::Item, table::StreamMode, table::layout, table::layout::is_library_item};
 
 #[cfg(any(feature = "streams", feature = "lambda"))]
 /// A stream record's event, as DynamoDB names it.
@@ -41,6 +41,8 @@ pub(crate) enum Skip {
     LibraryItem,
     /// An insert that is not an outstanding message (no marker in `WithSweeper`, no topic).
     NotOutstanding,
+    /// A scheduled message (`DueAt`): the sweeper sends it when it falls due.
+    Scheduled,
 }
 
 #[cfg(any(feature = "streams", feature = "lambda"))]
@@ -51,6 +53,7 @@ impl Skip {
             Skip::NoImage => "no_image",
             Skip::LibraryItem => "library_item",
             Skip::NotOutstanding => "not_outstanding",
+            Skip::Scheduled => "scheduled",
         }
     }
 }
@@ -67,6 +70,9 @@ pub(crate) fn classify(event: Event, new_image: Option<&Item>, mode: StreamMode)
     if is_library_item(image) {
         return Some(Skip::LibraryItem);
     }
+    if layout::is_scheduled(image) {
+        return Some(Skip::Scheduled);
+    }
     let (marker, _) = mode.new_message_attribute();
     (!image.contains_key(marker)).then_some(Skip::NotOutstanding)
 }
@@ -74,7 +80,8 @@ pub(crate) fn classify(event: Event, new_image: Option<&Item>, mode: StreamMode)
 /// The filter pattern of a Lambda event source mapping on the outbox table's stream: only
 /// records of newly written outstanding messages invoke the function. In
 /// [`StreamMode::WithSweeper`] (and [`StreamMode::Off`]) an `INSERT` whose new image has
-/// `OutstandingSince`; in [`StreamMode::StreamOnly`], an `INSERT` whose new image has `Topic`.
+/// `OutstandingSince`; in [`StreamMode::StreamOnly`], an `INSERT` whose new image has `Topic`;
+/// in both, not a scheduled message (no `DueAt`: the sweeper sends those when they fall due).
 /// Lease items carry neither, so they never pass; the function checks every record again.
 ///
 /// ```
@@ -85,15 +92,16 @@ pub(crate) fn classify(event: Event, new_image: Option<&Item>, mode: StreamMode)
 /// let pattern = lambda_filter_pattern(&OutboxConfig::default().with_stream(StreamMode::WithSweeper));
 /// assert_eq!(
 ///     pattern,
-///     r#"{"eventName":["INSERT"],"dynamodb":{"NewImage":{"OutstandingSince":{"N":[{"exists":true}]}}}}"#
+///     r#"{"eventName":["INSERT"],"dynamodb":{"NewImage":{"OutstandingSince":{"N":[{"exists":true}]},"DueAt":{"N":[{"exists":false}]}}}}"#
 /// );
 /// ```
 pub fn lambda_filter_pattern(config: &OutboxConfig) -> String {
     let (attribute, kind) = config.stream.new_message_attribute();
+    let due = crate::table::attributes::DUE_AT;
     // Written out rather than through a JSON map, whose key order depends on whether some crate
     // in the build turns on serde_json's `preserve_order`: the pattern reads the same everywhere.
     format!(
-        r#"{{"eventName":["INSERT"],"dynamodb":{{"NewImage":{{"{attribute}":{{"{kind}":[{{"exists":true}}]}}}}}}}}"#
+        r#"{{"eventName":["INSERT"],"dynamodb":{{"NewImage":{{"{attribute}":{{"{kind}":[{{"exists":true}}]}},"{due}":{{"N":[{{"exists":false}}]}}}}}}}}"#
     )
 }
 
@@ -156,8 +164,18 @@ mod tests {
             classify(Event::Insert, Some(&unmarked), mode),
             Some(Skip::NotOutstanding)
         );
+        let mut scheduled = message.clone();
+        crate::table::layout::schedule(&mut scheduled, std::time::SystemTime::now());
+        assert_eq!(
+            classify(Event::Insert, Some(&scheduled), mode),
+            Some(Skip::Scheduled)
+        );
         let stream_only = StreamMode::stream_only(Duration::from_secs(3 * 24 * 3600));
         assert_eq!(classify(Event::Insert, Some(&unmarked), stream_only), None);
+        assert_eq!(
+            classify(Event::Insert, Some(&scheduled), stream_only),
+            Some(Skip::Scheduled)
+        );
         assert_eq!(
             classify(
                 Event::Insert,

@@ -40,6 +40,11 @@ pub const OUTSTANDING_SINCE: &str = "OutstandingSince";
 /// fraction that grows with each deposit in this process, so that messages made in the same
 /// millisecond (several deposits of one transaction) keep their deposit order.
 pub const ORDER_KEY: &str = "OrderKey";
+/// When a scheduled message falls due, epoch milliseconds (N); absent for a message sent at
+/// once. A scheduled message's [`ORDER_KEY`] (and so its place in the outstanding index) is
+/// its due time: the sweeper reads it only once it is due, and the immediate clear and the
+/// stream relays leave it alone.
+pub const DUE_AT: &str = "DueAt";
 /// Dispatch time, epoch milliseconds (N).
 pub const DISPATCHED_AT: &str = "DispatchedAt";
 /// TTL, epoch seconds (N), set at dispatch only.

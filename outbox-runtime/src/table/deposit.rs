@@ -6,6 +6,8 @@
 //! the outstanding marker, with a TTL from its deposit, and joins the outstanding index when the
 //! sweeper must take it over (a failed send, or a later message of a key held back behind it).
 
+use std::time::SystemTime;
+
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, Put};
 #[cfg(any(feature = "streams", feature = "lambda"))]
@@ -29,22 +31,28 @@ use crate::table::layout::{self, number};
 /// [`Error::Limit`](crate::Error::Limit) for an item over 400 KB.
 pub(crate) fn deposit_item(
     message: &mut Message,
+    due: Option<SystemTime>,
     config: &OutboxConfig,
     action: &'static str,
 ) -> Result<Item> {
     crate::trace::fill_from_current_span(message);
-    let mut item = layout::new_item(message, config.shard_count, action, &config.table_name)?;
+    let mut item = layout::new_item(message, due, config.shard_count, action, &config.table_name)?;
     shape_deposit(&mut item, config);
     Ok(item)
 }
 
 /// Shapes a new message's item for the outbox's stream mode: in
 /// [`StreamMode::StreamOnly`](crate::table::StreamMode::StreamOnly) it carries no outstanding
-/// marker (it never enters the index) and a TTL `retention` after its creation.
+/// marker (it never enters the index) and a TTL `retention` after its creation. A scheduled
+/// message is the sweeper's in every mode: it keeps the marker, and no TTL can delete it before
+/// it is sent.
 fn shape_deposit(item: &mut Item, config: &OutboxConfig) {
     let Some(retention) = config.stream.deposit_retention() else {
         return;
     };
+    if layout::is_scheduled(item) {
+        return;
+    }
     item.remove(attr::OUTSTANDING_SINCE);
     let created_s = match item.get(attr::CREATED_AT) {
         Some(AttributeValue::N(ms)) => ms.parse::<u64>().unwrap_or(0) / 1000,

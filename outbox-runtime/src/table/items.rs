@@ -31,7 +31,7 @@ impl TableHandle {
         // Checked here as a deposit is, so the error names the limit and the message instead of
         // DynamoDB's bare "Item size has exceeded the maximum allowed size".
         let mut stored = message.clone();
-        let item = deposit_item(&mut stored, &self.config, "store")?;
+        let item = deposit_item(&mut stored, None, &self.config, "store")?;
         let result = self
             .db
             .client()

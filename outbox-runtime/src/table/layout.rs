@@ -36,6 +36,8 @@ pub struct StoredMessage {
     pub last_error: Option<String>,
     /// When it was dead-lettered (it then waits for a replay).
     pub dead_lettered_at: Option<SystemTime>,
+    /// When it falls due, for a scheduled message; `None` for one sent at once.
+    pub due_at: Option<SystemTime>,
 }
 
 impl StoredMessage {
@@ -49,9 +51,10 @@ impl StoredMessage {
         self.dead_lettered_at.is_some()
     }
 
-    /// True when an attempt may be made at `now` (no backoff pending).
+    /// True when an attempt may be made at `now`: it is not scheduled for later, and no
+    /// backoff is pending.
     pub fn is_due(&self, now: SystemTime) -> bool {
-        self.next_attempt_at.is_none_or(|at| at <= now)
+        self.due_at.is_none_or(|at| at <= now) && self.next_attempt_at.is_none_or(|at| at <= now)
     }
 
     /// Reads an outbox table item, as [`Outbox::get`](crate::Outbox::get) does, for items you
@@ -84,12 +87,16 @@ impl StoredMessage {
 /// [`Error::InvalidMessage`]; [`Error::Limit`] for an item over 400 KB.
 pub(crate) fn new_item(
     message: &Message,
+    due: Option<SystemTime>,
     shard_count: u16,
     verb: &str,
     table: &str,
 ) -> Result<Item> {
     validate_message(message)?;
-    let item = to_item(message, shard::shard_of(message, shard_count));
+    let mut item = to_item(message, shard::shard_of(message, shard_count));
+    if let Some(due) = due {
+        schedule(&mut item, due);
+    }
     let size = item_size(&item);
     if size > MAX_ITEM_BYTES {
         return Err(LimitError::ItemTooLarge {
@@ -182,6 +189,21 @@ pub(crate) fn to_item(message: &Message, shard: u16) -> Item {
     item.insert(attr::ORDER_KEY.to_owned(), order.clone());
     item.insert(attr::OUTSTANDING_SINCE.to_owned(), order);
     item
+}
+
+/// Makes a new message's item due at `due`: its place in line is its due time, so the
+/// outstanding index holds it after everything due earlier.
+pub(crate) fn schedule(item: &mut Item, due: SystemTime) {
+    let due_ms = to_millis(due);
+    item.insert(attr::DUE_AT.to_owned(), number(due_ms));
+    let order = order_key(due_ms);
+    item.insert(attr::ORDER_KEY.to_owned(), order.clone());
+    item.insert(attr::OUTSTANDING_SINCE.to_owned(), order);
+}
+
+/// Whether a new message's item is scheduled.
+pub(crate) fn is_scheduled(item: &Item) -> bool {
+    item.contains_key(attr::DUE_AT)
 }
 
 /// Deposits made by this process so far; the fraction of the order key.
@@ -286,6 +308,7 @@ pub(crate) fn from_item(table: &str, item: &Item) -> Result<StoredMessage> {
         dead_lettered_at: reader
             .optional_number(attr::DEAD_LETTERED_AT)?
             .map(from_millis),
+        due_at: reader.optional_number(attr::DUE_AT)?.map(from_millis),
     })
 }
 
@@ -392,6 +415,29 @@ mod tests {
         assert!(!item.contains_key(attr::EXPIRES_AT));
         assert!(!item.contains_key(attr::DISPATCHED_AT));
         assert!(item.contains_key(attr::OUTSTANDING_SINCE));
+    }
+
+    #[test]
+    fn a_scheduled_item_takes_its_place_in_line_from_its_due_time_and_is_due_only_then() {
+        let due = SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(4_102_444_800_000);
+        let mut item = to_item(&full_message(), 0);
+        schedule(&mut item, due);
+        assert!(is_scheduled(&item));
+        assert_eq!(
+            item[attr::DUE_AT],
+            AttributeValue::N("4102444800000".into())
+        );
+        let AttributeValue::N(order) = &item[attr::ORDER_KEY] else {
+            panic!("the order key is a number");
+        };
+        assert!(order.starts_with("4102444800000."), "{order}");
+        assert_eq!(item[attr::OUTSTANDING_SINCE], item[attr::ORDER_KEY]);
+
+        let stored = from_item("Outbox", &item).unwrap();
+        assert_eq!(stored.due_at, Some(due));
+        assert!(!stored.is_due(due - std::time::Duration::from_millis(1)));
+        assert!(stored.is_due(due));
+        assert!(!is_scheduled(&to_item(&full_message(), 0)));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::types::{ReturnConsumedCapacity, TransactWriteItem};
 use futures_util::FutureExt as _;
@@ -37,8 +38,10 @@ use receive::Received;
 #[derive(Clone, Debug, Default, PartialEq)]
 #[non_exhaustive]
 pub struct Committed {
-    /// The deposited messages, in deposit order.
+    /// The deposited messages to send at once, in deposit order.
     pub messages: Vec<Message>,
+    /// The scheduled messages' ids, in deposit order: the sweeper sends each when it is due.
+    pub scheduled: Vec<MessageId>,
     /// Write capacity units the commit consumed (table and indexes), when DynamoDB reported it.
     pub capacity_units: Option<f64>,
 }
@@ -74,6 +77,7 @@ pub struct Transaction {
     reads: HashMap<String, Read>,
     bytes: usize,
     messages: Vec<Message>,
+    scheduled: Vec<MessageId>,
     /// The incoming message this unit of work handles, for a consumer.
     received: Option<Received>,
 }
@@ -108,6 +112,7 @@ impl Transaction {
             reads: HashMap::new(),
             bytes: 0,
             messages: Vec::new(),
+            scheduled: Vec::new(),
             received: None,
         }
     }
@@ -122,9 +127,15 @@ impl Transaction {
         self.actions.is_empty()
     }
 
-    /// The messages deposited so far.
+    /// The messages deposited so far to be sent right after the commit (not the scheduled ones:
+    /// [`Transaction::scheduled`]).
     pub fn messages(&self) -> &[Message] {
         &self.messages
+    }
+
+    /// The ids of the messages scheduled so far ([`Transaction::deposit_at`]).
+    pub fn scheduled(&self) -> &[MessageId] {
+        &self.scheduled
     }
 
     /// Deposits a message of a derived type: it is stored with the entity writes, and sent
@@ -136,15 +147,69 @@ impl Transaction {
         self.deposit_message(message.to_message()?)
     }
 
+    /// Deposits a message of a derived type that falls due at `due`: it is stored with the
+    /// entity writes, never sent by the immediate clear or a stream relay, and sent by the
+    /// sweeper's first pass over its shard once it is due (not before; a `due` in the past is
+    /// due at once). Its id is returned, as for any deposit.
+    ///
+    /// ```no_run
+    /// # use std::time::{Duration, SystemTime};
+    /// # #[derive(serde::Serialize, serde::Deserialize, outbox_runtime::OutboxMessage)]
+    /// # #[outbox(topic = "payment.reminder")]
+    /// # struct Reminder { order: String }
+    /// # async fn run(outbox: outbox_runtime::Outbox) -> outbox_runtime::Result<()> {
+    /// let mut tx = outbox_runtime::Transaction::begin(&outbox);
+    /// let reminder = Reminder { order: "o-1".into() };
+    /// tx.deposit_at(&reminder, SystemTime::now() + Duration::from_secs(24 * 3600))?;
+    /// let committed = tx.commit().await?;
+    /// assert!(committed.messages.is_empty());
+    /// assert_eq!(committed.scheduled.len(), 1);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Transaction::deposit`].
+    pub fn deposit_at<M: OutboxMessage>(
+        &mut self,
+        message: &M,
+        due: SystemTime,
+    ) -> Result<MessageId> {
+        self.deposit_message_at(message.to_message()?, due)
+    }
+
+    /// [`Transaction::deposit_at`] a `delay` from now.
+    ///
+    /// # Errors
+    /// As [`Transaction::deposit`].
+    pub fn deposit_after<M: OutboxMessage>(
+        &mut self,
+        message: &M,
+        delay: Duration,
+    ) -> Result<MessageId> {
+        self.deposit_message_at(message.to_message()?, SystemTime::now() + delay)
+    }
+
+    /// [`Transaction::deposit_at`] for a [`Message`].
+    ///
+    /// # Errors
+    /// As [`Transaction::deposit_message`].
+    pub fn deposit_message_at(&mut self, message: Message, due: SystemTime) -> Result<MessageId> {
+        self.deposit_due(message, Some(due))
+    }
+
     /// Deposits a message. Its put is conditional: an id already in the outbox cancels the
     /// commit with [`Error::DuplicateMessage`] and never overwrites the stored message.
     ///
     /// # Errors
     /// [`Error::InvalidMessage`] for an empty topic or id; [`Error::Limit`].
-    pub fn deposit_message(&mut self, mut message: Message) -> Result<MessageId> {
+    pub fn deposit_message(&mut self, message: Message) -> Result<MessageId> {
+        self.deposit_due(message, None)
+    }
+
+    fn deposit_due(&mut self, mut message: Message, due: Option<SystemTime>) -> Result<MessageId> {
         self.link_to_received(&mut message);
         let table = &self.outbox.table_name;
-        let item = deposit_item(&mut message, &self.outbox, "deposit")?;
+        let item = deposit_item(&mut message, due, &self.outbox, "deposit")?;
         let size = limits::item_size(&item);
         let id = message.header.id.clone();
         let info = ActionInfo {
@@ -159,7 +224,11 @@ impl Transaction {
             Some(identity),
             size,
         )?;
-        self.messages.push(message);
+        if due.is_some() {
+            self.scheduled.push(id.clone());
+        } else {
+            self.messages.push(message);
+        }
         Ok(id)
     }
 
@@ -245,6 +314,7 @@ impl Transaction {
         match result {
             Ok(output) => Ok(Committed {
                 messages: self.messages,
+                scheduled: self.scheduled,
                 capacity_units: Some(
                     output
                         .consumed_capacity()

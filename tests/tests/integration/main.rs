@@ -16,6 +16,7 @@ mod handler;
 mod marks;
 mod outbox;
 mod producers;
+mod scheduled;
 mod security;
 mod send;
 mod streams;

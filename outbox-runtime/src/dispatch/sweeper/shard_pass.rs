@@ -104,10 +104,10 @@ pub(crate) async fn pass(work: &ShardPass<'_>, shard: u16) -> Result<SweepReport
         return Ok(report);
     }
     let now = SystemTime::now();
-    let cutoff = to_millis(
-        now.checked_sub(work.config.min_age)
-            .unwrap_or(SystemTime::UNIX_EPOCH),
-    );
+    // The index is read up to now, so that a scheduled message goes out on the first pass
+    // after it falls due; a message deposited to be sent at once is left to the immediate
+    // clear until it is `min_age` old (`process`), as the index alone cannot tell the two apart.
+    let cutoff = to_millis(now);
     // Keys with an earlier message not sent (yet): their later messages wait.
     let mut blocked: HashSet<String> = HashSet::new();
     let mut page = fetch(work, shard, cutoff, None).await;
@@ -185,15 +185,25 @@ async fn process(
         .into_iter()
         .filter(StoredMessage::is_outstanding)
     {
-        let created = message.message.header.created_at;
-        report.oldest_outstanding = Some(
-            report
-                .oldest_outstanding
-                .map_or(created, |oldest| oldest.min(created)),
-        );
         let key = message.message.header.partition_key.clone();
         let is_blocked = key.as_ref().is_some_and(|k| blocked.contains(k));
-        if is_blocked || !message.is_due(now) {
+        // Sent at once by whoever committed it, unless it is `min_age` old by now.
+        let is_young = message.due_at.is_none()
+            && now
+                .duration_since(message.message.header.created_at)
+                .unwrap_or_default()
+                < work.config.min_age;
+        // Outstanding since it fell due: a scheduled message waits from its due time, and one
+        // still in the immediate clear's hands is not the sweeper's backlog.
+        let since = message.due_at.unwrap_or(message.message.header.created_at);
+        if !is_young && since <= now {
+            report.oldest_outstanding = Some(
+                report
+                    .oldest_outstanding
+                    .map_or(since, |oldest| oldest.min(since)),
+            );
+        }
+        if is_blocked || is_young || !message.is_due(now) {
             report.held_back += 1;
             blocked.extend(key);
             continue;

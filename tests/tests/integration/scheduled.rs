@@ -1,0 +1,212 @@
+//! Messages due later against DynamoDB Local: never sent before they are due (not by the
+//! immediate clear, not by a sweep, not by a stream relay), sent by the first sweep after, with
+//! the default `min_age`; order per key by due time.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use outbox_runtime::stream::{StreamRelay, StreamRelayConfig};
+use outbox_runtime::transport::InMemoryProducer;
+use outbox_runtime::{
+    ClearMode, Message, MessageId, Outbox, OutboxConfig, Postbox, StreamMode, Sweeper,
+    SweeperConfig,
+};
+use outbox_tests::{create_table, dynamodb, dynamodb_streams, unique_name};
+
+async fn outbox(config: OutboxConfig) -> Outbox {
+    let db = dynamodb().await;
+    create_table(&db, &config.table_schema()).await;
+    Outbox::new(db, config).unwrap()
+}
+
+/// The default sweeper settings (`min_age` 10 s) with an owner of the test's own.
+fn default_sweeper(owner: &str) -> SweeperConfig {
+    SweeperConfig::default().with_owner(owner)
+}
+
+fn message(key: &str, n: u32) -> Message {
+    Message::new("reminder.due", format!("{{\"n\":{n}}}").into_bytes()).with_partition_key(key)
+}
+
+fn sent_ids(producer: &InMemoryProducer) -> Vec<MessageId> {
+    producer.sent().iter().map(|m| m.id().clone()).collect()
+}
+
+#[tokio::test]
+async fn a_scheduled_message_waits_for_its_due_time_and_then_not_for_min_age() {
+    let outbox = outbox(OutboxConfig::new(unique_name("scheduled")).with_shards(4)).await;
+    let producer = Arc::new(InMemoryProducer::new());
+    let postbox = Postbox::new(outbox.clone(), Arc::clone(&producer));
+    let now = SystemTime::now();
+    let mut tx = postbox.begin();
+    let tomorrow = tx
+        .deposit_message_at(message("a", 1), now + Duration::from_secs(24 * 3600))
+        .unwrap();
+    let soon = tx
+        .deposit_message_at(message("b", 2), now + Duration::from_millis(1500))
+        .unwrap();
+    let overdue = tx
+        .deposit_message_at(message("c", 3), now - Duration::from_secs(1))
+        .unwrap();
+    assert!(tx.messages().is_empty());
+    assert_eq!(
+        tx.scheduled(),
+        [tomorrow.clone(), soon.clone(), overdue.clone()]
+    );
+    let committed = postbox
+        .commit_and_send(tx, ClearMode::Immediate)
+        .await
+        .unwrap();
+    assert_eq!(committed.scheduled.len(), 3);
+    assert!(
+        producer.sent().is_empty(),
+        "the immediate clear leaves scheduled messages to the sweeper"
+    );
+    let stored = outbox.get(&tomorrow).await.unwrap().unwrap();
+    assert!(stored.is_outstanding());
+    assert!(stored.due_at.is_some_and(|due| due > now));
+
+    // With the default min_age (10 s), a message already due goes on the first sweep: min_age
+    // keeps the sweeper off what the immediate clear is sending, and it sends no scheduled one.
+    let mut sweeper = Sweeper::new(&postbox, default_sweeper("scheduled-a"));
+    let first = sweeper.sweep_once().await.unwrap();
+    assert_eq!(first.sent, [overdue.clone()], "{first:?}");
+    assert_eq!(sent_ids(&producer), [overdue.clone()]);
+
+    // Not yet due: not sent, however often the sweeper passes.
+    assert!(sweeper.sweep_once().await.unwrap().sent.is_empty());
+    let due = outbox.get(&soon).await.unwrap().unwrap().due_at.unwrap();
+    tokio::time::sleep(
+        due.duration_since(SystemTime::now())
+            .unwrap_or_default()
+            .saturating_add(Duration::from_millis(50)),
+    )
+    .await;
+    let after = sweeper.sweep_once().await.unwrap();
+    assert_eq!(
+        after.sent,
+        [soon.clone()],
+        "the first sweep after its due time"
+    );
+    assert!(
+        producer.sent().iter().all(|sent| sent.id() != &tomorrow),
+        "a message due tomorrow is not sent today"
+    );
+    assert!(
+        outbox
+            .get(&tomorrow)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_outstanding()
+    );
+    sweeper.release().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_keys_messages_go_in_the_order_of_their_due_times() {
+    let outbox = outbox(OutboxConfig::new(unique_name("scheduled-order")).with_shards(2)).await;
+    let producer = Arc::new(InMemoryProducer::new());
+    let postbox = Postbox::new(outbox.clone(), Arc::clone(&producer));
+    let now = SystemTime::now();
+    let mut tx = postbox.begin();
+    // Deposited first, due last: it holds nothing back.
+    let later = tx
+        .deposit_message_at(message("k", 1), now + Duration::from_secs(3600))
+        .unwrap();
+    let at_once = tx.deposit_message(message("k", 2)).unwrap();
+    // Deposited last, due first.
+    let overdue = tx
+        .deposit_message_at(message("k", 3), now - Duration::from_secs(5))
+        .unwrap();
+    postbox
+        .commit_and_send(tx, ClearMode::Sweeper)
+        .await
+        .unwrap();
+
+    let mut sweeper = Sweeper::new(
+        &postbox,
+        default_sweeper("scheduled-order").with_min_age(Duration::ZERO),
+    );
+    let report = sweeper.sweep_once().await.unwrap();
+    assert_eq!(
+        report.sent,
+        [overdue.clone(), at_once.clone()],
+        "{report:?}"
+    );
+    assert_eq!(sent_ids(&producer), [overdue, at_once]);
+    assert!(outbox.get(&later).await.unwrap().unwrap().is_outstanding());
+    sweeper.release().await.unwrap();
+}
+
+#[tokio::test]
+async fn neither_stream_mode_sends_a_scheduled_message_the_sweeper_does_when_due() {
+    for mode in [
+        StreamMode::WithSweeper,
+        StreamMode::stream_only(Duration::from_secs(3 * 24 * 3600)),
+    ] {
+        let db = dynamodb().await;
+        let streams = dynamodb_streams().await;
+        let config = OutboxConfig::new(unique_name("scheduled-stream"))
+            .with_shards(2)
+            .with_stream(mode);
+        let outbox = Outbox::new(db.clone(), config).unwrap();
+        outbox.ensure_table().await.unwrap();
+        create_table(
+            &db,
+            &StreamRelayConfig::default().state_table_schema(outbox.config()),
+        )
+        .await;
+        let producer = Arc::new(InMemoryProducer::new());
+        let postbox = Postbox::new(outbox.clone(), Arc::clone(&producer));
+        let mut tx = postbox.begin();
+        let overdue = tx
+            .deposit_message_at(message("s", 1), SystemTime::now() - Duration::from_secs(1))
+            .unwrap();
+        let at_once = tx.deposit_message(message("t", 2)).unwrap();
+        postbox
+            .commit_and_send(tx, ClearMode::Immediate)
+            .await
+            .unwrap();
+        let stored = outbox.get(&overdue).await.unwrap().unwrap();
+        assert_eq!(
+            stored.expires_at, None,
+            "{mode:?}: no TTL may delete a scheduled message before it is sent"
+        );
+
+        let mut relay = StreamRelay::new(
+            &postbox,
+            streams,
+            StreamRelayConfig::default()
+                .with_owner("scheduled-relay")
+                .with_poll_interval(Duration::from_millis(10)),
+        )
+        .unwrap();
+        let mut relayed = Vec::new();
+        let mut filtered = 0;
+        for _ in 0..200 {
+            let report = relay.relay_once().await.unwrap();
+            relayed.extend(report.sent.iter().cloned());
+            filtered += report.filtered;
+            if !relayed.is_empty() && filtered > 0 {
+                break;
+            }
+        }
+        assert_eq!(relayed, [at_once.clone()], "{mode:?}");
+        assert!(
+            outbox
+                .get(&overdue)
+                .await
+                .unwrap()
+                .unwrap()
+                .is_outstanding()
+        );
+        relay.release().await.unwrap();
+
+        let mut sweeper = Sweeper::new(&postbox, default_sweeper("scheduled-stream"));
+        let report = sweeper.sweep_once().await.unwrap();
+        assert_eq!(report.sent, [overdue.clone()], "{mode:?}");
+        sweeper.release().await.unwrap();
+        assert_eq!(sent_ids(&producer), [at_once, overdue], "{mode:?}");
+    }
+}
