@@ -70,8 +70,8 @@ async fn a_scheduled_message_waits_for_its_due_time_and_then_not_for_min_age() {
     // keeps the sweeper off what the immediate clear is sending, and it sends no scheduled one.
     let mut sweeper = Sweeper::new(&postbox, default_sweeper("scheduled-a"));
     let first = sweeper.sweep_once().await.unwrap();
-    assert_eq!(first.sent, [overdue.clone()], "{first:?}");
-    assert_eq!(sent_ids(&producer), [overdue.clone()]);
+    assert_eq!(first.sent, vec![overdue.clone()], "{first:?}");
+    assert_eq!(sent_ids(&producer), vec![overdue.clone()]);
 
     // Not yet due: not sent, however often the sweeper passes.
     assert!(sweeper.sweep_once().await.unwrap().sent.is_empty());
@@ -85,7 +85,7 @@ async fn a_scheduled_message_waits_for_its_due_time_and_then_not_for_min_age() {
     let after = sweeper.sweep_once().await.unwrap();
     assert_eq!(
         after.sent,
-        [soon.clone()],
+        vec![soon.clone()],
         "the first sweep after its due time"
     );
     assert!(
@@ -192,7 +192,7 @@ async fn neither_stream_mode_sends_a_scheduled_message_the_sweeper_does_when_due
                 break;
             }
         }
-        assert_eq!(relayed, [at_once.clone()], "{mode:?}");
+        assert_eq!(relayed, vec![at_once.clone()], "{mode:?}");
         assert!(
             outbox
                 .get(&overdue)
@@ -205,7 +205,7 @@ async fn neither_stream_mode_sends_a_scheduled_message_the_sweeper_does_when_due
 
         let mut sweeper = Sweeper::new(&postbox, default_sweeper("scheduled-stream"));
         let report = sweeper.sweep_once().await.unwrap();
-        assert_eq!(report.sent, [overdue.clone()], "{mode:?}");
+        assert_eq!(report.sent, vec![overdue.clone()], "{mode:?}");
         sweeper.release().await.unwrap();
         assert_eq!(sent_ids(&producer), [at_once, overdue], "{mode:?}");
     }
