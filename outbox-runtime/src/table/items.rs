@@ -1,6 +1,7 @@
 //! Single messages: storing one outside a transaction, reading one or many back consistently.
 
 use std::collections::HashMap;
+use std::time::SystemTime;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use futures_util::FutureExt as _;
@@ -12,6 +13,7 @@ use crate::table::batch_read::read_consistently;
 use crate::table::deposit::deposit_item;
 use crate::table::handle::{TableHandle, key};
 use crate::table::layout::{self, StoredMessage};
+use crate::time::to_millis;
 
 /// What [`Outbox::store`](crate::Outbox::store) did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,11 +29,19 @@ impl TableHandle {
     /// Adds a message outside any transaction, with a conditional put: an id already present
     /// is never overwritten. Storing the very same message again is an idempotent no-op; another
     /// message under that id is [`Error::DuplicateMessage`].
-    pub(crate) async fn store(&self, message: &Message) -> Result<StoreOutcome> {
+    /// With `due`, the message is scheduled (as [`Transaction::deposit_at`] does), and the same
+    /// message again is a no-op only with the same due time.
+    ///
+    /// [`Transaction::deposit_at`]: crate::Transaction::deposit_at
+    pub(crate) async fn store(
+        &self,
+        message: &Message,
+        due: Option<SystemTime>,
+    ) -> Result<StoreOutcome> {
         // Checked here as a deposit is, so the error names the limit and the message instead of
         // DynamoDB's bare "Item size has exceeded the maximum allowed size".
         let mut stored = message.clone();
-        let item = deposit_item(&mut stored, None, &self.config, "store")?;
+        let item = deposit_item(&mut stored, due, &self.config, "store")?;
         let result = self
             .db
             .client()
@@ -52,7 +62,10 @@ impl TableHandle {
                     let same = failed
                         .item()
                         .and_then(|existing| layout::from_item(self.table(), existing).ok())
-                        .is_some_and(|existing| same_message(&existing.message, message));
+                        .is_some_and(|existing| {
+                            same_message(&existing.message, message)
+                                && existing.due_at.map(to_millis) == due.map(to_millis)
+                        });
                     return if same {
                         Ok(StoreOutcome::AlreadyPresent)
                     } else {

@@ -1,7 +1,7 @@
 //! [`Outbox`]: the outbox table and what can be done with it, in one place. Each method hands
 //! the work to the module of its concern (`items`, `mark`, `list`, `attempts`).
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::client::DynamoDb;
 use crate::error::Result;
@@ -89,7 +89,18 @@ impl Outbox {
     /// [`Error::Limit`](crate::Error::Limit) for an item over 400 KB (checked before anything is
     /// sent), or the request's error.
     pub async fn store(&self, message: &Message) -> Result<StoreOutcome> {
-        self.table.store(message).await
+        self.table.store(message, None).await
+    }
+
+    /// [`Outbox::store`] for a message due at `due`: the sweeper sends it on its first pass
+    /// over its shard once it is due, as a message scheduled in a unit of work
+    /// ([`Transaction::deposit_at`](crate::Transaction::deposit_at)). Storing the same message
+    /// with the same due time again is a no-op.
+    ///
+    /// # Errors
+    /// As [`Outbox::store`].
+    pub async fn store_at(&self, message: &Message, due: SystemTime) -> Result<StoreOutcome> {
+        self.table.store(message, Some(due)).await
     }
 
     /// Reads one message, consistently. `None` when there is no such id.

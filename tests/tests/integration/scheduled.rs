@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 use outbox_runtime::stream::{StreamRelay, StreamRelayConfig};
 use outbox_runtime::transport::InMemoryProducer;
 use outbox_runtime::{
-    ClearMode, Message, MessageId, Outbox, OutboxConfig, Postbox, StreamMode, Sweeper,
-    SweeperConfig,
+    ClearMode, Error, Message, MessageId, Outbox, OutboxConfig, Postbox, StoreOutcome, StreamMode,
+    Sweeper, SweeperConfig,
 };
 use outbox_tests::{create_table, dynamodb, dynamodb_streams, unique_name};
 
@@ -209,4 +209,46 @@ async fn neither_stream_mode_sends_a_scheduled_message_the_sweeper_does_when_due
         sweeper.release().await.unwrap();
         assert_eq!(sent_ids(&producer), [at_once, overdue], "{mode:?}");
     }
+}
+
+#[tokio::test]
+async fn a_message_stored_outside_a_transaction_can_be_scheduled_too() {
+    let outbox = outbox(OutboxConfig::new(unique_name("scheduled-store")).with_shards(2)).await;
+    let producer = Arc::new(InMemoryProducer::new());
+    let postbox = Postbox::new(outbox.clone(), Arc::clone(&producer));
+    let now = SystemTime::now();
+    let later = message("x", 1);
+    let in_an_hour = now + Duration::from_secs(3600);
+    assert_eq!(
+        outbox.store_at(&later, in_an_hour).await.unwrap(),
+        StoreOutcome::Added
+    );
+    assert_eq!(
+        outbox.store_at(&later, in_an_hour).await.unwrap(),
+        StoreOutcome::AlreadyPresent,
+        "the same message due at the same time"
+    );
+    let moved = outbox
+        .store_at(&later, in_an_hour + Duration::from_secs(60))
+        .await
+        .unwrap_err();
+    assert!(matches!(moved, Error::DuplicateMessage { .. }), "{moved}");
+    let overdue = message("y", 2);
+    outbox
+        .store_at(&overdue, now - Duration::from_secs(1))
+        .await
+        .unwrap();
+
+    let mut sweeper = Sweeper::new(&postbox, default_sweeper("scheduled-store"));
+    let report = sweeper.sweep_once().await.unwrap();
+    assert_eq!(report.sent, vec![overdue.id().clone()], "{report:?}");
+    assert!(
+        outbox
+            .get(later.id())
+            .await
+            .unwrap()
+            .unwrap()
+            .is_outstanding()
+    );
+    sweeper.release().await.unwrap();
 }
