@@ -223,7 +223,9 @@
 //! [`mark_pending`](crate::ClearReport::mark_pending) (marked within the marker's delay, or at
 //! the flush); [`left_outstanding`](crate::ClearReport::left_outstanding) failed to send and
 //! waits for the sweeper; [`sent_unmarked`](crate::ClearReport::sent_unmarked) went out but its
-//! mark failed, so the sweeper will send it a second time.
+//! mark failed, so the sweeper will send it a second time;
+//! [`handed_over`](crate::ClearReport::handed_over) lists all that went out, whatever became of
+//! the marks.
 //!
 //! ```no_run
 //! use outbox_runtime::transactional_handler;
@@ -257,10 +259,52 @@
 //! ([`Postbox::with_immediate_clear`](crate::Postbox::with_immediate_clear)): the stream relay
 //! sends.
 //!
+//! # Messages due later
+//!
+//! [`Transaction::deposit_at`](crate::Transaction::deposit_at) and
+//! [`deposit_after`](crate::Transaction::deposit_after) deposit a message that falls due later
+//! ("time the payment out in 15 minutes unless it came"), atomically with the handler's writes
+//! like any deposit; [`Outbox::store_at`](crate::Outbox::store_at) does the same outside a unit
+//! of work. Nothing is sent at once: the immediate clear, the stream relay and the Lambda stream
+//! entry leave a scheduled message alone, and the sweeper sends it on its first pass over its
+//! shard once it is due, never before (its `min_age` does not delay it: `min_age` only keeps
+//! the sweeper off messages the immediate clear is sending). So a scheduled message needs a
+//! sweeper running, in every stream mode, and it is late by at most one sweeper interval.
+//!
+//! A scheduled message's place in the outstanding index is its due time, so a million messages
+//! due next month cost nothing until then: a sweep reads only what is due.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use outbox_runtime::{OutboxMessage, Postbox, Transaction, transactional_handler};
+//!
+//! #[derive(serde::Serialize, serde::Deserialize, OutboxMessage)]
+//! #[outbox(topic = "payment.timed-out")]
+//! struct PaymentTimedOut {
+//!     #[outbox(partition_key)]
+//!     order: String,
+//! }
+//!
+//! #[transactional_handler(postbox = postbox, tx = tx)]
+//! async fn place_order(
+//!     postbox: &Postbox,
+//!     tx: &mut Transaction,
+//!     order: &str,
+//! ) -> outbox_runtime::Result<()> {
+//!     // ... the order's own writes ...
+//!     let timeout = PaymentTimedOut { order: order.to_owned() };
+//!     tx.deposit_after(&timeout, Duration::from_secs(15 * 60))?;
+//!     Ok(())
+//! }
+//! ```
+//!
 //! # Order per partition key
 //!
 //! The sweeper never sends a later message of a key before an earlier one of the same key has
-//! been sent. The immediate send goes out right after the commit, without looking for older
+//! been sent. For scheduled messages "earlier" means due earlier: a key's messages go in the
+//! order of their due times (deposit order for equal ones, and a message sent at once is due
+//! when it is deposited), so a message scheduled for later never holds back one due before
+//! it. The immediate send goes out right after the commit, without looking for older
 //! messages of the key still waiting for the sweeper (after a failed send, say), so a later
 //! message can overtake them there. A service that needs strict order per key even across
 //! transport failures uses `clear = "sweeper"`, or, with a stream relay,
