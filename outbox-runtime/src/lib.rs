@@ -413,7 +413,7 @@ pub use outbox_derive::OutboxMessage;
 pub use outbox_derive::transactional_handler;
 pub use table::{
     BoundedCount, Cleanup, ContinuationToken, FailureOutcome, Outbox, OutboxConfig, Page,
-    RetryPolicy, StoreOutcome, StoredMessage, StreamMode, TableSchema,
+    RetryPolicy, ScheduleOutcome, StoreOutcome, StoredMessage, StreamMode, TableSchema,
 };
 pub use transaction::{Committed, Expr, Transaction};
 

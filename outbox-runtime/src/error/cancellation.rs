@@ -106,6 +106,10 @@ pub enum ConditionFailure {
         /// What the item was when the commit was refused.
         found: Version,
     },
+    /// A scheduled message the unit of work cancels or reschedules changed since it read it:
+    /// the sweeper claimed it to send it, or another unit of work changed it. A conflict: the
+    /// handler runs again, and its cancel finds what became of the message.
+    MessageChangedSinceRead,
 }
 
 /// Why DynamoDB refused one action of a cancelled transaction.
@@ -136,7 +140,10 @@ impl ActionFailure {
             CancellationCode::TransactionConflict => true,
             CancellationCode::ConditionalCheckFailed => matches!(
                 self.condition,
-                Some(ConditionFailure::ChangedSinceRead { .. })
+                Some(
+                    ConditionFailure::ChangedSinceRead { .. }
+                        | ConditionFailure::MessageChangedSinceRead
+                )
             ),
             _ => false,
         }
@@ -150,6 +157,10 @@ impl fmt::Display for ActionFailure {
             Some(ConditionFailure::ChangedSinceRead { read, found }) => write!(
                 f,
                 ": the item changed since this unit of work read it ({read} read, {found} now)"
+            ),
+            Some(ConditionFailure::MessageChangedSinceRead) => f.write_str(
+                ": the scheduled message changed since this unit of work read it (the sweeper \
+                 claimed it to send it, or another unit of work changed it)",
             ),
             Some(ConditionFailure::Condition { expression }) => {
                 write!(

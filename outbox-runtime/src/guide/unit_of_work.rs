@@ -274,6 +274,22 @@
 //! A scheduled message's place in the outstanding index is its due time, so a million messages
 //! due next month cost nothing until then: a sweep reads only what is due.
 //!
+//! A scheduled message can be cancelled or moved, in a unit of work atomically with the writes
+//! that make it moot ("order paid" cancels "payment timed out"):
+//! [`Transaction::cancel`](crate::Transaction::cancel) and
+//! [`Transaction::reschedule`](crate::Transaction::reschedule) read the message first and say
+//! what they found as a [`ScheduleOutcome`](crate::ScheduleOutcome) the handler branches on:
+//! `Applied` (the commit makes the change), `InFlight` (the sweeper is sending it), `AlreadySent`,
+//! `AlreadyCancelled`, `DeadLettered`, `NotScheduled`, `NotFound`. Cancelled means never sent and
+//! never will be: the sweeper claims a scheduled message with a conditional write right before
+//! sending it, and a change is conditional on no claim, so a cancel that loses the race is
+//! refused at the commit as a conflict and the handler runs again, to find the message in flight.
+//! [`Outbox::cancel`](crate::Outbox::cancel) and
+//! [`Outbox::reschedule`](crate::Outbox::reschedule) do the same outside a unit of work. A
+//! cancelled message follows the outbox's [`Cleanup`](crate::Cleanup): deleted, or kept with
+//! `CancelledAt` until its TTL (with `Delete`, a sent or cancelled message is gone, and both read
+//! as `NotFound`). The claim costs one write per scheduled message sent.
+//!
 //! ```no_run
 //! use std::time::Duration;
 //! use outbox_runtime::{OutboxMessage, Postbox, Transaction, transactional_handler};

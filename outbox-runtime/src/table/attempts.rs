@@ -161,16 +161,20 @@ impl TableHandle {
                 request
                     .update_expression(
                         "SET #attempts = :attempts, #error = :error, #next = :next, \
-                         #since = if_not_exists(#since, #order) REMOVE #expires",
+                         #since = if_not_exists(#since, #order) REMOVE #expires, #claimed",
                     )
                     .expression_attribute_names("#order", attr::ORDER_KEY)
             } else {
-                request
-                    .update_expression("SET #attempts = :attempts, #error = :error, #next = :next")
+                // A scheduled message's claim ends with its failed send: it can be cancelled
+                // while it waits out its backoff.
+                request.update_expression(
+                    "SET #attempts = :attempts, #error = :error, #next = :next REMOVE #claimed",
+                )
             };
             (
                 request
                     .expression_attribute_names("#next", attr::NEXT_ATTEMPT_AT)
+                    .expression_attribute_names("#claimed", attr::CLAIMED_UNTIL)
                     .expression_attribute_values(":next", number(to_millis(next_attempt_at))),
                 FailureOutcome::WillRetry {
                     attempts,

@@ -45,6 +45,13 @@ pub const ORDER_KEY: &str = "OrderKey";
 /// its due time: the sweeper reads it only once it is due, and the immediate clear and the
 /// stream relays leave it alone.
 pub const DUE_AT: &str = "DueAt";
+/// Until when the sweeper holds a scheduled message it is sending, epoch milliseconds (N): a
+/// cancel or a reschedule before then is refused.
+pub const CLAIMED_UNTIL: &str = "ClaimedUntil";
+/// When a scheduled message was cancelled, epoch milliseconds (N), with
+/// [`Cleanup::Keep`](crate::Cleanup::Keep) (with `Delete` it is deleted); such a message has
+/// left the outstanding index for good.
+pub const CANCELLED_AT: &str = "CancelledAt";
 /// Dispatch time, epoch milliseconds (N).
 pub const DISPATCHED_AT: &str = "DispatchedAt";
 /// TTL, epoch seconds (N), set at dispatch only.

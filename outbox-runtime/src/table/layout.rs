@@ -38,12 +38,18 @@ pub struct StoredMessage {
     pub dead_lettered_at: Option<SystemTime>,
     /// When it falls due, for a scheduled message; `None` for one sent at once.
     pub due_at: Option<SystemTime>,
+    /// Until when the sweeper holds it while sending it (scheduled messages only).
+    pub claimed_until: Option<SystemTime>,
+    /// When it was cancelled (scheduled messages only, with `Cleanup::Keep`).
+    pub cancelled_at: Option<SystemTime>,
 }
 
 impl StoredMessage {
-    /// True until the message has been dispatched or dead-lettered.
+    /// True until the message has been dispatched, dead-lettered or cancelled.
     pub fn is_outstanding(&self) -> bool {
-        self.dispatched_at.is_none() && self.dead_lettered_at.is_none()
+        self.dispatched_at.is_none()
+            && self.dead_lettered_at.is_none()
+            && self.cancelled_at.is_none()
     }
 
     /// True when the message is dead-lettered.
@@ -212,7 +218,7 @@ static DEPOSITS: AtomicU64 = AtomicU64::new(0);
 /// `<created ms>.<deposit counter, 9 digits>`: ordered by creation, then by deposit. The
 /// counter wraps after a billion deposits, harmless unless two messages of one key made in the
 /// same millisecond straddle the wrap.
-fn order_key(created_ms: u64) -> AttributeValue {
+pub(crate) fn order_key(created_ms: u64) -> AttributeValue {
     let deposit = DEPOSITS.fetch_add(1, Ordering::Relaxed) % 1_000_000_000;
     AttributeValue::N(format!("{created_ms}.{deposit:09}"))
 }
@@ -309,6 +315,10 @@ pub(crate) fn from_item(table: &str, item: &Item) -> Result<StoredMessage> {
             .optional_number(attr::DEAD_LETTERED_AT)?
             .map(from_millis),
         due_at: reader.optional_number(attr::DUE_AT)?.map(from_millis),
+        claimed_until: reader
+            .optional_number(attr::CLAIMED_UNTIL)?
+            .map(from_millis),
+        cancelled_at: reader.optional_number(attr::CANCELLED_AT)?.map(from_millis),
     })
 }
 

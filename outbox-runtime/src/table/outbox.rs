@@ -12,6 +12,7 @@ use crate::table::handle::TableHandle;
 use crate::table::items::StoreOutcome;
 use crate::table::layout::StoredMessage;
 use crate::table::list::{BoundedCount, ContinuationToken, Page};
+use crate::table::schedule::{ScheduleOutcome, cancel_action, reschedule_action};
 use crate::table::schema::EnsureOutcome;
 
 /// The outbox table and the operations on it. Cheap to clone.
@@ -101,6 +102,30 @@ impl Outbox {
     /// As [`Outbox::store`].
     pub async fn store_at(&self, message: &Message, due: SystemTime) -> Result<StoreOutcome> {
         self.table.store(message, Some(due)).await
+    }
+
+    /// Cancels a scheduled message outside a unit of work: it is never sent. What the message
+    /// was instead (in flight, sent, cancelled before, a message sent at once, ...) is the
+    /// outcome; in a unit of work, atomically with other writes:
+    /// [`Transaction::cancel`](crate::Transaction::cancel).
+    ///
+    /// # Errors
+    /// The read's or the write's error.
+    pub async fn cancel(&self, id: &MessageId) -> Result<ScheduleOutcome> {
+        self.table
+            .change_schedule(id, |config, now| cancel_action(config, id, now))
+            .await
+    }
+
+    /// Moves a scheduled message to fall due at `due` instead, outside a unit of work; the
+    /// outcomes are those of [`Outbox::cancel`].
+    ///
+    /// # Errors
+    /// The read's or the write's error.
+    pub async fn reschedule(&self, id: &MessageId, due: SystemTime) -> Result<ScheduleOutcome> {
+        self.table
+            .change_schedule(id, |config, now| reschedule_action(config, id, due, now))
+            .await
     }
 
     /// Reads one message, consistently. `None` when there is no such id.

@@ -26,6 +26,9 @@ pub(crate) struct ActionInfo {
     pub(crate) condition: Option<String>,
     /// The read the action is guarded by, for a write to an item read in the unit of work.
     pub(crate) guard: Option<Guarded>,
+    /// A cancel or reschedule of a scheduled message, conditional on what the unit of work read
+    /// of it: a failed condition means it changed since (the sweeper claimed it).
+    pub(crate) scheduled_change: bool,
 }
 
 /// The version condition of an action: what was read, and where the version lives.
@@ -45,12 +48,16 @@ impl ActionInfo {
             inbox_consumer: None,
             condition: None,
             guard: None,
+            scheduled_change: false,
         }
     }
 
     /// What failed, for an action whose condition did not hold: the item as DynamoDB returned
     /// it tells a changed item from a condition of the handler's that failed.
     fn condition_failure(&self, reason: &CancellationReason) -> Option<ConditionFailure> {
+        if self.scheduled_change {
+            return Some(ConditionFailure::MessageChangedSinceRead);
+        }
         if let Some(guard) = &self.guard {
             let found = match reason.item() {
                 None => Version::Absent,
@@ -139,7 +146,9 @@ pub(crate) fn cancellation_error(infos: &[ActionInfo], reasons: &[CancellationRe
     }
     let only_duplicate_deposits = !failed.is_empty()
         && failed.iter().all(|(failure, info)| {
-            info.message_id.is_some() && failure.code == CancellationCode::ConditionalCheckFailed
+            info.message_id.is_some()
+                && !info.scheduled_change
+                && failure.code == CancellationCode::ConditionalCheckFailed
         });
     if only_duplicate_deposits {
         let (_, info) = failed[0];

@@ -18,6 +18,7 @@ mod action;
 mod expr;
 mod read;
 mod receive;
+mod schedule;
 mod version;
 mod write;
 

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use outbox_runtime::stream::{StreamRelay, StreamRelayConfig};
-use outbox_runtime::transport::InMemoryProducer;
+use outbox_runtime::transport::{InMemoryProducer, Producer, ProducerError};
 use outbox_runtime::{
-    ClearMode, Error, Message, MessageId, Outbox, OutboxConfig, Postbox, StoreOutcome, StreamMode,
-    Sweeper, SweeperConfig,
+    Cleanup, ClearMode, Error, Message, MessageId, Outbox, OutboxConfig, Postbox, ScheduleOutcome,
+    StoreOutcome, StreamMode, Sweeper, SweeperConfig,
 };
 use outbox_tests::{create_table, dynamodb, dynamodb_streams, unique_name};
 
@@ -251,4 +251,235 @@ async fn a_message_stored_outside_a_transaction_can_be_scheduled_too() {
             .is_outstanding()
     );
     sweeper.release().await.unwrap();
+}
+
+/// An outbox of `cleanup` with one message scheduled an hour from now and one overdue.
+async fn with_two_scheduled(
+    cleanup: Cleanup,
+) -> (Outbox, Postbox, Arc<InMemoryProducer>, MessageId, MessageId) {
+    let outbox = outbox(
+        OutboxConfig::new(unique_name("scheduled-cancel"))
+            .with_shards(2)
+            .with_cleanup(cleanup),
+    )
+    .await;
+    let producer = Arc::new(InMemoryProducer::new());
+    let postbox = Postbox::new(outbox.clone(), Arc::clone(&producer));
+    let mut tx = postbox.begin();
+    let later = tx
+        .deposit_message_at(
+            message("p", 1),
+            SystemTime::now() + Duration::from_secs(3600),
+        )
+        .unwrap();
+    let overdue = tx
+        .deposit_message_at(message("q", 2), SystemTime::now() - Duration::from_secs(1))
+        .unwrap();
+    postbox
+        .commit_and_send(tx, ClearMode::Immediate)
+        .await
+        .unwrap();
+    (outbox, postbox, producer, later, overdue)
+}
+
+fn keep() -> Cleanup {
+    OutboxConfig::default().cleanup
+}
+
+#[tokio::test]
+async fn a_cancel_in_a_unit_of_work_applies_with_its_commit_and_not_without() {
+    for cleanup in [keep(), Cleanup::Delete] {
+        let (outbox, postbox, producer, _, overdue) = with_two_scheduled(cleanup).await;
+
+        // The handler fails after its cancel: nothing of it is written.
+        let mut tx = postbox.begin();
+        assert_eq!(tx.cancel(&overdue).await.unwrap(), ScheduleOutcome::Applied);
+        tx.rollback();
+        assert!(
+            outbox
+                .get(&overdue)
+                .await
+                .unwrap()
+                .unwrap()
+                .is_outstanding()
+        );
+
+        // The handler commits: the message is never sent.
+        let mut tx = postbox.begin();
+        assert_eq!(tx.cancel(&overdue).await.unwrap(), ScheduleOutcome::Applied);
+        tx.commit().await.unwrap();
+        let mut sweeper = Sweeper::new(&postbox, default_sweeper("scheduled-cancel"));
+        assert!(sweeper.sweep_once().await.unwrap().sent.is_empty());
+        assert!(producer.sent().is_empty(), "{cleanup:?}");
+        let stored = outbox.get(&overdue).await.unwrap();
+        let again = postbox.begin().cancel(&overdue).await.unwrap();
+        match cleanup {
+            Cleanup::Delete => {
+                assert!(stored.is_none());
+                assert_eq!(again, ScheduleOutcome::NotFound);
+            }
+            _ => {
+                let stored = stored.unwrap();
+                assert!(stored.cancelled_at.is_some() && !stored.is_outstanding());
+                assert!(
+                    stored.expires_at.is_some(),
+                    "a cancelled message follows Cleanup::Keep"
+                );
+                assert_eq!(again, ScheduleOutcome::AlreadyCancelled);
+            }
+        }
+        sweeper.release().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_message_sent_or_being_sent_is_never_reported_cancelled() {
+    let (outbox, postbox, producer, _, overdue) = with_two_scheduled(keep()).await;
+
+    // The unit of work reads the message as cancellable; the sweeper claims, sends and marks it
+    // before the commit: the commit is refused as a conflict, and the next run finds it sent.
+    let mut tx = postbox.begin();
+    assert_eq!(tx.cancel(&overdue).await.unwrap(), ScheduleOutcome::Applied);
+    let mut sweeper = Sweeper::new(
+        &postbox
+            .clone()
+            .with_mark_mode(outbox_runtime::MarkMode::Inline),
+        default_sweeper("scheduled-race"),
+    );
+    assert_eq!(
+        sweeper.sweep_once().await.unwrap().sent,
+        vec![overdue.clone()]
+    );
+    let err = tx.commit().await.unwrap_err();
+    assert!(err.is_conflict(), "{err}");
+    assert!(
+        err.to_string().contains("scheduled message changed"),
+        "{err}"
+    );
+    assert_eq!(
+        postbox.begin().cancel(&overdue).await.unwrap(),
+        ScheduleOutcome::AlreadySent
+    );
+    assert_eq!(
+        outbox.cancel(&overdue).await.unwrap(),
+        ScheduleOutcome::AlreadySent
+    );
+    assert_eq!(sent_ids(&producer), vec![overdue.clone()]);
+
+    // A message sent at once is not a scheduled one.
+    let mut tx = postbox.begin();
+    let at_once = tx.deposit_message(message("r", 3)).unwrap();
+    postbox
+        .commit_and_send(tx, ClearMode::Sweeper)
+        .await
+        .unwrap();
+    assert_eq!(
+        outbox.cancel(&at_once).await.unwrap(),
+        ScheduleOutcome::NotScheduled
+    );
+    assert_eq!(
+        outbox
+            .cancel(&MessageId::from("no-such-message"))
+            .await
+            .unwrap(),
+        ScheduleOutcome::NotFound
+    );
+    sweeper.release().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_rescheduled_message_goes_at_its_new_due_time() {
+    let (outbox, postbox, producer, later, overdue) = with_two_scheduled(keep()).await;
+    // Earlier: due now instead of in an hour. Later: in an hour instead of now.
+    let mut tx = postbox.begin();
+    assert_eq!(
+        tx.reschedule(&later, SystemTime::now() - Duration::from_millis(10))
+            .await
+            .unwrap(),
+        ScheduleOutcome::Applied
+    );
+    assert_eq!(
+        tx.reschedule(&overdue, SystemTime::now() + Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        ScheduleOutcome::Applied
+    );
+    tx.commit().await.unwrap();
+    let mut sweeper = Sweeper::new(&postbox, default_sweeper("scheduled-move"));
+    assert_eq!(
+        sweeper.sweep_once().await.unwrap().sent,
+        vec![later.clone()]
+    );
+    assert_eq!(sent_ids(&producer), vec![later]);
+    let moved = outbox.get(&overdue).await.unwrap().unwrap();
+    assert!(moved.is_outstanding());
+    assert!(moved.due_at.unwrap() > SystemTime::now() + Duration::from_secs(3000));
+    // Plain `Outbox` calls do the same, outside a unit of work.
+    assert_eq!(
+        outbox
+            .reschedule(&overdue, SystemTime::now() - Duration::from_millis(10))
+            .await
+            .unwrap(),
+        ScheduleOutcome::Applied
+    );
+    assert_eq!(sweeper.sweep_once().await.unwrap().sent, vec![overdue]);
+    sweeper.release().await.unwrap();
+}
+
+/// Holds every send until released, and says when one has begun.
+#[derive(Default)]
+struct HeldProducer {
+    started: tokio::sync::Notify,
+    release: tokio::sync::Notify,
+    inner: InMemoryProducer,
+}
+
+impl Producer for HeldProducer {
+    async fn send(&self, message: &Message) -> Result<(), ProducerError> {
+        self.started.notify_one();
+        self.release.notified().await;
+        self.inner.send(message).await
+    }
+}
+
+#[tokio::test]
+async fn a_message_the_sweeper_is_sending_is_in_flight_not_cancellable() {
+    let outbox = outbox(OutboxConfig::new(unique_name("scheduled-flight")).with_shards(1)).await;
+    let producer = Arc::new(HeldProducer::default());
+    let postbox = Postbox::new(outbox.clone(), Arc::clone(&producer))
+        .with_mark_mode(outbox_runtime::MarkMode::Inline);
+    let scheduled = message("f", 1);
+    let id = scheduled.id().clone();
+    outbox
+        .store_at(&scheduled, SystemTime::now() - Duration::from_secs(1))
+        .await
+        .unwrap();
+    // A unit of work reads it as cancellable, then the sweeper claims it: the commit is refused.
+    let mut tx = postbox.begin();
+    assert_eq!(tx.cancel(&id).await.unwrap(), ScheduleOutcome::Applied);
+    let mut sweeper = Sweeper::new(&postbox, default_sweeper("scheduled-flight"));
+    let sweep = tokio::spawn(async move {
+        let report = sweeper.sweep_once().await.unwrap();
+        sweeper.release().await.unwrap();
+        report
+    });
+    producer.started.notified().await;
+    let err = tx.commit().await.unwrap_err();
+    assert!(err.is_conflict(), "{err}");
+    assert_eq!(outbox.cancel(&id).await.unwrap(), ScheduleOutcome::InFlight);
+    assert_eq!(
+        postbox
+            .begin()
+            .reschedule(&id, SystemTime::now() + Duration::from_secs(60))
+            .await
+            .unwrap(),
+        ScheduleOutcome::InFlight
+    );
+    producer.release.notify_one();
+    let report = sweep.await.unwrap();
+    assert_eq!(report.sent, vec![id.clone()]);
+    assert_eq!(
+        outbox.cancel(&id).await.unwrap(),
+        ScheduleOutcome::AlreadySent
+    );
 }

@@ -213,6 +213,32 @@ async fn process(
     send_in_order(work, shard, due, blocked, marks, report).await
 }
 
+/// Claims the scheduled messages of a round right before it is sent, so that from here on a
+/// cancel or a reschedule is refused; those no longer outstanding (cancelled or rescheduled
+/// since they were read) are dropped. The claim outlasts the send: it holds for a lease.
+async fn claim_scheduled(
+    work: &ShardPass<'_>,
+    round: Vec<StoredMessage>,
+) -> Result<Vec<StoredMessage>> {
+    let hold = work.config.lease_duration;
+    let claims = round.iter().map(|stored| async move {
+        match stored.due_at {
+            Some(_) => work.table().claim(stored.message.id(), hold).await,
+            None => Ok(true),
+        }
+    });
+    let claimed = futures_util::future::join_all(claims).await;
+    let mut kept = Vec::with_capacity(round.len());
+    for (stored, claimed) in round.into_iter().zip(claimed) {
+        if claimed? {
+            kept.push(stored);
+        } else {
+            tracing::debug!(message_id = %stored.message.id(), "scheduled message cancelled or rescheduled before its send");
+        }
+    }
+    Ok(kept)
+}
+
 /// Sends in rounds: each round holds at most one message per partition key (the earliest
 /// unsent), so a batch never carries a later message of a key next to an earlier one that
 /// might fail. A failure blocks the rest of its key for this pass. Returns `false` when it
@@ -267,6 +293,7 @@ async fn send_in_order(
         if !work.still_holds(shard, marks).await? {
             return Ok(false);
         }
+        let round = claim_scheduled(work, round).await?;
         let messages: Vec<Message> = round.iter().map(|s| s.message.clone()).collect();
         let attempts: Vec<u32> = round.iter().map(|s| s.attempts).collect();
         let dispatched = work
