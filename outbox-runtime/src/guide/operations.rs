@@ -16,8 +16,9 @@
 //! | `outbox_marker_flush_delay_seconds` | histogram | | how long the oldest id of a mark request waited for it |
 //! | `outbox_dead_lettered_total` | counter | | messages set aside after the last attempt, or unreadable |
 //! | `outbox_lease_acquired_total`, `outbox_lease_lost_total` | counter | | shard leases taken and lost by sweepers |
-//! | `outbox_outstanding_backlog` | gauge | `owner` | outstanding messages the last pass examined (bounded by what a pass reads) |
-//! | `outbox_oldest_outstanding_age_seconds` | gauge | `owner` | age of the oldest outstanding message the last pass saw |
+//! | `outbox_outstanding_backlog` | gauge | `owner` | outstanding messages the last pass examined (bounded by what a pass reads; only what is due: a message due next month pages no one tonight) |
+//! | `outbox_oldest_outstanding_age_seconds` | gauge | `owner` | age of the oldest outstanding message the last pass saw (a scheduled message's age counts from its due time) |
+//! | `outbox_scheduled_due_to_sent_seconds` | histogram | | how late after its due time a scheduled message was sent |
 //! | `outbox_stream_*` | | | the stream relay's: iterator age, records read and filtered, leases (listed in [`stream`](crate::stream)) |
 //! | `outbox_inbox_duplicates_total`, `outbox_consumer_*` | | | the consumer side's: duplicates absorbed, handler failures, unreadable deliveries (listed in [`consumer`](crate::consumer)) |
 //!

@@ -128,8 +128,10 @@
 //! [`Outbox::dead_letter`](crate::Outbox::dead_letter) sets a message aside by hand. Other
 //! listings: [`Outbox::outstanding`](crate::Outbox::outstanding) (through the index, shard by
 //! shard, oldest first), [`Outbox::dispatched`](crate::Outbox::dispatched) (kept messages, a
-//! scan), [`Outbox::outstanding_count`](crate::Outbox::outstanding_count) (capped: a count reads
-//! every item it counts). Their [`ContinuationToken`](crate::ContinuationToken)s hold no server
+//! scan), [`Outbox::scheduled`](crate::Outbox::scheduled) (scheduled messages not yet due, with
+//! their due times, through the index), [`Outbox::outstanding_count`](crate::Outbox::outstanding_count)
+//! and [`Outbox::scheduled_count`](crate::Outbox::scheduled_count) (capped: a count reads every
+//! item it counts). Their [`ContinuationToken`](crate::ContinuationToken)s hold no server
 //! state, so a token from one process works in another.
 //!
 //! # The library's own items

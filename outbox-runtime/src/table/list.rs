@@ -71,41 +71,90 @@ pub struct BoundedCount {
     pub capped: bool,
 }
 
+/// A range of the outstanding index by place in line (epoch milliseconds): what is due by a
+/// time (messages sent at once, scheduled ones that fell due), or scheduled after it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum IndexRange {
+    /// In line at or before this time.
+    DueBy(u64),
+    /// In line after this time: scheduled, not yet due.
+    DueAfter(u64),
+}
+
+impl IndexRange {
+    fn condition(self) -> (&'static str, u64) {
+        match self {
+            IndexRange::DueBy(ms) => ("#shard = :shard AND #since <= :at", ms),
+            IndexRange::DueAfter(ms) => ("#shard = :shard AND #since > :at", ms),
+        }
+    }
+
+    /// What the listing's continuation tokens start with.
+    fn token_prefix(self) -> &'static str {
+        match self {
+            IndexRange::DueBy(_) => "o1",
+            IndexRange::DueAfter(_) => "s1",
+        }
+    }
+}
+
 impl TableHandle {
-    /// Outstanding messages created at least `min_age` ago, across every shard, shard by shard
-    /// and oldest first within a shard, at most `limit` per page.
+    /// Outstanding messages created at least `min_age` ago (scheduled ones: due at least
+    /// `min_age` ago), across every shard, shard by shard and oldest first within a shard, at
+    /// most `limit` per page.
     pub(crate) async fn outstanding(
         &self,
         min_age: Duration,
         limit: usize,
         token: Option<&ContinuationToken>,
     ) -> Result<Page> {
-        let (mut shard, mut start) = match token {
-            Some(token) => self.parse_outstanding_token(token)?,
-            None => (0, None),
-        };
         let cutoff = to_millis(
             now_millis()
                 .checked_sub(min_age)
                 .unwrap_or(SystemTime::UNIX_EPOCH),
         );
+        self.list_index(IndexRange::DueBy(cutoff), limit, token)
+            .await
+    }
+
+    /// Scheduled messages not yet due, soonest due first within a shard.
+    pub(crate) async fn scheduled(
+        &self,
+        limit: usize,
+        token: Option<&ContinuationToken>,
+    ) -> Result<Page> {
+        self.list_index(IndexRange::DueAfter(to_millis(now_millis())), limit, token)
+            .await
+    }
+
+    async fn list_index(
+        &self,
+        range: IndexRange,
+        limit: usize,
+        token: Option<&ContinuationToken>,
+    ) -> Result<Page> {
+        let prefix = range.token_prefix();
+        let (mut shard, mut start) = match token {
+            Some(token) => self.parse_index_token(prefix, token)?,
+            None => (0, None),
+        };
         let mut ids = Vec::new();
         let limit = limit.max(1);
         let next = loop {
             let (page_ids, last) = self
-                .query_shard(shard, cutoff, limit - ids.len(), start.take())
+                .query_shard(shard, range, limit - ids.len(), start.take())
                 .await?;
             ids.extend(page_ids);
             match last {
                 Some(last) if ids.len() >= limit => {
-                    break Some(self.outstanding_token(shard, Some(&last))?);
+                    break Some(self.index_token(prefix, shard, Some(&last))?);
                 }
                 Some(last) => start = Some(last),
                 None if shard + 1 >= self.config.shard_count => break None,
                 None => {
                     shard += 1;
                     if ids.len() >= limit {
-                        break Some(self.outstanding_token(shard, None)?);
+                        break Some(self.index_token(prefix, shard, None)?);
                     }
                 }
             }
@@ -127,26 +176,27 @@ impl TableHandle {
         })
     }
 
-    /// Outstanding message ids of one shard (keys only), oldest first, at most `limit`; and the
-    /// index key to continue from.
+    /// Outstanding message ids of one shard in `range` (keys only), in line order, at most
+    /// `limit`; and the index key to continue from.
     pub(crate) async fn query_shard(
         &self,
         shard: u16,
-        cutoff_ms: u64,
+        range: IndexRange,
         limit: usize,
         start: Option<Item>,
     ) -> Result<(Vec<MessageId>, Option<Item>)> {
+        let (condition, at) = range.condition();
         let output = self
             .db
             .client()
             .query()
             .table_name(self.table())
             .index_name(&self.config.index_name)
-            .key_condition_expression("#shard = :shard AND #since <= :cutoff")
+            .key_condition_expression(condition)
             .expression_attribute_names("#shard", attr::SHARD)
             .expression_attribute_names("#since", attr::OUTSTANDING_SINCE)
             .expression_attribute_values(":shard", number(shard))
-            .expression_attribute_values(":cutoff", number(cutoff_ms))
+            .expression_attribute_values(":at", number(at))
             .limit(i32::try_from(limit).unwrap_or(i32::MAX))
             .set_exclusive_start_key(start)
             .set_return_consumed_capacity(self.db.consumed_capacity())
@@ -165,10 +215,15 @@ impl TableHandle {
         Ok((ids, output.last_evaluated_key().cloned()))
     }
 
-    /// `o1:<shard>` or `o1:<shard>:<order key>:<message id>`.
-    fn outstanding_token(&self, shard: u16, last: Option<&Item>) -> Result<ContinuationToken> {
+    /// `<prefix>:<shard>` or `<prefix>:<shard>:<order key>:<message id>`.
+    fn index_token(
+        &self,
+        prefix: &str,
+        shard: u16,
+        last: Option<&Item>,
+    ) -> Result<ContinuationToken> {
         let Some(last) = last else {
-            return Ok(ContinuationToken(format!("o1:{shard}")));
+            return Ok(ContinuationToken(format!("{prefix}:{shard}")));
         };
         let since = match last.get(attr::OUTSTANDING_SINCE) {
             Some(AttributeValue::N(since)) => since.clone(),
@@ -182,17 +237,24 @@ impl TableHandle {
                 return Err(self.unexpected("Query", "its last key lacks the message id"));
             }
         };
-        Ok(ContinuationToken(format!("o1:{shard}:{since}:{id}")))
+        Ok(ContinuationToken(format!("{prefix}:{shard}:{since}:{id}")))
     }
 
-    fn parse_outstanding_token(&self, token: &ContinuationToken) -> Result<(u16, Option<Item>)> {
+    fn parse_index_token(
+        &self,
+        prefix: &str,
+        token: &ContinuationToken,
+    ) -> Result<(u16, Option<Item>)> {
         let invalid = |reason: &str| Error::InvalidContinuationToken {
             token: token.0.clone(),
             reason: reason.to_owned(),
         };
         let mut parts = token.0.splitn(4, ':');
-        if parts.next() != Some("o1") {
-            return Err(invalid("it is not a token of `outstanding`"));
+        if parts.next() != Some(prefix) {
+            return Err(invalid(match prefix {
+                "o1" => "it is not a token of `outstanding`",
+                _ => "it is not a token of `scheduled`",
+            }));
         }
         let shard: u16 = parts
             .next()
@@ -338,9 +400,9 @@ impl TableHandle {
         }
     }
 
-    /// Counts outstanding messages (of any age), stopping at `cap`. A count reads every item
-    /// it counts, so keep the cap small on a hot path.
-    pub(crate) async fn outstanding_count(&self, cap: usize) -> Result<BoundedCount> {
+    /// Counts the outstanding index's entries in `range`, stopping at `cap`.
+    pub(crate) async fn index_count(&self, range: IndexRange, cap: usize) -> Result<BoundedCount> {
+        let (condition, at) = range.condition();
         let mut count = 0;
         for shard in 0..self.config.shard_count {
             let mut start = None;
@@ -358,9 +420,11 @@ impl TableHandle {
                     .query()
                     .table_name(self.table())
                     .index_name(&self.config.index_name)
-                    .key_condition_expression("#shard = :shard")
+                    .key_condition_expression(condition)
                     .expression_attribute_names("#shard", attr::SHARD)
+                    .expression_attribute_names("#since", attr::OUTSTANDING_SINCE)
                     .expression_attribute_values(":shard", number(shard))
+                    .expression_attribute_values(":at", number(at))
                     .select(Select::Count)
                     .limit(i32::try_from(cap - count).unwrap_or(i32::MAX))
                     .set_exclusive_start_key(start.take())

@@ -11,7 +11,7 @@ use crate::table::config::OutboxConfig;
 use crate::table::handle::TableHandle;
 use crate::table::items::StoreOutcome;
 use crate::table::layout::StoredMessage;
-use crate::table::list::{BoundedCount, ContinuationToken, Page};
+use crate::table::list::{BoundedCount, ContinuationToken, IndexRange, Page};
 use crate::table::schedule::{ScheduleOutcome, cancel_action, reschedule_action};
 use crate::table::schema::EnsureOutcome;
 
@@ -231,13 +231,36 @@ impl Outbox {
         self.table.dispatched(min_age, limit, token).await
     }
 
-    /// Counts outstanding messages (of any age), stopping at `cap`. A count reads every item
-    /// it counts, so keep the cap small on a hot path.
+    /// Counts outstanding messages that are due (of any age; scheduled messages not yet due
+    /// are [`Outbox::scheduled_count`]'s), stopping at `cap`. A count reads every item it
+    /// counts, so keep the cap small on a hot path.
     ///
     /// # Errors
     /// The request's error.
     pub async fn outstanding_count(&self, cap: usize) -> Result<BoundedCount> {
-        self.table.outstanding_count(cap).await
+        let now = crate::time::to_millis(SystemTime::now());
+        self.table.index_count(IndexRange::DueBy(now), cap).await
+    }
+
+    /// Counts scheduled messages not yet due, stopping at `cap`.
+    ///
+    /// # Errors
+    /// The request's error.
+    pub async fn scheduled_count(&self, cap: usize) -> Result<BoundedCount> {
+        let now = crate::time::to_millis(SystemTime::now());
+        self.table.index_count(IndexRange::DueAfter(now), cap).await
+    }
+
+    /// Scheduled messages not yet due, with their due times
+    /// ([`StoredMessage::due_at`](crate::StoredMessage::due_at)), shard by shard and soonest
+    /// due first within a shard, at most `limit` per page; paged as
+    /// [`Outbox::outstanding`] is.
+    ///
+    /// # Errors
+    /// [`Error::InvalidContinuationToken`](crate::Error::InvalidContinuationToken); the request's
+    /// error.
+    pub async fn scheduled(&self, limit: usize, token: Option<&ContinuationToken>) -> Result<Page> {
+        self.table.scheduled(limit, token).await
     }
 
     /// Dead-letters a message now, whatever its attempt count, keeping `reason` as its last

@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 use outbox_runtime::stream::{StreamRelay, StreamRelayConfig};
 use outbox_runtime::transport::{InMemoryProducer, Producer, ProducerError};
 use outbox_runtime::{
-    Cleanup, ClearMode, Error, Message, MessageId, Outbox, OutboxConfig, Postbox, ScheduleOutcome,
-    StoreOutcome, StreamMode, Sweeper, SweeperConfig,
+    Cleanup, ClearMode, ContinuationToken, Error, Message, MessageId, Outbox, OutboxConfig,
+    Postbox, ScheduleOutcome, StoreOutcome, StreamMode, Sweeper, SweeperConfig,
 };
 use outbox_tests::{create_table, dynamodb, dynamodb_streams, unique_name};
 
@@ -482,4 +482,58 @@ async fn a_message_the_sweeper_is_sending_is_in_flight_not_cancellable() {
         outbox.cancel(&id).await.unwrap(),
         ScheduleOutcome::AlreadySent
     );
+}
+
+#[tokio::test]
+async fn listings_and_counts_tell_scheduled_messages_from_due_ones() {
+    let outbox = outbox(OutboxConfig::new(unique_name("scheduled-list")).with_shards(4)).await;
+    let now = SystemTime::now();
+    let mut later = Vec::new();
+    for n in 0..5 {
+        let scheduled = message(&format!("l{n}"), n);
+        outbox
+            .store_at(&scheduled, now + Duration::from_secs(3600 + u64::from(n)))
+            .await
+            .unwrap();
+        later.push(scheduled.id().clone());
+    }
+    let due = message("d", 9);
+    outbox.store(&due).await.unwrap();
+
+    assert_eq!(outbox.outstanding_count(100).await.unwrap().count, 1);
+    assert_eq!(outbox.scheduled_count(100).await.unwrap().count, 5);
+    let capped = outbox.scheduled_count(3).await.unwrap();
+    assert!(capped.capped && capped.count == 3);
+    let listed = outbox.outstanding(Duration::ZERO, 100, None).await.unwrap();
+    assert_eq!(
+        listed
+            .messages
+            .iter()
+            .map(|m| m.message.id().clone())
+            .collect::<Vec<_>>(),
+        vec![due.id().clone()]
+    );
+
+    // Paged two at a time, every scheduled message once, each with its due time.
+    let mut seen = Vec::new();
+    let mut token = None;
+    loop {
+        let page = outbox.scheduled(2, token.as_ref()).await.unwrap();
+        for stored in &page.messages {
+            assert!(stored.due_at.is_some_and(|at| at > now), "{stored:?}");
+            seen.push(stored.message.id().clone());
+        }
+        match page.next {
+            Some(next) => token = Some(next),
+            None => break,
+        }
+    }
+    seen.sort();
+    later.sort();
+    assert_eq!(seen, later);
+    let wrong = outbox
+        .outstanding(Duration::ZERO, 2, Some(&ContinuationToken::parse("s1:0")))
+        .await
+        .unwrap_err();
+    assert!(wrong.to_string().contains("`outstanding`"), "{wrong}");
 }

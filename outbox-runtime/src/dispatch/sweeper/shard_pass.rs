@@ -22,6 +22,7 @@ use crate::message::{Item, Message, MessageId};
 use crate::table::attempts::FailureOutcome;
 use crate::table::handle::TableHandle;
 use crate::table::layout::StoredMessage;
+use crate::table::list::IndexRange;
 use crate::time::to_millis;
 
 /// What every shard's pass shares.
@@ -76,7 +77,12 @@ async fn fetch(
 ) -> Result<Page> {
     let (ids, last) = work
         .table()
-        .query_shard(shard, cutoff_ms, work.config.batch_size, start)
+        .query_shard(
+            shard,
+            IndexRange::DueBy(cutoff_ms),
+            work.config.batch_size,
+            start,
+        )
         .await?;
     let mut page = Page {
         stored: Vec::new(),
@@ -231,6 +237,11 @@ async fn claim_scheduled(
     let mut kept = Vec::with_capacity(round.len());
     for (stored, claimed) in round.into_iter().zip(claimed) {
         if claimed? {
+            if let Some(due) = stored.due_at {
+                let late = SystemTime::now().duration_since(due).unwrap_or_default();
+                metrics::histogram!("outbox_scheduled_due_to_sent_seconds")
+                    .record(late.as_secs_f64());
+            }
             kept.push(stored);
         } else {
             tracing::debug!(message_id = %stored.message.id(), "scheduled message cancelled or rescheduled before its send");
