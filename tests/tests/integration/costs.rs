@@ -501,3 +501,65 @@ async fn a_consumed_message_costs_one_transaction_and_its_inbox_item_two_write_u
     assert_eq!(first.write_capacity_per_message, 4.0);
     assert_eq!(first.unreported_requests, 0);
 }
+
+/// One sweeper pass, and what it cost.
+async fn pass(
+    rig: &Rig,
+    sweeper: &mut outbox_runtime::Sweeper,
+) -> (outbox_runtime::SweepReport, Counts) {
+    let before = rig.meter.counts();
+    let report = sweeper.sweep_once().await.unwrap();
+    (report, rig.meter.counts().since(&before))
+}
+
+/// Stores `count` messages due at `due`, 64 at a time.
+async fn store_due(rig: &Rig, count: usize, due: std::time::SystemTime) {
+    use futures_util::StreamExt as _;
+    futures_util::stream::iter(0..count)
+        .map(|n| async move {
+            let message = outbox_runtime::Message::new("reminder.due", format!("{{\"n\":{n}}}"));
+            rig.outbox.store_at(&message, due).await.unwrap();
+        })
+        .buffer_unordered(64)
+        .collect::<Vec<()>>()
+        .await;
+}
+
+#[tokio::test]
+async fn ten_thousand_messages_due_tomorrow_cost_a_pass_nothing_and_due_now_each_is_read() {
+    use std::time::SystemTime;
+
+    const SHARDS: u16 = 16;
+    const MESSAGES: usize = 10_000;
+    let rig = rig(SHARDS, keep()).await;
+    let mut sweeper = warm_sweeper(&rig, "costs-scheduled").await.unwrap();
+
+    let (_, empty) = pass(&rig, &mut sweeper).await;
+    store_due(
+        &rig,
+        MESSAGES,
+        SystemTime::now() + Duration::from_secs(24 * 3600),
+    )
+    .await;
+    let (report, tomorrow) = pass(&rig, &mut sweeper).await;
+    assert!(report.sent.is_empty());
+    assert_eq!(requests(&tomorrow), requests(&empty));
+    assert_eq!(requests(&tomorrow), vec![("Query", u64::from(SHARDS))]);
+    assert_eq!((tomorrow.items_read(), empty.items_read()), (0, 0));
+
+    // The same outbox with as many due now: each is read (its key, then the item), claimed,
+    // sent and marked.
+    store_due(&rig, MESSAGES, SystemTime::now() - Duration::from_secs(1)).await;
+    let (report, now) = pass(&rig, &mut sweeper).await;
+    assert_eq!(report.sent.len(), MESSAGES);
+    assert_eq!(now.items_read(), 2 * MESSAGES as u64);
+    let claims = requests(&now)
+        .into_iter()
+        .find(|(op, _)| *op == "UpdateItem")
+        .map(|(_, n)| n);
+    assert_eq!(
+        claims,
+        Some(MESSAGES as u64),
+        "one claim per scheduled message"
+    );
+}
