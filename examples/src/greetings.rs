@@ -7,8 +7,11 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use outbox_runtime::table::TableSchema;
+use std::time::Duration;
+
 use outbox_runtime::{
-    DynamoDb, MessageId, OutboxMessage, Postbox, Transaction, transactional_handler,
+    DynamoDb, MessageId, OutboxMessage, Postbox, ScheduleOutcome, Transaction,
+    transactional_handler,
 };
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +49,17 @@ pub struct AddGreeting {
     pub name: String,
     /// What to say.
     pub greeting: String,
+}
+
+/// The command: greet someone later, unless told otherwise before then.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScheduleGreeting {
+    /// Who to greet.
+    pub name: String,
+    /// What to say.
+    pub greeting: String,
+    /// How long from now.
+    pub after: Duration,
 }
 
 /// What can go wrong when greeting.
@@ -188,5 +202,44 @@ impl AddGreetingHandler {
             return Err(AppError::TooManyGreetings { name: person.name });
         }
         Ok(id)
+    }
+
+    /// Announces a greeting later: the `GreetingMade` is deposited due `command.after` from
+    /// now, and the sweeper sends it then. Returns its id, to cancel it with.
+    ///
+    /// # Errors
+    /// [`AppError::UnknownPerson`], or the outbox's error.
+    #[transactional_handler(postbox = self.postbox, tx = tx)]
+    pub async fn schedule(
+        &self,
+        tx: &mut Transaction,
+        command: ScheduleGreeting,
+    ) -> Result<MessageId, AppError> {
+        if tx
+            .get::<Person>(&self.people.table, &command.name)
+            .await?
+            .is_none()
+        {
+            return Err(AppError::UnknownPerson(command.name.clone()));
+        }
+        let announcement = GreetingMade {
+            name: command.name.clone(),
+            greeting: command.greeting.clone(),
+        };
+        Ok(tx.deposit_after(&announcement, command.after)?)
+    }
+
+    /// Takes back a scheduled greeting: unless it is already out (or on its way), it is never
+    /// sent. The outcome says which.
+    ///
+    /// # Errors
+    /// The outbox's error.
+    #[transactional_handler(postbox = self.postbox, tx = tx)]
+    pub async fn cancel(
+        &self,
+        tx: &mut Transaction,
+        scheduled: MessageId,
+    ) -> Result<ScheduleOutcome, AppError> {
+        Ok(tx.cancel(&scheduled).await?)
     }
 }

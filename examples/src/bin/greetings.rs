@@ -3,7 +3,8 @@
 //! behind; a process that dies right after its commit has its message delivered by the sweeper,
 //! running as a process of its own; 32 greetings of one person at once, 8 at a time, all kept;
 //! a consumer service that counts greetings exactly once, although it dies between its commit
-//! and the SQS delete and the message is delivered again. Every step is verified by reading the
+//! and the SQS delete and the message is delivered again; two greetings scheduled for later, one
+//! taken back before it is due and one delivered when due. Every step is verified by reading the
 //! real state back.
 //!
 //! `greetings` runs the demo. `greetings commit-then-die NAME GREETING` is the dying process
@@ -19,11 +20,15 @@ use outbox_examples::consumer::{GreetingConsumer, VISIBILITY_TIMEOUT_SECS};
 use outbox_examples::counter::{GREETING_COUNTS_TABLE, GreetingCounter};
 use outbox_examples::greetings::{
     AddGreeting, AddGreetingHandler, AppError, GreetingMade, MAX_GREETINGS, People, Person,
+    ScheduleGreeting,
 };
 use outbox_examples::people::PEOPLE_TABLE;
 use outbox_runtime::consumer::SqsConsumer;
 use outbox_runtime::transport::{Producer, ProducerError, SqsProducer, sqs};
-use outbox_runtime::{DynamoDb, Message, MessageId, Outbox, OutboxConfig, Postbox};
+use outbox_runtime::{
+    DynamoDb, Message, MessageId, Outbox, OutboxConfig, Postbox, ScheduleOutcome, Sweeper,
+    SweeperConfig,
+};
 
 const USAGE: &str = "usage: greetings [commit-then-die NAME GREETING | consume-then-die QUEUE_URL]
 
@@ -143,7 +148,10 @@ async fn demo() -> Result<(), Failure> {
         db.endpoint()
     );
     // A run that was interrupted may have left messages behind: start from an empty outbox.
-    let leftovers = outbox.outstanding(Duration::ZERO, 1000, None).await?;
+    let mut leftovers = outbox.outstanding(Duration::ZERO, 1000, None).await?;
+    leftovers
+        .messages
+        .extend(outbox.scheduled(1000, None).await?.messages);
     if !leftovers.messages.is_empty() {
         let ids: Vec<MessageId> = leftovers
             .messages
@@ -307,6 +315,7 @@ async fn demo() -> Result<(), Failure> {
     )?;
     concurrent_greetings(&handler, &people, &consumer).await?;
     count_exactly_once(&handler, &consumer).await?;
+    scheduled_greetings(&handler, &consumer).await?;
     println!("every step verified against the tables and the queue");
     Ok(())
 }
@@ -458,5 +467,69 @@ async fn count_exactly_once(
     let count = counter.count(&db, "Tyrion").await?;
     println!("   table `{GREETING_COUNTS_TABLE}`: Tyrion has {count}");
     check(count == before + 1, "the greeting was counted exactly once")?;
+    Ok(())
+}
+
+/// How far ahead the demo schedules its greetings.
+const LATER: Duration = Duration::from_secs(2);
+
+async fn scheduled_greetings(
+    handler: &AddGreetingHandler,
+    consumer: &GreetingConsumer,
+) -> Result<(), Failure> {
+    println!(
+        "8. two greetings for Arya scheduled {} s ahead; a later command takes the first back",
+        LATER.as_secs()
+    );
+    let schedule = |greeting: &str| ScheduleGreeting {
+        name: "Arya".into(),
+        greeting: greeting.into(),
+        after: LATER,
+    };
+    let taken_back = handler.schedule(schedule("Not today")).await?;
+    let kept = handler.schedule(schedule("Valar morghulis")).await?;
+    let outcome = handler.cancel(taken_back.clone()).await?;
+    println!("   cancel {taken_back}: {outcome:?}");
+    check(
+        outcome == ScheduleOutcome::Applied,
+        "the first greeting is taken back",
+    )?;
+    let outbox = handler.postbox.outbox();
+    check(
+        outbox.scheduled_count(10).await?.count == 1,
+        "one greeting is still scheduled",
+    )?;
+    let mut sweeper = Sweeper::new(
+        &handler.postbox,
+        SweeperConfig::default().with_owner("greetings-demo"),
+    );
+    check(
+        sweeper.sweep_once().await?.sent.is_empty(),
+        "the sweeper sends nothing before its due time",
+    )?;
+    check(
+        consumer.receive(Duration::from_secs(1)).await?.is_empty(),
+        "and nothing reached the queue",
+    )?;
+    tokio::time::sleep(LATER).await;
+    let report = sweeper.sweep_once().await?;
+    sweeper.release().await?;
+    println!("   once due, the sweeper sent {:?}", report.sent);
+    check(
+        report.sent == [kept.clone()],
+        "the kept greeting went when due",
+    )?;
+    let received = consumer.receive(Duration::from_secs(5)).await?;
+    for (message, greeting) in &received {
+        println!("   consumer received {} : {greeting:?}", message.id());
+    }
+    check(
+        received.len() == 1 && received[0].0.id() == &kept,
+        "the consumer received the kept greeting only",
+    )?;
+    check(
+        handler.cancel(kept).await? == ScheduleOutcome::AlreadySent,
+        "taking back a greeting already sent says so",
+    )?;
     Ok(())
 }
