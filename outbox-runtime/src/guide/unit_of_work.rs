@@ -320,7 +320,9 @@
 //! been sent. For scheduled messages "earlier" means due earlier: a key's messages go in the
 //! order of their due times (deposit order for equal ones, and a message sent at once is due
 //! when it is deposited), so a message scheduled for later never holds back one due before
-//! it. The immediate send goes out right after the commit, without looking for older
+//! it. After a failed send a scheduled message keeps its place, waits out its backoff like any
+//! message, and holds its key's later messages back meanwhile; while it waits it is no longer in
+//! flight, so it can still be cancelled or moved, which lets the key's next message go. The immediate send goes out right after the commit, without looking for older
 //! messages of the key still waiting for the sweeper (after a failed send, say), so a later
 //! message can overtake them there. A service that needs strict order per key even across
 //! transport failures uses `clear = "sweeper"`, or, with a stream relay,

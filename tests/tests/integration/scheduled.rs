@@ -5,11 +5,13 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use outbox_runtime::consumer::Inbox;
 use outbox_runtime::stream::{StreamRelay, StreamRelayConfig};
 use outbox_runtime::transport::{InMemoryProducer, Producer, ProducerError};
 use outbox_runtime::{
     Cleanup, ClearMode, ContinuationToken, Error, Message, MessageId, Outbox, OutboxConfig,
-    Postbox, ScheduleOutcome, StoreOutcome, StreamMode, Sweeper, SweeperConfig,
+    Postbox, ScheduleOutcome, StoreOutcome, StreamMode, Sweeper, SweeperConfig, Transaction,
+    capture_reports, transactional_handler,
 };
 use outbox_tests::{create_table, dynamodb, dynamodb_streams, unique_name};
 
@@ -536,4 +538,104 @@ async fn listings_and_counts_tell_scheduled_messages_from_due_ones() {
         .await
         .unwrap_err();
     assert!(wrong.to_string().contains("`outstanding`"), "{wrong}");
+}
+
+/// A consumer that starts a saga: it acknowledges the order at once and schedules its timeout.
+struct Saga {
+    postbox: Postbox,
+    inbox: Inbox,
+}
+
+impl Saga {
+    #[transactional_handler(postbox = self.postbox, tx = tx, incoming = message, inbox = self.inbox)]
+    async fn start(&self, tx: &mut Transaction, message: &Message) -> Result<(), Error> {
+        let order = message.id().to_string();
+        tx.deposit_message_at(
+            Message::new("order.timed-out", order.clone()).with_partition_key("o-1"),
+            SystemTime::now() + Duration::from_secs(3600),
+        )?;
+        tx.deposit_message(Message::new("order.acknowledged", order).with_partition_key("o-1"))?;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_consumer_schedules_a_timeout_to_itself_and_a_redelivery_never_sends_it_early() {
+    let db = dynamodb().await;
+    let config = OutboxConfig::new(unique_name("scheduled-saga")).with_shards(2);
+    create_table(&db, &config.table_schema()).await;
+    let outbox = Outbox::new(db.clone(), config).unwrap();
+    let inbox = Inbox::new("saga").with_table_name(unique_name("saga-inbox"));
+    inbox.ensure_table(&db).await.unwrap();
+    let producer = Arc::new(InMemoryProducer::new());
+    let saga = Saga {
+        postbox: Postbox::new(outbox.clone(), Arc::clone(&producer)),
+        inbox,
+    };
+    let placed = Message::new("order.placed", "{\"order\":\"o-1\"}");
+
+    // The first handling commits both; the acknowledgement's send fails.
+    producer.set_failing(true);
+    let (first, reports) = capture_reports(saga.start(&placed)).await;
+    first.unwrap();
+    assert_eq!(reports[0].committed.len(), 1, "{reports:?}");
+    assert!(producer.sent().is_empty());
+
+    // The redelivery is absorbed, and re-sends what was left outstanding: the acknowledgement,
+    // never the timeout, which stays scheduled.
+    producer.set_failing(false);
+    let (second, reports) = capture_reports(saga.start(&placed)).await;
+    second.unwrap();
+    assert!(reports[0].duplicate);
+    let sent: Vec<String> = producer
+        .sent()
+        .iter()
+        .map(|m| m.topic().to_owned())
+        .collect();
+    assert_eq!(sent, ["order.acknowledged"]);
+    assert_eq!(outbox.scheduled_count(10).await.unwrap().count, 1);
+}
+
+#[tokio::test]
+async fn after_a_failed_send_a_scheduled_message_holds_its_key_and_can_still_be_cancelled() {
+    let outbox = outbox(OutboxConfig::new(unique_name("scheduled-failed")).with_shards(1)).await;
+    let producer = Arc::new(InMemoryProducer::new());
+    let postbox = Postbox::new(outbox.clone(), Arc::clone(&producer));
+    let mut tx = postbox.begin();
+    let first = tx
+        .deposit_message_at(message("k", 1), SystemTime::now() - Duration::from_secs(2))
+        .unwrap();
+    let second = tx
+        .deposit_message_at(message("k", 2), SystemTime::now() - Duration::from_secs(1))
+        .unwrap();
+    postbox
+        .commit_and_send(tx, ClearMode::Immediate)
+        .await
+        .unwrap();
+
+    // The first fails: it keeps its place, waits out its backoff (a second by default), and
+    // the key's later message waits behind it.
+    producer.set_failing(true);
+    let mut sweeper = Sweeper::new(&postbox, default_sweeper("scheduled-failed"));
+    let report = sweeper.sweep_once().await.unwrap();
+    assert_eq!((report.failed, report.held_back), (1, 1), "{report:?}");
+    producer.set_failing(false);
+    let report = sweeper.sweep_once().await.unwrap();
+    assert!(
+        report.sent.is_empty(),
+        "the backoff holds the key: {report:?}"
+    );
+    let stored = outbox.get(&first).await.unwrap().unwrap();
+    assert!(stored.is_outstanding() && stored.attempts == 1);
+
+    // Waiting out its backoff, it is no longer in flight: it can be cancelled, and then the
+    // key's next message goes.
+    assert_eq!(
+        outbox.cancel(&first).await.unwrap(),
+        ScheduleOutcome::Applied
+    );
+    let report = sweeper.sweep_once().await.unwrap();
+    assert_eq!(report.sent, vec![second.clone()], "{report:?}");
+    assert_eq!(sent_ids(&producer), vec![second]);
+    sweeper.release().await.unwrap();
 }
