@@ -20,7 +20,7 @@ use outbox_tests::ENDPOINT_ENV;
 use outbox_tests::bench::proxy::{PROXY_ARG, Proxy, proxy_main};
 use outbox_tests::bench::scenarios::{
     self, ComparisonRow, ConsumedCostRow, CostRow, DrainRatio, DrainRow, INSTRUCTIONS_ARG, IdleRow,
-    InstructionsRow, LatencyRow, Percentiles, Relay, RoundTripRow, StreamRelayRow,
+    InstructionsRow, LatencyRow, Percentiles, Relay, RoundTripRow, ScheduledRow, StreamRelayRow,
 };
 use outbox_tests::bench::{BoxError, Link};
 use serde::Serialize;
@@ -54,7 +54,7 @@ struct Settings {
     json: std::path::PathBuf,
 }
 
-const SCENARIOS: [&str; 11] = [
+const SCENARIOS: [&str; 12] = [
     "overhead",
     "requests",
     "capacity",
@@ -66,6 +66,7 @@ const SCENARIOS: [&str; 11] = [
     "stream",
     "consume",
     "instructions",
+    "scheduled",
 ];
 
 impl Settings {
@@ -271,6 +272,7 @@ struct Report {
     consumed_costs: Vec<ConsumedCostRow>,
     consumer_inbox: Vec<ComparisonRow>,
     instructions: Option<InstructionsRow>,
+    scheduled: Vec<ScheduledRow>,
 }
 
 fn main() -> ExitCode {
@@ -644,6 +646,23 @@ async fn run(settings: Settings, args: &[String]) -> Result<bool, BoxError> {
         report.instructions = Some(row);
     }
 
+    if settings.runs("scheduled") {
+        progress("12. messages due later: how late they go, and a pass over many due tomorrow");
+        let (seconds, tomorrow) = if settings.quick {
+            (5, 1000)
+        } else {
+            (20, 10_000)
+        };
+        for &rtt in &settings.rtt_ms {
+            let link = links.get(rtt);
+            report.scheduled.push(
+                scenarios::scheduled(&link, settings.shards, 100, seconds, tomorrow, 5, &progress)
+                    .await?,
+            );
+        }
+        print_scheduled(&report.scheduled);
+    }
+
     report.seconds = started.elapsed().as_secs_f64();
     let json = settings.json.clone();
     report.settings = Some(settings);
@@ -896,6 +915,38 @@ fn print_drain_ratios(rows: &[DrainRatio]) {
             row.rtt_ms,
             row.against,
             row.ratio.show(),
+        );
+    }
+    println!();
+}
+
+fn print_scheduled(rows: &[ScheduledRow]) {
+    println!(
+        "\n#### Messages due later (the default sweeper: a pass a second, min_age 10 s; \
+         messages falling due at a steady rate, each timed from its due time to the producer; \
+         passes over an outbox of messages due tomorrow, an empty one the baseline)\n"
+    );
+    println!(
+        "| rtt ms | shards | due/s | timed | interval ms | due to sent p50 ms | p99 ms | due \
+         tomorrow | requests/pass | items read/pass | empty: requests/pass | empty: items \
+         read/pass |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for row in rows {
+        println!(
+            "| {} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {} | {:.0} | {:.0} | {:.0} | {:.0} |",
+            row.rtt_ms,
+            row.shards,
+            row.rate_per_s,
+            row.timed,
+            row.interval_ms,
+            row.due_to_sent.p50_ms,
+            row.due_to_sent.p99_ms,
+            row.due_tomorrow,
+            row.requests_per_pass,
+            row.items_read_per_pass,
+            row.empty_requests_per_pass,
+            row.empty_items_read_per_pass
         );
     }
     println!();

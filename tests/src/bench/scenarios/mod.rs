@@ -8,7 +8,8 @@
 //! (6), `rmw` (7, the read-modify-write handler against the hand-written one), `marks` (8,
 //! background marks against inline ones), `stream_relay` (9, the stream relay beside the
 //! sweeper), `consume` (10, a consumer handler with its inbox record against one without) and
-//! `instructions` (11, scenario 1's calls counted in instructions by callgrind);
+//! `instructions` (11, scenario 1's calls counted in instructions by callgrind), `scheduled`
+//! (12, messages due later: how late they go, and a pass over many due tomorrow);
 //! `round_trip` measures the delaying proxy against a direct connection. `compare`
 //! runs two sides and an A/A control in interleaved rounds with their client CPU; `paths`
 //! measures what delivering messages costs on each path (the cost tests call it too), and
@@ -27,6 +28,7 @@ mod paths;
 mod per_message;
 mod rmw;
 mod round_trip;
+mod scheduled;
 mod stream_relay;
 
 pub use compare::{ComparisonRow, Side, Spread};
@@ -48,4 +50,5 @@ pub use paths::{
 pub use per_message::{CostRow, capacity_per_message, requests_per_message, short_body_bytes};
 pub use rmw::read_modify_write;
 pub use round_trip::{RoundTripRow, round_trip};
+pub use scheduled::{ScheduledRow, scheduled};
 pub use stream_relay::{StreamRelayRow, stream_relay};
