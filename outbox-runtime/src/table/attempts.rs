@@ -10,6 +10,7 @@ use crate::error::Result;
 use crate::message::MessageId;
 use crate::table::attributes as attr;
 use crate::table::handle::TableHandle;
+use crate::table::handle::condition_failed;
 use crate::table::layout::number;
 use crate::table::list::{ContinuationToken, Page, ScanFilter};
 use crate::time::to_millis;
@@ -190,13 +191,7 @@ impl TableHandle {
                 }
                 Ok(outcome)
             }
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(FailureOutcome::NotOutstanding)
-            }
+            Err(err) if condition_failed(&err) => Ok(FailureOutcome::NotOutstanding),
             Err(err) => Err(crate::Error::from_sdk(
                 "UpdateItem",
                 self.db.endpoint(),
@@ -258,10 +253,7 @@ impl TableHandle {
                 .await;
             match result {
                 Ok(_) => replayed += 1,
-                Err(err)
-                    if err
-                        .as_service_error()
-                        .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                Err(err) if condition_failed(&err) => {}
                 Err(err) => {
                     return Err(crate::Error::from_sdk(
                         "UpdateItem",

@@ -20,6 +20,8 @@ use crate::table::attributes as attr;
 use crate::table::config::OutboxConfig;
 #[cfg(any(feature = "streams", feature = "lambda"))]
 use crate::table::handle::TableHandle;
+#[cfg(any(feature = "streams", feature = "lambda"))]
+use crate::table::handle::condition_failed;
 use crate::table::layout::{self, number};
 
 /// The item that deposits `message` in the outbox table of `config`: the trace context of the
@@ -120,13 +122,7 @@ impl TableHandle {
             .expression_attribute_names("#order", attr::ORDER_KEY);
         match unmarked_failure_condition(request).send().boxed().await {
             Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(err) if condition_failed(&err) => Ok(false),
             Err(err) => Err(self.sdk_error("UpdateItem", err)),
         }
     }

@@ -69,3 +69,13 @@ pub(crate) fn unique_ids(ids: &[MessageId]) -> Vec<&MessageId> {
     let mut seen = std::collections::HashSet::new();
     ids.iter().filter(|id| seen.insert(*id)).collect()
 }
+
+/// Whether a request was refused because its condition did not hold (DynamoDB's
+/// `ConditionalCheckFailedException`, whichever operation it answered).
+pub(crate) fn condition_failed<E, R>(err: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    err.as_service_error()
+        .is_some_and(|e| e.code() == Some("ConditionalCheckFailedException"))
+}

@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::message::MessageId;
 use crate::table::attributes as attr;
 use crate::table::config::Cleanup;
+use crate::table::handle::condition_failed;
 use crate::table::handle::{TableHandle, UNPROCESSED_RETRIES, key, unique_ids};
 use crate::table::layout::number;
 use crate::time::to_millis;
@@ -226,11 +227,7 @@ impl TableHandle {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
+            Err(err) if condition_failed(&err) => {
                 // Already dispatched, or gone: marking is idempotent.
                 Ok(())
             }

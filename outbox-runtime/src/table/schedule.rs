@@ -16,6 +16,7 @@ use crate::error::Result;
 use crate::message::MessageId;
 use crate::table::attributes as attr;
 use crate::table::config::{Cleanup, OutboxConfig};
+use crate::table::handle::condition_failed;
 use crate::table::handle::{TableHandle, key};
 use crate::table::layout::{StoredMessage, number, order_key};
 use crate::time::to_millis;
@@ -172,13 +173,7 @@ impl TableHandle {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(err) if condition_failed(&err) => Ok(false),
             Err(err) => Err(self.sdk_error("UpdateItem", err)),
         }
     }

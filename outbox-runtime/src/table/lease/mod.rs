@@ -19,6 +19,7 @@ use futures_util::FutureExt as _;
 
 use crate::client::DynamoDb;
 use crate::error::{Error, Result};
+use crate::table::handle::condition_failed;
 use crate::table::layout::number;
 use crate::table::shard::fnv1a_32;
 use crate::time::to_millis;
@@ -129,9 +130,7 @@ impl Membership {
                         .boxed()
                         .await;
                     if let Err(err) = created
-                        && !err
-                            .as_service_error()
-                            .is_some_and(|e| e.is_conditional_check_failed_exception())
+                        && !condition_failed(&err)
                     {
                         return Err(Error::from_sdk(
                             "PutItem",

@@ -20,6 +20,7 @@ use crate::client::DynamoDb;
 use crate::error::{Error, Result};
 use crate::message::Item;
 use crate::table::batch_read::read_consistently;
+use crate::table::handle::condition_failed;
 use crate::table::layout::number;
 use crate::table::lease::{Membership, fair_share, start_offset};
 use crate::time::to_millis;
@@ -294,13 +295,7 @@ impl StreamLeases {
                     .and_then(|seq| seq.as_s().ok())
                     .cloned(),
             })),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
+            Err(err) if condition_failed(&err) => Ok(None),
             Err(err) => Err(self.sdk("UpdateItem", err)),
         }
     }
@@ -397,13 +392,7 @@ impl StreamLeases {
         }
         match request.send().boxed().await {
             Ok(_) => Ok(Checkpointed::Written),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(Checkpointed::LeaseLost)
-            }
+            Err(err) if condition_failed(&err) => Ok(Checkpointed::LeaseLost),
             Err(err) => Err(self.sdk("UpdateItem", err)),
         }
     }

@@ -17,6 +17,7 @@ use crate::message::Item;
 use crate::table::attributes as attr;
 use crate::table::batch_read::read_consistently;
 use crate::table::handle::TableHandle;
+use crate::table::handle::condition_failed;
 use crate::table::layout::number;
 use crate::table::lease::{Membership, fair_share, start_offset};
 use crate::time::{from_millis, to_millis};
@@ -277,13 +278,7 @@ impl SweeperLeases {
                 version,
                 expires_at,
             })),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
+            Err(err) if condition_failed(&err) => Ok(None),
             Err(err) => Err(Error::from_sdk(
                 "PutItem",
                 self.table.db.endpoint(),
@@ -331,13 +326,7 @@ impl SweeperLeases {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
+            Err(err) if condition_failed(&err) => Ok(()),
             Err(err) => Err(Error::from_sdk(
                 "UpdateItem",
                 self.table.db.endpoint(),
