@@ -283,9 +283,11 @@ impl Transaction {
     /// # Errors
     /// [`Error::TransactionCancelled`] with every action's reason (see [`Error::is_conflict`]);
     /// [`Error::DuplicateMessage`] when only deposits of existing ids failed;
-    /// [`Error::CommitUncertain`] when the outcome is unknown.
+    /// [`Error::CommitUncertain`] when the outcome is unknown; [`Error::Limit`] when the ids of
+    /// the messages deposited, written into the inbox record of a received message, take the
+    /// request past 4 MB (refused before anything is sent).
     pub async fn commit(mut self) -> Result<Committed> {
-        self.record_deposits_in_inbox();
+        self.record_deposits_in_inbox()?;
         if self.actions.is_empty() {
             return Ok(Committed::default());
         }

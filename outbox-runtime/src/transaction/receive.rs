@@ -2,7 +2,7 @@
 //! causation and correlation of what the handler deposits.
 
 use crate::error::{Error, Result};
-use crate::limits;
+use crate::limits::{self, LimitError};
 use crate::message::{Item, Message, MessageId};
 use crate::table::inbox::{self, Inbox};
 use crate::transaction::Transaction;
@@ -99,18 +99,36 @@ impl Transaction {
 
     /// Writes the ids of the deposited messages into the inbox record, just before the commit:
     /// a later duplicate delivery reads them back from its failed condition and re-sends those
-    /// still outstanding (the first handling committed, then died before its sends).
-    pub(crate) fn record_deposits_in_inbox(&mut self) {
+    /// still outstanding (the first handling committed, then died before its sends). The ids
+    /// count toward the request's size like every action did as it was added.
+    ///
+    /// # Errors
+    /// [`LimitError::RequestTooLarge`] when the ids take the request past 4 MB.
+    pub(crate) fn record_deposits_in_inbox(&mut self) -> Result<()> {
         let Some(received) = &self.received else {
-            return;
+            return Ok(());
         };
         if self.messages.is_empty() {
-            return;
+            return Ok(());
         }
         let ids: Vec<MessageId> = self.messages.iter().map(|m| m.id().clone()).collect();
         let item = inbox::with_deposited(received.item.clone(), &ids);
-        self.bytes += limits::item_size(&item) - limits::item_size(&received.item);
+        let size = self.bytes + limits::item_size(&item) - limits::item_size(&received.item);
+        if size > limits::MAX_REQUEST_BYTES {
+            return Err(LimitError::RequestTooLarge {
+                limit: limits::MAX_REQUEST_BYTES,
+                size,
+                action: format!(
+                    "the inbox record of message {} with the ids of the {} messages deposited",
+                    received.id,
+                    ids.len()
+                ),
+            }
+            .into());
+        }
+        self.bytes = size;
         self.actions[received.action] = inbox::put(&received.table, item);
+        Ok(())
     }
 
     /// Links a message deposited while handling an incoming one.

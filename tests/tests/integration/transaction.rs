@@ -354,6 +354,48 @@ async fn conditions_and_update_expressions_count_toward_the_request_size() {
 }
 
 #[tokio::test]
+async fn the_deposited_ids_an_inbox_record_carries_count_toward_the_request_size() {
+    let f = fixture().await;
+    let inbox =
+        outbox_runtime::consumer::Inbox::new("size-check").with_table_name(unique_name("inbox"));
+    let incoming = Message::new("order.placed", "{}");
+    let mut tx = Transaction::begin(&f.outbox);
+    tx.receive(&inbox, &incoming).unwrap();
+    tx.deposit_message(Message::new("order.acknowledged", "{}"))
+        .unwrap();
+    for n in 0..10 {
+        tx.put_item(
+            &f.people,
+            person_of_size(&format!("big{n}"), MAX_ITEM_BYTES),
+            None,
+        )
+        .unwrap();
+    }
+    // What the request holds so far, as a refused probe reports it; then exactly 4 MB.
+    let probe = tx
+        .put_item(&f.people, person_of_size("probe", 200_000), None)
+        .unwrap_err();
+    let Error::Limit(LimitError::RequestTooLarge { size, .. }) = probe else {
+        panic!("{probe:?}");
+    };
+    let held = size - 200_000;
+    tx.put_item(
+        &f.people,
+        person_of_size("rest", 4 * 1024 * 1024 - held),
+        None,
+    )
+    .expect("exactly 4 MB is allowed");
+    // The commit adds the deposited id to the inbox record: past the limit, refused before
+    // anything is sent, naming the inbox record.
+    let err = tx.commit().await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Limit(LimitError::RequestTooLarge { size, action, .. })
+            if *size > 4 * 1024 * 1024 && action.contains("inbox record")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
 async fn two_actions_on_one_item_are_refused_before_sending() {
     let f = fixture().await;
     let mut tx = Transaction::begin(&f.outbox);
