@@ -2,8 +2,9 @@
 //! `AWS_ENDPOINT_URL_DYNAMODB`): macro overhead, requests and capacity units per delivered
 //! message, sweeper drain against a naive sequential sweeper, idle sweep cost, latency, the
 //! read-modify-write handler, background marks against inline ones, the stream relay, and a
-//! consumer handler with its inbox against one without, and the macro handler's instructions per
-//! call against the hand-written one's (callgrind); each, when asked, also
+//! consumer handler with its inbox against one without, the macro handler's instructions per
+//! call against the hand-written one's (callgrind), and messages due later (how late they go, a
+//! pass over many due tomorrow); each, when asked, also
 //! through a delaying proxy that models a region's round trip. Prints Markdown tables and
 //! writes every figure as JSON.
 //!
