@@ -89,3 +89,57 @@ pub async fn fresh_outbox(db: &DynamoDb) -> OutboxConfig {
     create_table(db, &config.table_schema()).await;
     config
 }
+
+/// Every record of `table`'s stream so far (its first shard: DynamoDB Local has one), as the
+/// event a Lambda function gets from its event source mapping.
+pub async fn lambda_stream_event(
+    streams: &outbox_runtime::stream::DynamoDbStreams,
+    table: &str,
+) -> outbox_runtime::lambda::aws_lambda_events::event::dynamodb::Event {
+    let client = streams.client();
+    let list = client
+        .list_streams()
+        .table_name(table)
+        .send()
+        .await
+        .unwrap();
+    let arn = list.streams()[0].stream_arn().unwrap().to_owned();
+    let described = client
+        .describe_stream()
+        .stream_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    let shard = described.stream_description().unwrap().shards()[0]
+        .shard_id()
+        .unwrap()
+        .to_owned();
+    let mut iterator = client
+        .get_shard_iterator()
+        .stream_arn(&arn)
+        .shard_id(shard)
+        .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .unwrap()
+        .shard_iterator
+        .unwrap();
+    let mut records = Vec::new();
+    loop {
+        let output = client
+            .get_records()
+            .shard_iterator(&iterator)
+            .send()
+            .await
+            .unwrap();
+        if output.records().is_empty() {
+            break;
+        }
+        records.extend_from_slice(output.records());
+        match output.next_shard_iterator() {
+            Some(next) => iterator = next.to_owned(),
+            None => break,
+        }
+    }
+    outbox_runtime::lambda::stream_event(&arn, "us-east-1", &records)
+}

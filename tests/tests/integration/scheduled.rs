@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use outbox_runtime::consumer::Inbox;
+use outbox_runtime::lambda::StreamHandler;
 use outbox_runtime::stream::{StreamRelay, StreamRelayConfig};
 use outbox_runtime::transport::{InMemoryProducer, Producer, ProducerError};
 use outbox_runtime::{
@@ -638,4 +639,42 @@ async fn after_a_failed_send_a_scheduled_message_holds_its_key_and_can_still_be_
     assert_eq!(report.sent, vec![second.clone()], "{report:?}");
     assert_eq!(sent_ids(&producer), vec![second]);
     sweeper.release().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_lambda_stream_entry_leaves_a_scheduled_message_to_the_sweeper() {
+    let db = dynamodb().await;
+    let streams = dynamodb_streams().await;
+    let config = OutboxConfig::new(unique_name("scheduled-lambda"))
+        .with_shards(2)
+        .with_stream(StreamMode::WithSweeper);
+    let outbox = Outbox::new(db.clone(), config).unwrap();
+    outbox.ensure_table().await.unwrap();
+    let producer = Arc::new(InMemoryProducer::new());
+    let postbox = Postbox::new(outbox.clone(), Arc::clone(&producer))
+        .with_mark_mode(outbox_runtime::MarkMode::Inline);
+    let mut tx = postbox.begin();
+    let overdue = tx
+        .deposit_message_at(message("s", 1), SystemTime::now() - Duration::from_secs(1))
+        .unwrap();
+    let at_once = tx.deposit_message(message("t", 2)).unwrap();
+    postbox
+        .commit_and_send(tx, ClearMode::Immediate)
+        .await
+        .unwrap();
+
+    let event = outbox_tests::lambda_stream_event(&streams, &outbox.config().table_name).await;
+    assert_eq!(event.records.len(), 2, "both inserts are in the stream");
+    let handler = StreamHandler::new(&postbox).unwrap();
+    let response = handler.handle(event).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(sent_ids(&producer), vec![at_once.clone()]);
+    assert!(
+        outbox
+            .get(&overdue)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_outstanding()
+    );
 }

@@ -14,13 +14,10 @@ use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use outbox_runtime::StreamMode;
+use outbox_runtime::lambda::StreamHandler;
 use outbox_runtime::lambda::aws_lambda_events::event::dynamodb::Event;
-use outbox_runtime::lambda::{StreamHandler, stream_event};
-use outbox_runtime::stream::{
-    DynamoDbStreams, KeyedMessages, RelayReport, StreamRelay, StreamRelayConfig,
-};
+use outbox_runtime::stream::{KeyedMessages, RelayReport, StreamRelay, StreamRelayConfig};
 use outbox_runtime::table::EnsureOutcome;
 use outbox_runtime::table::attributes as attr;
 use outbox_runtime::transport::{InMemoryProducer, Producer, ProducerError};
@@ -573,56 +570,6 @@ impl Intercept for RefuseUpdates {
     }
 }
 
-/// Every record of the table's stream so far, as the JSON of a Lambda event.
-async fn lambda_event(streams: &DynamoDbStreams, table: &str) -> Event {
-    let client = streams.client();
-    let list = client
-        .list_streams()
-        .table_name(table)
-        .send()
-        .await
-        .unwrap();
-    let arn = list.streams()[0].stream_arn().unwrap().to_owned();
-    let described = client
-        .describe_stream()
-        .stream_arn(&arn)
-        .send()
-        .await
-        .unwrap();
-    let shard = described.stream_description().unwrap().shards()[0]
-        .shard_id()
-        .unwrap()
-        .to_owned();
-    let mut iterator = client
-        .get_shard_iterator()
-        .stream_arn(&arn)
-        .shard_id(shard)
-        .shard_iterator_type(ShardIteratorType::TrimHorizon)
-        .send()
-        .await
-        .unwrap()
-        .shard_iterator
-        .unwrap();
-    let mut records = Vec::new();
-    loop {
-        let output = client
-            .get_records()
-            .shard_iterator(&iterator)
-            .send()
-            .await
-            .unwrap();
-        if output.records().is_empty() {
-            break;
-        }
-        records.extend_from_slice(output.records());
-        match output.next_shard_iterator() {
-            Some(next) => iterator = next.to_owned(),
-            None => break,
-        }
-    }
-    stream_event(&arn, "us-east-1", &records)
-}
-
 #[tokio::test]
 async fn the_lambda_handler_relays_events_built_from_real_stream_records() {
     let db = dynamodb().await;
@@ -635,7 +582,7 @@ async fn the_lambda_handler_relays_events_built_from_real_stream_records() {
     let table = outbox.config().table_name.clone();
     let handler = StreamHandler::new(&postbox).unwrap();
 
-    let event = lambda_event(&streams, &table).await;
+    let event = outbox_tests::lambda_stream_event(&streams, &table).await;
     assert_eq!(event.records.len(), 3);
     let response = handler.handle(event).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
@@ -656,7 +603,7 @@ async fn the_lambda_handler_relays_events_built_from_real_stream_records() {
 
     // The same stream read again now holds the marks too: MODIFY records, never a send. (Lambda
     // would deliver them to nobody: the filter criteria keep them out.)
-    let event = lambda_event(&streams, &table).await;
+    let event = outbox_tests::lambda_stream_event(&streams, &table).await;
     assert_eq!(event.records.len(), 6);
     let marks: Vec<_> = event
         .records
@@ -689,7 +636,7 @@ async fn a_record_whose_message_could_not_be_handed_over_is_the_batch_item_failu
     // mode no marker is left for the sweeper, so the record must come back.
     producer.fail.lock().unwrap().insert(ids[0].clone());
     refuse.0.store(true, Ordering::SeqCst);
-    let event = lambda_event(&streams, &table).await;
+    let event = outbox_tests::lambda_stream_event(&streams, &table).await;
     let first = event.records[0].change.sequence_number.clone();
     let response = handler.handle(event.clone()).await;
     assert_eq!(response.batch_item_failures.len(), 1, "{response:?}");
