@@ -346,9 +346,13 @@ async fn conditions_and_update_expressions_count_toward_the_request_size() {
     let update = Expr::new("SET #p = :p")
         .name("#p", "Pad")
         .value(":p", AttributeValue::S("x".repeat(left)));
-    let err = tx.update(&f.people, "upd", update, None).unwrap_err();
+    // The condition: its text (24 bytes) and its name placeholder and attribute (2 + 1).
+    let condition = Expr::new("attribute_not_exists(#q)").name("#q", "Q");
+    let err = tx
+        .update(&f.people, "upd", update, Some(condition))
+        .unwrap_err();
     assert!(
-        matches!(err, Error::Limit(LimitError::RequestTooLarge { size, .. }) if size == 4 * 1024 * 1024 + (4 + 3) + 11 + (2 + 3) + 2),
+        matches!(err, Error::Limit(LimitError::RequestTooLarge { size, .. }) if size == 4 * 1024 * 1024 + (4 + 3) + 11 + (2 + 3) + 2 + 24 + (2 + 1)),
         "{err:?}"
     );
 }
