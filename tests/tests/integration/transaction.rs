@@ -355,6 +355,25 @@ async fn conditions_and_update_expressions_count_toward_the_request_size() {
         matches!(err, Error::Limit(LimitError::RequestTooLarge { size, .. }) if size == 4 * 1024 * 1024 + (4 + 3) + 11 + (2 + 3) + 2 + 24 + (2 + 1)),
         "{err:?}"
     );
+
+    // A delete counts its key and its condition: 34 bytes where 33 are left.
+    let mut tx = Transaction::begin(&f.outbox);
+    for n in 0..10 {
+        tx.put_item(
+            &f.people,
+            person_of_size(&format!("big{n}"), MAX_ITEM_BYTES),
+            None,
+        )
+        .unwrap();
+    }
+    tx.put_item(&f.people, person_of_size("filler", left - 33), None)
+        .unwrap();
+    let condition = Expr::new("attribute_not_exists(#q)").name("#q", "Q");
+    let err = tx.delete(&f.people, "del", Some(condition)).unwrap_err();
+    assert!(
+        matches!(err, Error::Limit(LimitError::RequestTooLarge { size, .. }) if size == 4 * 1024 * 1024 + 1),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
