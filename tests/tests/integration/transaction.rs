@@ -374,6 +374,13 @@ async fn conditions_and_update_expressions_count_toward_the_request_size() {
         matches!(err, Error::Limit(LimitError::RequestTooLarge { size, .. }) if size == 4 * 1024 * 1024 + 1),
         "{err:?}"
     );
+    // So does a condition check.
+    let condition = Expr::new("attribute_not_exists(#q)").name("#q", "Q");
+    let err = tx.condition_check(&f.people, "chk", condition).unwrap_err();
+    assert!(
+        matches!(err, Error::Limit(LimitError::RequestTooLarge { size, .. }) if size == 4 * 1024 * 1024 + 1),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
