@@ -196,7 +196,6 @@ impl<T: Default> ReceivedValue for T {
 /// How a call of a handler ended, for the caller (the generated code, or a loop written by
 /// hand) to turn into its own return type.
 #[derive(Debug)]
-#[non_exhaustive]
 pub enum Outcome<T, E> {
     /// The body returned `Ok` and the transaction committed.
     Value(T),
