@@ -240,9 +240,25 @@ pub async fn run(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let drain_phase = drain_started.elapsed();
+    // The survivors take the killed one's shards once its leases lapse, each at its next
+    // rebalance; the backlog can be gone before the last of them has come round (a busy machine
+    // delays a process's rebalance by seconds), so the take-over is awaited, within a bound of a
+    // few lease durations, rather than sampled the moment the drain ends.
+    let killed_owner = killed.as_ref().map(|(owner, _)| owner.clone());
+    let take_over_deadline = Instant::now() + 3 * config.lease_duration + Duration::from_secs(5);
     let mut taken_over = BTreeMap::new();
-    for shard in &killed_shards {
-        taken_over.insert(*shard, lease_owner(db, &outbox, *shard).await);
+    loop {
+        taken_over.clear();
+        for shard in &killed_shards {
+            let owner = lease_owner(db, &outbox, *shard)
+                .await
+                .filter(|owner| Some(owner) != killed_owner.as_ref());
+            taken_over.insert(*shard, owner);
+        }
+        if taken_over.values().all(Option::is_some) || Instant::now() > take_over_deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
     // Stop the others gracefully: SIGTERM, and `Sweeper::run` gives the leases back.
