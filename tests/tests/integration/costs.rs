@@ -553,13 +553,29 @@ async fn ten_thousand_messages_due_tomorrow_cost_a_pass_nothing_and_due_now_each
     let (report, now) = pass(&rig, &mut sweeper).await;
     assert_eq!(report.sent.len(), MESSAGES);
     assert_eq!(now.items_read(), 2 * MESSAGES as u64);
-    let claims = requests(&now)
+    // One claim per scheduled message. The meter counts HTTP requests, and ten thousand claims
+    // on a busy machine can see an attempt time out and be sent again: so the claims are counted
+    // on the items (each sent message keeps its claim), and the requests bounded from below.
+    let claim_requests = requests(&now)
         .into_iter()
         .find(|(op, _)| *op == "UpdateItem")
-        .map(|(_, n)| n);
+        .map_or(0, |(_, n)| n);
+    assert!(claim_requests >= MESSAGES as u64, "{claim_requests} claims");
+    let mut claimed = 0;
+    let mut pages = rig
+        .db
+        .client()
+        .scan()
+        .table_name(&rig.config().table_name)
+        .filter_expression("attribute_exists(ClaimedUntil)")
+        .select(aws_sdk_dynamodb::types::Select::Count)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        claimed += page.unwrap().count();
+    }
     assert_eq!(
-        claims,
-        Some(MESSAGES as u64),
-        "one claim per scheduled message"
+        claimed, MESSAGES as i32,
+        "every message due now was claimed, none due tomorrow"
     );
 }

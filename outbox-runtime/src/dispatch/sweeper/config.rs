@@ -17,9 +17,7 @@ use std::time::Duration;
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SweeperConfig {
-    /// From the start of one pass to the start of the next: a pass that takes longer is
-    /// followed at once (after a failed pass, the whole interval is waited). A scheduled message
-    /// goes out at most about one interval after it falls due.
+    /// Pause between passes.
     pub interval: Duration,
     /// Only messages at least this old are swept, leaving the immediate path time to clear.
     pub min_age: Duration,
@@ -53,7 +51,7 @@ impl Default for SweeperConfig {
 }
 
 impl SweeperConfig {
-    /// Sets the time from the start of one pass to the start of the next.
+    /// Sets the pause between passes.
     pub fn with_interval(mut self, interval: Duration) -> Self {
         self.interval = interval;
         self

@@ -101,29 +101,19 @@ impl Sweeper {
         let mut stop = std::pin::pin!(stop);
         tracing::info!(owner = %self.owner, "sweeper started");
         loop {
-            // Passes start an interval apart, so a pass's own length does not delay the next
-            // (what is due waits at most about an interval); a failed pass waits it whole.
-            let started = tokio::time::Instant::now();
-            let next = match self.sweep_once().await {
-                Ok(report) => {
-                    if !report.sent.is_empty() || report.failed > 0 {
-                        tracing::debug!(
-                            sent = report.sent.len(),
-                            failed = report.failed,
-                            dead_lettered = report.dead_lettered,
-                            "sweep"
-                        );
-                    }
-                    started + self.config.interval
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, "sweep failed; trying again next pass");
-                    tokio::time::Instant::now() + self.config.interval
-                }
-            };
+            match self.sweep_once().await {
+                Ok(report) if !report.sent.is_empty() || report.failed > 0 => tracing::debug!(
+                    sent = report.sent.len(),
+                    failed = report.failed,
+                    dead_lettered = report.dead_lettered,
+                    "sweep"
+                ),
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = %err, "sweep failed; trying again next pass"),
+            }
             tokio::select! {
                 () = &mut stop => break,
-                () = tokio::time::sleep_until(next) => {}
+                () = tokio::time::sleep(self.config.interval) => {}
             }
         }
         tracing::info!(owner = %self.owner, "sweeper stopping; releasing leases");
