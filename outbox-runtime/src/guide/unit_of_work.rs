@@ -269,7 +269,8 @@
 //! entry leave a scheduled message alone, and the sweeper sends it on its first pass over its
 //! shard once it is due, never before (its `min_age` does not delay it: `min_age` only keeps
 //! the sweeper off messages the immediate clear is sending). So a scheduled message needs a
-//! sweeper running, in every stream mode, and it is late by at most one sweeper interval.
+//! sweeper running, in every stream mode, and it is late by at most one sweeper interval plus
+//! the length of a pass.
 //!
 //! A scheduled message's place in the outstanding index is its due time, so a million messages
 //! due next month cost nothing until then: a sweep reads only what is due.
