@@ -13,6 +13,9 @@ pub(crate) struct LeaseKeeper {
     pub(crate) leases: SweeperLeases,
     pub(crate) every: Duration,
     pub(crate) next_rebalance: Option<tokio::time::Instant>,
+    /// Shards a pass is sweeping now: kept through a rebalance until the pass has written its
+    /// marks.
+    pub(crate) busy: std::collections::BTreeSet<u16>,
 }
 
 impl LeaseKeeper {
@@ -26,7 +29,7 @@ impl LeaseKeeper {
     pub(crate) async fn keep(&mut self) -> Result<()> {
         let now = tokio::time::Instant::now();
         if self.next_rebalance.is_none_or(|at| at <= now) {
-            self.leases.rebalance().await?;
+            self.leases.rebalance(&self.busy).await?;
             self.next_rebalance = Some(now + self.every);
         }
         Ok(())

@@ -74,6 +74,7 @@ impl Sweeper {
                 leases,
                 every: config.lease_duration / 4,
                 next_rebalance: None,
+                busy: std::collections::BTreeSet::new(),
             })),
             config,
             owner,

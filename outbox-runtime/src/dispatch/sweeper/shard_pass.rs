@@ -109,6 +109,9 @@ pub(crate) async fn pass(work: &ShardPass<'_>, shard: u16) -> Result<SweepReport
     if !work.still_holds(shard, &mut marks).await? {
         return Ok(report);
     }
+    // From here until its marks are written the shard is not given away (see
+    // `SweeperLeases::rebalance`).
+    work.leases.lock().await.busy.insert(shard);
     let now = SystemTime::now();
     // The index is read up to now, so that a scheduled message goes out on the first pass
     // after it falls due; a message deposited to be sent at once is left to the immediate
@@ -157,6 +160,7 @@ pub(crate) async fn pass(work: &ShardPass<'_>, shard: u16) -> Result<SweepReport
     };
     // The marks of the pass end with it: a failed one fails the pass, after all was counted.
     let unmarked = marks.finish().await;
+    work.leases.lock().await.busy.remove(&shard);
     if let Some(err) = unmarked.error {
         tracing::warn!(error = %err, count = unmarked.ids.len(), "sent, but marking dispatched failed; the next pass sends these again");
         metrics::counter!("outbox_sent_unmarked_total", "path" => "sweeper")

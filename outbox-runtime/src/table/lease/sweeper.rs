@@ -99,7 +99,10 @@ impl SweeperLeases {
     /// Renews membership, reads every lease, renews those held that are past half their time,
     /// gives back any above this sweeper's fair share, and takes free or lapsed shards up to
     /// it. The fair share is the shard count divided by the sweepers alive.
-    pub(crate) async fn rebalance(&mut self) -> Result<()> {
+    /// Shards in `busy` (a pass of this sweeper is sending them, its marks not yet written)
+    /// are not given back now: another sweeper taking one would send again what was sent and
+    /// not yet marked. They go at a later rebalance, once their pass is over.
+    pub(crate) async fn rebalance(&mut self, busy: &std::collections::BTreeSet<u16>) -> Result<()> {
         let alive = self.membership.heartbeat().await?;
         let observed = self.read_all().await?;
         let now = SystemTime::now();
@@ -129,9 +132,17 @@ impl SweeperLeases {
 
         // Give back what is above the fair share (highest shards first), renew what we keep
         // that is past half its time, each set of requests at once.
-        let mut keep: Vec<u16> = self.held.keys().copied().collect();
-        let above = keep.split_off(fair_share.min(keep.len()));
+        let excess = self.held.len().saturating_sub(fair_share);
+        let above: Vec<u16> = self
+            .held
+            .keys()
+            .rev()
+            .filter(|shard| !busy.contains(shard))
+            .take(excess)
+            .copied()
+            .collect();
         self.release_each(&above).await?;
+        let keep: Vec<u16> = self.held.keys().copied().collect();
         let renewals: Vec<(u16, Option<u64>)> = keep
             .into_iter()
             .filter(|shard| {
