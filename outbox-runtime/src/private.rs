@@ -160,6 +160,11 @@ pub fn decode<T: OutboxMessage + DeserializeOwned>(
     let decoded: Result<T, BoxedError> = match &message.body {
         Body::Bytes(bytes) => serde_json::from_slice(bytes).map_err(Into::into),
         Body::Item(item) => serde_dynamo::from_item(item.clone()).map_err(Into::into),
+        Body::Compressed(_) => message
+            .body
+            .to_bytes()
+            .map_err(Into::into)
+            .and_then(|bytes| serde_json::from_slice(&bytes).map_err(Into::into)),
     };
     let value = decoded.map_err(|source| Error::Serialization {
         action: "decode",

@@ -6,6 +6,7 @@
 
 pub mod bench;
 pub mod chaos;
+pub mod corpus;
 pub mod inject;
 pub mod moto;
 pub mod restartable;

@@ -176,3 +176,55 @@ impl Moto {
         )
     }
 }
+
+/// The variable naming a Python interpreter with boto3, for the tests in which a client nobody
+/// here wrote reads what the outbox sends; without it, the one `cargo xtask moto start`
+/// installed moto (and so boto3) into, under the `target/` that holds this binary.
+pub const PYTHON_ENV: &str = "OUTBOX_TEST_PYTHON";
+
+/// A Python interpreter with boto3 (see [`PYTHON_ENV`]).
+///
+/// # Panics
+/// When there is none, saying how to get one.
+pub fn python() -> std::path::PathBuf {
+    if let Some(python) = std::env::var_os(PYTHON_ENV).filter(|v| !v.is_empty()) {
+        return python.into();
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    exe.ancestors()
+        .map(|dir| dir.join("moto").join("venv").join("bin").join("python"))
+        .find(|python| python.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "this test runs a Python consumer with boto3 and found none: {PYTHON_ENV} is not \
+                 set and no `target/moto/venv` holds one; `cargo xtask moto start` (or \
+                 `cargo xtask test`) installs it, or set {PYTHON_ENV} to a Python with boto3"
+            )
+        })
+}
+
+/// Runs `script` with [`python`], the moto endpoint and dummy credentials in its environment,
+/// and returns what it printed.
+///
+/// # Panics
+/// When the script fails, with its output.
+pub fn run_python(moto: &Moto, script: &str, args: &[&str]) -> String {
+    let output = std::process::Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "local")
+        .env("AWS_SECRET_ACCESS_KEY", "local")
+        .output()
+        .expect("running the Python consumer");
+    assert!(
+        output.status.success(),
+        "the Python script failed ({}):\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("the script prints UTF-8")
+}

@@ -2,10 +2,12 @@
 //! trait that `#[derive(OutboxMessage)]` implements.
 
 mod codec;
+pub(crate) mod compression;
 pub(crate) mod id;
 pub(crate) mod model;
 
 pub use codec::{OutboxMessage, expect_topic};
+pub use compression::{CompressedBody, InflateError, MAX_INFLATED_BYTES};
 pub use id::MessageId;
 pub use model::{
     Body, DYNAMODB_CONTENT_TYPE, Header, Item, JSON_CONTENT_TYPE, Message, MessageType,

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::error::{Error, Result};
+use crate::message::compression::{CompressedBody, MAX_INFLATED_BYTES};
 use crate::message::id::MessageId;
 use crate::time::now_millis;
 
@@ -74,13 +75,29 @@ pub enum Body {
     Bytes(Vec<u8>),
     /// A native DynamoDB map (`M`), readable in the console; sent to transports as JSON.
     Item(Item),
+    /// Bytes stored gzip-compressed, because the outbox compresses bodies above its
+    /// [threshold](crate::OutboxConfig::with_compression_above): what a message read back from
+    /// the table, or handed to a producer, holds. [`to_bytes`](Self::to_bytes) inflates it;
+    /// consumers always receive the original bytes as [`Body::Bytes`].
+    Compressed(CompressedBody),
 }
 
 impl Body {
-    /// The bytes a transport sends: the bytes themselves, or a map rendered as JSON.
+    /// The bytes a transport sends, as the message was made: the bytes themselves, a map
+    /// rendered as JSON, or a compressed body inflated.
+    ///
+    /// ```
+    /// use outbox_runtime::Body;
+    /// use outbox_runtime::message::CompressedBody;
+    ///
+    /// let body = Body::Compressed(CompressedBody::compress(b"{\"a\":1}"));
+    /// assert_eq!(body.to_bytes()?, b"{\"a\":1}");
+    /// # Ok::<(), outbox_runtime::Error>(())
+    /// ```
     ///
     /// # Errors
-    /// [`Error::InvalidMessage`] when a map holds a value JSON cannot carry.
+    /// [`Error::InvalidMessage`] when a map holds a value JSON cannot carry, or a compressed
+    /// body is corrupt or inflates past [`MAX_INFLATED_BYTES`](crate::message::MAX_INFLATED_BYTES).
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         match self {
             Body::Bytes(bytes) => Ok(bytes.clone()),
@@ -92,14 +109,23 @@ impl Body {
                     })?;
                 Ok(serde_json::to_vec(&value).expect("a JSON value always serializes"))
             }
+            Body::Compressed(compressed) => {
+                compressed
+                    .inflate(MAX_INFLATED_BYTES)
+                    .map_err(|err| Error::InvalidMessage {
+                        message_id: None,
+                        reason: err.to_string(),
+                    })
+            }
         }
     }
 
-    /// The size in bytes the body takes in the item.
+    /// The size in bytes the body takes in the item (compressed, for a compressed body).
     pub fn len(&self) -> usize {
         match self {
             Body::Bytes(bytes) => bytes.len(),
             Body::Item(item) => crate::limits::item_size(item),
+            Body::Compressed(compressed) => compressed.gzip().len(),
         }
     }
 

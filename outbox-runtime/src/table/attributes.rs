@@ -29,8 +29,10 @@ pub const TRACE_PARENT: &str = "TraceParent";
 pub const TRACE_STATE: &str = "TraceState";
 /// String headers (M of S).
 pub const HEADERS: &str = "Headers";
-/// The body, byte-exact (B).
+/// The body, byte-exact (B), or a native map (M); gzip when [`BODY_ENCODING`] says so.
 pub const BODY: &str = "Body";
+/// `gzip` when the [`BODY`] is stored compressed (S); absent for a body stored as it is.
+pub const BODY_ENCODING: &str = "BodyEncoding";
 /// Shard of the outstanding index (N); hash key of the index.
 pub const SHARD: &str = "Shard";
 /// Sparse marker, present only while undispatched: the message's [`ORDER_KEY`] (N); range key

@@ -44,6 +44,10 @@ pub struct OutboxConfig {
     pub cleanup: Cleanup,
     /// The table's DynamoDB Stream, for a stream relay ([`StreamMode::Off`] by default).
     pub stream: StreamMode,
+    /// Bodies larger than this many bytes are stored gzip-compressed, when that makes them
+    /// smaller; `None` (the default) stores every body as it is. See
+    /// [`with_compression_above`](Self::with_compression_above).
+    pub compress_above: Option<usize>,
 }
 
 /// The most shards an outbox may have. Each shard costs the sweeper one query per pass.
@@ -59,6 +63,7 @@ impl Default for OutboxConfig {
                 retention: Duration::from_secs(24 * 60 * 60),
             },
             stream: StreamMode::Off,
+            compress_above: None,
         }
     }
 }
@@ -112,6 +117,29 @@ impl OutboxConfig {
     /// ```
     pub fn with_stream(mut self, stream: StreamMode) -> Self {
         self.stream = stream;
+        self
+    }
+
+    /// Stores bodies larger than `bytes` gzip-compressed, where DynamoDB bills them (a
+    /// transactional write costs 2 write units per KB of the item), whenever compression makes
+    /// them smaller; a body that does not shrink is stored as it is and costs no more than
+    /// before. A compressed body travels compressed to SQS and SNS (flagged in the
+    /// `outbox-body-encoding` attribute, see [`wire`](crate::transport::wire)) and is inflated
+    /// by the consumer, which receives the original bytes: **upgrade consumers first**, because
+    /// a consumer of a release before compression refuses such a message with an "unknown body
+    /// encoding" error (and leaves it to its queue). Map bodies ([`Body::Item`](crate::Body::Item))
+    /// stay native maps, readable in the console.
+    ///
+    /// 1024 is a good threshold: below a kilobyte there are no write units to save.
+    ///
+    /// ```
+    /// use outbox_runtime::OutboxConfig;
+    ///
+    /// let config = OutboxConfig::default().with_compression_above(1024);
+    /// assert_eq!(config.compress_above, Some(1024));
+    /// ```
+    pub fn with_compression_above(mut self, bytes: usize) -> Self {
+        self.compress_above = Some(bytes);
         self
     }
 

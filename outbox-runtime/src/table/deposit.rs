@@ -15,7 +15,8 @@ use futures_util::FutureExt as _;
 
 use crate::error::Result;
 use crate::message::MessageId;
-use crate::message::{Item, Message};
+use crate::message::compression;
+use crate::message::{Body, Item, Message};
 use crate::table::attributes as attr;
 use crate::table::config::OutboxConfig;
 #[cfg(any(feature = "streams", feature = "lambda"))]
@@ -38,9 +39,22 @@ pub(crate) fn deposit_item(
     action: &'static str,
 ) -> Result<Item> {
     crate::trace::fill_from_current_span(message);
+    compress_body(message, config.compress_above);
     let mut item = layout::new_item(message, due, config.shard_count, action, &config.table_name)?;
     shape_deposit(&mut item, config);
     Ok(item)
+}
+
+/// Replaces a byte body larger than `above` by its compressed form when that is smaller: the
+/// message is sent as it is stored, so the immediate send after the commit does not compress
+/// it a second time.
+fn compress_body(message: &mut Message, above: Option<usize>) {
+    let (Some(above), Body::Bytes(bytes)) = (above, &message.body) else {
+        return;
+    };
+    if let Some(compressed) = compression::compress_if_smaller(bytes, above) {
+        message.body = Body::Compressed(compressed);
+    }
 }
 
 /// Shapes a new message's item for the outbox's stream mode: in

@@ -11,6 +11,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::error::{Error, Result};
 use crate::limits::{LimitError, MAX_ITEM_BYTES, item_size};
+use crate::message::compression::{self, CompressedBody};
 use crate::message::{Body, Header, Item, Message, MessageId, MessageType};
 use crate::table::attributes as attr;
 use crate::table::shard;
@@ -188,6 +189,13 @@ pub(crate) fn to_item(message: &Message, shard: u16) -> Item {
     let body = match &message.body {
         Body::Bytes(bytes) => AttributeValue::B(Blob::new(bytes.clone())),
         Body::Item(map) => AttributeValue::M(map.clone()),
+        Body::Compressed(compressed) => {
+            item.insert(
+                attr::BODY_ENCODING.to_owned(),
+                AttributeValue::S(compression::GZIP.to_owned()),
+            );
+            AttributeValue::B(Blob::new(compressed.gzip()))
+        }
     };
     item.insert(attr::BODY.to_owned(), body);
     item.insert(attr::SHARD.to_owned(), number(shard));
@@ -276,11 +284,27 @@ pub(crate) fn from_item(table: &str, item: &Item) -> Result<StoredMessage> {
             .collect::<Result<_>>()?,
         Some(_) => return Err(reader.corrupt(attr::HEADERS, "is not a map".to_owned())),
     };
-    let body = match item.get(attr::BODY) {
-        Some(AttributeValue::B(bytes)) => Body::Bytes(bytes.clone().into_inner()),
-        Some(AttributeValue::M(map)) => Body::Item(map.clone()),
-        Some(_) => return Err(reader.corrupt(attr::BODY, "is neither binary nor a map".to_owned())),
-        None => return Err(reader.corrupt(attr::BODY, "is missing".to_owned())),
+    let encoding = reader.optional_string(attr::BODY_ENCODING)?;
+    let body = match (item.get(attr::BODY), encoding.as_deref()) {
+        (_, Some(other)) if other != compression::GZIP => {
+            return Err(reader.corrupt(
+                attr::BODY_ENCODING,
+                format!(
+                    "`{other}` is not an encoding this release knows (`{}`); a newer release \
+                     wrote it: upgrade this one",
+                    compression::GZIP
+                ),
+            ));
+        }
+        (Some(AttributeValue::B(bytes)), Some(_)) => {
+            Body::Compressed(CompressedBody::from_gzip(bytes.clone().into_inner()))
+        }
+        (Some(AttributeValue::B(bytes)), None) => Body::Bytes(bytes.clone().into_inner()),
+        (Some(AttributeValue::M(map)), _) => Body::Item(map.clone()),
+        (Some(_), _) => {
+            return Err(reader.corrupt(attr::BODY, "is neither binary nor a map".to_owned()));
+        }
+        (None, _) => return Err(reader.corrupt(attr::BODY, "is missing".to_owned())),
     };
     let header = Header {
         id: MessageId::from(id.clone()),

@@ -103,17 +103,16 @@ pub(crate) fn prepare<'a>(
     routes: &'a Routes,
 ) -> Result<Prepared<'a>, ProducerError> {
     let destination = routes.destination(message)?;
-    let bytes = message.body.to_bytes().map_err(|err| {
+    let (body, encoding) = encode_body(&message.body).map_err(|err| {
         ProducerError::permanent(message, format!("the body cannot be encoded: {err}"))
             .with_source(err)
     })?;
-    if bytes.is_empty() {
+    if body.is_empty() {
         return Err(ProducerError::permanent(
             message,
             "the body is empty, and SQS and SNS do not accept an empty message",
         ));
     }
-    let (body, encoded) = encode_body(bytes);
     let fifo = if destination.ends_with(".fifo") {
         Some(fifo_ids(message, destination)?)
     } else {
@@ -124,7 +123,7 @@ pub(crate) fn prepare<'a>(
         message,
         destination,
         body,
-        attributes: attributes(message, encoded),
+        attributes: attributes(message, encoding),
         fifo,
     })
 }

@@ -7,8 +7,18 @@
 //! sent as they are when they are UTF-8 made only of the characters SQS accepts (tab, line feed,
 //! carriage return, and everything from U+0020 up except U+FFFE and U+FFFF). Any other body is
 //! sent base64-encoded (standard alphabet, padded) and flagged with the attribute
-//! [`BODY_ENCODING`] = [`BASE64`]. [`decode_body`] undoes either, byte for byte. An empty body
-//! cannot be sent (both services reject it); the producer reports it as a [`ProducerError`].
+//! [`BODY_ENCODING`] = [`BASE64`].
+//!
+//! A body the outbox stored compressed
+//! ([`OutboxConfig::with_compression_above`](crate::OutboxConfig::with_compression_above)) is
+//! sent as its gzip bytes (RFC 1952), base64-encoded, and flagged [`BODY_ENCODING`] =
+//! [`GZIP_BASE64`], unless its base64 would be longer than the original body, which is then sent
+//! as above. Any consumer reads it with a standard library: in Python,
+//! `gzip.decompress(base64.b64decode(body))`.
+//!
+//! [`decode_body`] undoes any of these, byte for byte, and refuses to inflate past
+//! [`MAX_INFLATED_BYTES`]. An empty body cannot be sent (both services reject it); the producer
+//! reports it as a [`ProducerError`].
 //!
 //! # Message attributes
 //!
@@ -24,7 +34,7 @@
 //! | [`CREATED_AT`] | `Number` | creation time, epoch milliseconds | always |
 //! | [`CORRELATION_ID`] | `String` | the correlation id | when set and not empty |
 //! | [`PARTITION_KEY`] | `String` | the ordering key | when set and not empty |
-//! | [`BODY_ENCODING`] | `String` | [`BASE64`] | when the body had to be encoded |
+//! | [`BODY_ENCODING`] | `String` | [`BASE64`] or [`GZIP_BASE64`] | when the body had to be encoded |
 //! | [`TRACE_PARENT`] | `String` | the W3C `traceparent`, under its W3C name so that tracing tools find it | when set |
 //! | [`HEADER`] | `String` | a JSON object, see below | when it would not be `{}` |
 //!
@@ -82,7 +92,8 @@
 
 use base64::Engine as _;
 
-use crate::message::{Body, Header, Message, MessageId, MessageType};
+pub use crate::message::MAX_INFLATED_BYTES;
+use crate::message::{Body, CompressedBody, Header, InflateError, Message, MessageId, MessageType};
 use crate::time::from_millis;
 #[cfg(any(feature = "sqs", feature = "sns"))]
 use crate::time::to_millis;
@@ -111,6 +122,8 @@ pub const TRACE_PARENT: &str = "traceparent";
 pub const HEADER: &str = "outbox-header";
 /// The value of [`BODY_ENCODING`] for a base64-encoded body.
 pub const BASE64: &str = "base64";
+/// The value of [`BODY_ENCODING`] for a gzip-compressed body, base64-encoded.
+pub const GZIP_BASE64: &str = "gzip+base64";
 
 /// The most messages one `SendMessageBatch` or `PublishBatch` call takes.
 pub const MAX_BATCH_ENTRIES: usize = 10;
@@ -132,8 +145,15 @@ pub enum DecodeError {
     #[error("the body is flagged `{BODY_ENCODING}: {BASE64}` but is not valid base64: {0}")]
     Base64(#[source] base64::DecodeError),
     /// The encoding attribute holds a value this version does not know.
-    #[error("unknown body encoding `{0}` in attribute `{BODY_ENCODING}`; expected `{BASE64}`")]
+    #[error(
+        "unknown body encoding `{0}` in attribute `{BODY_ENCODING}`; this release reads \
+         `{BASE64}` and `{GZIP_BASE64}`: the message was sent by a newer release, upgrade this \
+         consumer"
+    )]
     UnknownEncoding(String),
+    /// A compressed body that is corrupt, or would inflate past [`MAX_INFLATED_BYTES`].
+    #[error("the body is flagged `{BODY_ENCODING}: {GZIP_BASE64}` but cannot be inflated: {0}")]
+    Inflate(#[source] InflateError),
     /// A message attribute the header needs is absent: the message was not sent by an outbox
     /// producer, or the receive call did not ask for the attributes.
     #[error(
@@ -251,18 +271,38 @@ pub fn read_message<'a>(
 ///
 /// assert_eq!(decode_body("{\"a\":1}", None)?, b"{\"a\":1}");
 /// assert_eq!(decode_body("AP8=", Some(BASE64))?, [0x00, 0xff]);
-/// assert!(decode_body("AP8=", Some("gzip")).is_err());
+/// assert!(decode_body("AP8=", Some("zstd")).is_err());
 /// # Ok::<(), outbox_runtime::transport::wire::DecodeError>(())
 /// ```
 ///
+/// A compressed body is inflated, up to [`MAX_INFLATED_BYTES`]:
+///
+/// ```
+/// use outbox_runtime::message::CompressedBody;
+/// use outbox_runtime::transport::wire::{DecodeError, GZIP_BASE64, decode_body};
+/// use base64::Engine as _;
+///
+/// let gzip = CompressedBody::compress(&vec![b'a'; 100 << 20]).into_gzip();
+/// let body = base64::engine::general_purpose::STANDARD.encode(gzip);
+/// let err = decode_body(&body, Some(GZIP_BASE64)).unwrap_err();
+/// assert!(matches!(err, DecodeError::Inflate(_)), "{err}");
+/// ```
+///
 /// # Errors
-/// [`DecodeError`] when the flag is unknown or the text is not base64.
+/// [`DecodeError`] when the flag is unknown, the text is not base64, or a compressed body is
+/// corrupt or too large.
 pub fn decode_body(body: &str, encoding: Option<&str>) -> Result<Vec<u8>, DecodeError> {
+    let base64 = || {
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .map_err(DecodeError::Base64)
+    };
     match encoding {
         None => Ok(body.as_bytes().to_vec()),
-        Some(BASE64) => base64::engine::general_purpose::STANDARD
-            .decode(body)
-            .map_err(DecodeError::Base64),
+        Some(BASE64) => base64(),
+        Some(GZIP_BASE64) => CompressedBody::from_gzip(base64()?)
+            .inflate(MAX_INFLATED_BYTES)
+            .map_err(DecodeError::Inflate),
         Some(other) => Err(DecodeError::UnknownEncoding(other.to_owned())),
     }
 }
@@ -302,19 +342,20 @@ pub(crate) struct Fifo {
 }
 
 #[cfg(any(feature = "sqs", feature = "sns"))]
-/// The body as SQS text, and whether it had to be base64-encoded.
-pub(crate) fn encode_body(bytes: Vec<u8>) -> (String, bool) {
-    match String::from_utf8(bytes) {
-        Ok(text) if text.chars().all(sqs_accepts) => (text, false),
-        Ok(text) => (
-            base64::engine::general_purpose::STANDARD.encode(text.as_bytes()),
-            true,
-        ),
-        Err(err) => (
-            base64::engine::general_purpose::STANDARD.encode(err.as_bytes()),
-            true,
-        ),
+/// The body as SQS text, and the [`BODY_ENCODING`] it needs, if any: a compressed body stays
+/// compressed while its base64 is shorter than the original.
+pub(crate) fn encode_body(body: &Body) -> crate::Result<(String, Option<&'static str>)> {
+    let standard = &base64::engine::general_purpose::STANDARD;
+    if let Body::Compressed(compressed) = body
+        && compressed.gzip().len().div_ceil(3) * 4 < compressed.original_len()
+    {
+        return Ok((standard.encode(compressed.gzip()), Some(GZIP_BASE64)));
     }
+    Ok(match String::from_utf8(body.to_bytes()?) {
+        Ok(text) if text.chars().all(sqs_accepts) => (text, None),
+        Ok(text) => (standard.encode(text.as_bytes()), Some(BASE64)),
+        Err(err) => (standard.encode(err.as_bytes()), Some(BASE64)),
+    })
 }
 
 #[cfg(any(feature = "sqs", feature = "sns"))]
@@ -325,7 +366,7 @@ fn sqs_accepts(c: char) -> bool {
 
 #[cfg(any(feature = "sqs", feature = "sns"))]
 /// The attributes of a message, at most 10 (see the module documentation).
-pub(crate) fn attributes(message: &Message, base64_body: bool) -> Vec<Attribute> {
+pub(crate) fn attributes(message: &Message, body_encoding: Option<&'static str>) -> Vec<Attribute> {
     let header = &message.header;
     let mut attributes = vec![
         Attribute::string(MESSAGE_ID, header.id.as_str()),
@@ -350,8 +391,8 @@ pub(crate) fn attributes(message: &Message, base64_body: bool) -> Vec<Attribute>
     if let Some(partition_key) = set(&header.partition_key) {
         attributes.push(Attribute::string(PARTITION_KEY, partition_key));
     }
-    if base64_body {
-        attributes.push(Attribute::string(BODY_ENCODING, BASE64));
+    if let Some(encoding) = body_encoding {
+        attributes.push(Attribute::string(BODY_ENCODING, encoding));
     }
     if let Some(trace_parent) = set(&header.trace_parent) {
         attributes.push(Attribute::string(TRACE_PARENT, trace_parent));
@@ -433,14 +474,30 @@ mod tests {
 
     #[test]
     fn text_bodies_stay_text_and_others_become_base64() {
+        let encode = |bytes: &[u8]| encode_body(&Body::Bytes(bytes.to_vec())).unwrap();
         assert_eq!(
-            encode_body(b"{\"a\":\"\xc3\xa9\"}".to_vec()),
-            ("{\"a\":\"é\"}".into(), false)
+            encode(b"{\"a\":\"\xc3\xa9\"}"),
+            ("{\"a\":\"é\"}".into(), None)
         );
-        assert_eq!(encode_body(vec![0xff, 0x00]), ("/wA=".into(), true));
+        assert_eq!(encode(&[0xff, 0x00]), ("/wA=".into(), Some(BASE64)));
         // Valid UTF-8 that SQS refuses (a NUL).
-        assert_eq!(encode_body(b"a\0b".to_vec()), ("YQBi".into(), true));
+        assert_eq!(encode(b"a\0b"), ("YQBi".into(), Some(BASE64)));
         assert_eq!(decode_body("YQBi", Some(BASE64)).unwrap(), b"a\0b");
+    }
+
+    #[test]
+    fn a_compressed_body_travels_compressed_only_while_that_is_shorter() {
+        let json = format!("{{\"words\":\"{}\"}}", "hello ".repeat(500));
+        let compressed = Body::Compressed(CompressedBody::compress(json.as_bytes()));
+        let (text, encoding) = encode_body(&compressed).unwrap();
+        assert_eq!(encoding, Some(GZIP_BASE64));
+        assert!(text.len() < json.len() / 10);
+        assert_eq!(decode_body(&text, encoding).unwrap(), json.as_bytes());
+        // Compressed by a third: its base64 would be longer than the JSON itself.
+        let noise: String = (0..3_000).map(|_| fastrand::alphanumeric()).collect();
+        let compressed = Body::Compressed(CompressedBody::compress(noise.as_bytes()));
+        assert!(compressed.len() < noise.len());
+        assert_eq!(encode_body(&compressed).unwrap(), (noise, None));
     }
 
     #[test]
@@ -454,7 +511,7 @@ mod tests {
         for n in 0..50 {
             message = message.with_header(format!("h{n}"), n.to_string());
         }
-        let attributes = attributes(&message, true);
+        let attributes = attributes(&message, Some(BASE64));
         assert_eq!(attributes.len(), 10);
         assert_eq!(value(&attributes, TRACE_PARENT), Some("00-1-2-01"));
         let rest: serde_json::Value =
@@ -469,7 +526,7 @@ mod tests {
     #[test]
     fn a_bare_message_has_no_optional_attributes() {
         let message = Message::new("a", b"{}".to_vec()).with_correlation_id("");
-        let names: Vec<&str> = attributes(&message, false)
+        let names: Vec<&str> = attributes(&message, None)
             .iter()
             .map(|attribute| attribute.name)
             .collect();

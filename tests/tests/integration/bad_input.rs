@@ -745,6 +745,7 @@ mod decoder {
         "TraceState",
         "Headers",
         "Body",
+        "BodyEncoding",
         "Shard",
         "OutstandingSince",
         "OrderKey",
@@ -772,7 +773,7 @@ mod decoder {
     fn value() -> impl Strategy<Value = AttributeValue> {
         let leaf = prop_oneof![
             ".*".prop_map(AttributeValue::S),
-            prop_oneof!["event", "command", "document", "application/json"]
+            prop_oneof!["event", "command", "document", "application/json", "gzip"]
                 .prop_map(|s| AttributeValue::S(s.to_owned())),
             number().prop_map(AttributeValue::N),
             proptest::collection::vec(any::<u8>(), 0..64)
@@ -838,10 +839,7 @@ mod decoder {
                 AttributeValue::S("north".into()),
             )])),
         );
-        let body = match &message.body {
-            outbox_runtime::Body::Bytes(bytes) => bytes.clone(),
-            outbox_runtime::Body::Item(_) => unreachable!("a JSON body"),
-        };
+        let body = message.body.to_bytes().expect("a JSON body");
         item.insert("Body".to_owned(), AttributeValue::B(Blob::new(body)));
         item
     }

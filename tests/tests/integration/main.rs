@@ -13,6 +13,7 @@ mod consumer_chaos;
 mod costs;
 mod faults;
 mod handler;
+mod large;
 mod marks;
 mod outbox;
 mod producers;

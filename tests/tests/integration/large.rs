@@ -1,0 +1,402 @@
+//! Large bodies against DynamoDB Local and moto: bodies stored compressed and sent compressed
+//! to SQS, through the immediate path, the sweeper and the stream relay, read back byte for
+//! byte by the SQS consumer with its inbox and by a boto3 consumer that knows only the
+//! documented format; what a corrupt or oversized compressed delivery gets.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use outbox_runtime::consumer::{Inbox, SqsConsumer};
+use outbox_runtime::message::CompressedBody;
+use outbox_runtime::stream::{StreamRelay, StreamRelayConfig};
+use outbox_runtime::transport::SqsProducer;
+use outbox_runtime::transport::wire;
+use outbox_runtime::{
+    Body, ClearMode, DynamoDb, Error, Message, MessageId, Outbox, OutboxConfig, Postbox,
+    StreamMode, Sweeper, SweeperConfig, Transaction, transactional_handler,
+};
+use outbox_tests::corpus::{incompressible, json_document};
+use outbox_tests::moto::{Moto, moto, run_python};
+use outbox_tests::{create_table, dynamodb, dynamodb_streams, unique_name};
+
+const TOPIC: &str = "document.stored";
+
+/// Bodies over 1 KB are compressed.
+fn compressing(config: OutboxConfig) -> OutboxConfig {
+    config.with_compression_above(1024)
+}
+
+/// The consumer: records each body it is handed, with the inbox in its transaction.
+struct Recorder {
+    postbox: Postbox,
+    inbox: Inbox,
+    bodies: Mutex<HashMap<MessageId, Body>>,
+}
+
+impl Recorder {
+    #[transactional_handler(postbox = self.postbox, tx = tx, incoming = message, inbox = self.inbox)]
+    async fn handle(&self, tx: &mut Transaction, message: &Message) -> Result<(), Error> {
+        let _ = tx;
+        self.bodies
+            .lock()
+            .unwrap()
+            .insert(message.id().clone(), message.body.clone());
+        Ok(())
+    }
+}
+
+async fn recorder(db: &DynamoDb) -> Arc<Recorder> {
+    let inbox = Inbox::new("large-bodies").with_table_name(unique_name("inbox"));
+    inbox.ensure_table(db).await.unwrap();
+    let outbox = Outbox::new(db.clone(), outbox_tests::fresh_outbox(db).await).unwrap();
+    Arc::new(Recorder {
+        postbox: Postbox::new(outbox, outbox_runtime::transport::InMemoryProducer::new()),
+        inbox,
+        bodies: Mutex::new(HashMap::new()),
+    })
+}
+
+/// Polls `queue` with the SQS consumer until `count` messages were handled.
+async fn consume(moto: &Moto, queue: &str, recorder: &Arc<Recorder>, count: usize) {
+    let consumer = SqsConsumer::new(moto.sqs.clone(), queue).with_wait_time(Duration::from_secs(1));
+    let handler = {
+        let recorder = Arc::clone(recorder);
+        move |message: Message| {
+            let recorder = Arc::clone(&recorder);
+            async move { recorder.handle(&message).await }
+        }
+    };
+    for _ in 0..30 {
+        if recorder.bodies.lock().unwrap().len() >= count {
+            return;
+        }
+        let report = consumer.poll_once(&handler).await.unwrap();
+        assert_eq!(report.undecodable + report.failed, 0, "{report:?}");
+    }
+    panic!(
+        "only {} of {count} messages were consumed",
+        recorder.bodies.lock().unwrap().len()
+    );
+}
+
+#[tokio::test]
+async fn compressed_bodies_round_trip_byte_for_byte_through_every_path_to_an_sqs_consumer() {
+    let db = dynamodb().await;
+    let moto = moto().await;
+    let queue = moto.queue("large", false).await;
+    let producer = || SqsProducer::new(moto.sqs.clone()).with_route(TOPIC, &queue);
+    // 10 KB, and 1 MiB: over DynamoDB's 400 KB item limit until compressed. The random body
+    // does not shrink and is stored as it is.
+    let bodies = [
+        json_document(10 * 1024, 1),
+        json_document(1 << 20, 2),
+        incompressible(10 * 1024, 3),
+    ];
+    let mut sent: HashMap<MessageId, (&str, Vec<u8>)> = HashMap::new();
+
+    // The immediate path: sent right after the commit.
+    let outbox = Outbox::new(
+        db.clone(),
+        compressing(outbox_tests::fresh_outbox(&db).await),
+    )
+    .unwrap();
+    let postbox = Postbox::new(outbox.clone(), producer());
+    for body in &bodies {
+        let mut tx = postbox.begin();
+        let id = tx
+            .deposit_message(Message::new(TOPIC, body.clone()))
+            .unwrap();
+        postbox
+            .commit_and_send(tx, ClearMode::Immediate)
+            .await
+            .unwrap();
+        sent.insert(id, ("immediate", body.clone()));
+    }
+
+    // The sweeper: stored without a send, found by a pass.
+    for body in &bodies {
+        let message = Message::new(TOPIC, body.clone());
+        outbox.store(&message).await.unwrap();
+        sent.insert(message.id().clone(), ("sweeper", body.clone()));
+    }
+    let mut sweeper = Sweeper::new(
+        &postbox,
+        SweeperConfig::default()
+            .with_min_age(Duration::ZERO)
+            .with_owner("large"),
+    );
+    let mut dispatched = 0;
+    for _ in 0..20 {
+        dispatched += sweeper.sweep_once().await.unwrap().sent.len();
+        if dispatched == bodies.len() {
+            break;
+        }
+    }
+    assert_eq!(dispatched, bodies.len());
+
+    // The stream relay, on an outbox with a stream.
+    let streamed = compressing(
+        OutboxConfig::new(unique_name("large-stream")).with_stream(StreamMode::WithSweeper),
+    );
+    let stream_outbox = Outbox::new(db.clone(), streamed).unwrap();
+    stream_outbox.ensure_table().await.unwrap();
+    create_table(
+        &db,
+        &StreamRelayConfig::default().state_table_schema(stream_outbox.config()),
+    )
+    .await;
+    let stream_postbox = Postbox::new(stream_outbox.clone(), producer());
+    for body in &bodies {
+        let mut tx = stream_postbox.begin();
+        let id = tx
+            .deposit_message(Message::new(TOPIC, body.clone()))
+            .unwrap();
+        stream_postbox
+            .commit_and_send(tx, ClearMode::Immediate)
+            .await
+            .unwrap();
+        sent.insert(id, ("stream relay", body.clone()));
+    }
+    let mut relay = StreamRelay::new(
+        &stream_postbox,
+        dynamodb_streams().await,
+        StreamRelayConfig::default().with_poll_interval(Duration::from_millis(10)),
+    )
+    .unwrap();
+    let mut relayed = 0;
+    for _ in 0..500 {
+        relayed += relay.relay_once().await.unwrap().sent.len();
+        if relayed == bodies.len() {
+            break;
+        }
+    }
+    assert_eq!(relayed, bodies.len());
+
+    // What each table holds: the JSON compressed, the random bytes as they are.
+    for (id, (path, body)) in &sent {
+        let table = if *path == "stream relay" {
+            &stream_outbox
+        } else {
+            &outbox
+        };
+        let stored = table.get(id).await.unwrap().expect("kept after dispatch");
+        let json = serde_json::from_slice::<serde_json::Value>(body).is_ok();
+        match &stored.message.body {
+            Body::Compressed(compressed) => {
+                assert!(json, "{path}: random bytes were stored compressed");
+                assert!(
+                    compressed.gzip().len() * 4 < body.len(),
+                    "{path}: {} bytes stored for {}",
+                    compressed.gzip().len(),
+                    body.len()
+                );
+            }
+            Body::Bytes(bytes) => {
+                assert!(bytes == body, "{path}: stored as it is");
+                assert!(!json, "{path}: a JSON body was stored uncompressed");
+            }
+            other => panic!("{path}: {other:?}"),
+        }
+    }
+
+    // The consumer is handed the original bytes, each message once.
+    let recorder = recorder(&db).await;
+    consume(&moto, &queue, &recorder, sent.len()).await;
+    let received = recorder.bodies.lock().unwrap();
+    assert_eq!(received.len(), sent.len());
+    for (id, (path, body)) in &sent {
+        match &received[id] {
+            Body::Bytes(bytes) => assert!(bytes == body, "{path}: {} bytes differ", body.len()),
+            other => panic!("{path}: the consumer was handed {other:?}"),
+        }
+    }
+}
+
+/// Reads `count` messages from a queue with boto3 and decodes each body with the standard
+/// library alone, as the wire format documents it; prints `id size sha256` per message.
+const BOTO3_CONSUMER: &str = r#"
+import base64, gzip, hashlib, sys
+import boto3
+
+queue, count = sys.argv[1], int(sys.argv[2])
+sqs = boto3.client("sqs")
+seen = 0
+for _ in range(30):
+    if seen == count:
+        break
+    reply = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                MessageAttributeNames=["All"])
+    for message in reply.get("Messages", []):
+        attributes = message.get("MessageAttributes", {})
+        encoding = attributes.get("outbox-body-encoding", {}).get("StringValue")
+        body = message["Body"]
+        if encoding is None:
+            data = body.encode("utf-8")
+        elif encoding == "base64":
+            data = base64.b64decode(body)
+        elif encoding == "gzip+base64":
+            data = gzip.decompress(base64.b64decode(body))
+        else:
+            raise SystemExit("unknown encoding " + encoding)
+        message_id = attributes["outbox-message-id"]["StringValue"]
+        print(message_id, encoding, len(data), hashlib.sha256(data).hexdigest())
+        sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+        seen += 1
+"#;
+
+#[tokio::test]
+async fn a_boto3_consumer_reads_a_compressed_body_with_the_standard_library() {
+    let db = dynamodb().await;
+    let moto = moto().await;
+    let queue = moto.queue("large-boto3", false).await;
+    let outbox = Outbox::new(
+        db.clone(),
+        compressing(outbox_tests::fresh_outbox(&db).await),
+    )
+    .unwrap();
+    let postbox = Postbox::new(
+        outbox,
+        SqsProducer::new(moto.sqs.clone()).with_route(TOPIC, &queue),
+    );
+    let bodies = [json_document(10 * 1024, 4), incompressible(2048, 5)];
+    let mut expected = Vec::new();
+    for body in &bodies {
+        let mut tx = postbox.begin();
+        let id = tx
+            .deposit_message(Message::new(TOPIC, body.clone()))
+            .unwrap();
+        postbox
+            .commit_and_send(tx, ClearMode::Immediate)
+            .await
+            .unwrap();
+        expected.push((id, body));
+    }
+    let printed = run_python(&moto, BOTO3_CONSUMER, &[&queue, "2"]);
+    let lines: HashMap<&str, Vec<&str>> = printed
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            (fields[0], fields[1..].to_vec())
+        })
+        .collect();
+    assert_eq!(lines.len(), 2, "{printed}");
+    let sha256 = |bytes: &[u8]| {
+        // The same digest Python prints, computed here without a crate of its own.
+        let output = std::process::Command::new("sha256sum")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                use std::io::Write as _;
+                child.stdin.take().unwrap().write_all(bytes)?;
+                child.wait_with_output()
+            })
+            .expect("sha256sum");
+        String::from_utf8(output.stdout).unwrap()[..64].to_owned()
+    };
+    let (json_id, json) = &expected[0];
+    assert_eq!(
+        lines[json_id.as_str()],
+        ["gzip+base64", &json.len().to_string(), &sha256(json)],
+        "{printed}"
+    );
+    let (random_id, random) = &expected[1];
+    assert_eq!(
+        lines[random_id.as_str()],
+        ["base64", &random.len().to_string(), &sha256(random)],
+        "{printed}"
+    );
+}
+
+/// Sends a delivery flagged `gzip+base64` whose body is `gzip`, with the outbox attributes.
+async fn send_raw_gzip(moto: &Moto, queue: &str, id: &str, gzip: Vec<u8>) {
+    let attribute = |value: &str| {
+        aws_sdk_sqs::types::MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(value)
+            .build()
+            .unwrap()
+    };
+    moto.sqs
+        .send_message()
+        .queue_url(queue)
+        .message_body(base64::engine::general_purpose::STANDARD.encode(gzip))
+        .message_attributes(wire::MESSAGE_ID, attribute(id))
+        .message_attributes(wire::TOPIC, attribute(TOPIC))
+        .message_attributes(wire::MESSAGE_TYPE, attribute("event"))
+        .message_attributes(
+            wire::CREATED_AT,
+            aws_sdk_sqs::types::MessageAttributeValue::builder()
+                .data_type("Number")
+                .string_value("1700000000000")
+                .build()
+                .unwrap(),
+        )
+        .message_attributes(wire::BODY_ENCODING, attribute(wire::GZIP_BASE64))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_corrupt_or_oversized_compressed_delivery_is_refused_and_left_to_the_queue() {
+    let db = dynamodb().await;
+    let moto = moto().await;
+    let queue = moto.queue("large-bad", false).await;
+    moto.sqs
+        .set_queue_attributes()
+        .queue_url(&queue)
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            "1",
+        )
+        .send()
+        .await
+        .unwrap();
+    // 100 MiB of zeros is about 100 KB of gzip: past the cap of 64 MiB.
+    let bomb = CompressedBody::compress(&vec![0; 100 << 20]).into_gzip();
+    assert!(bomb.len() < 200 * 1024);
+    send_raw_gzip(&moto, &queue, "bomb", bomb).await;
+    let mut truncated = CompressedBody::compress(&json_document(4096, 6)).into_gzip();
+    truncated.truncate(truncated.len() / 2);
+    send_raw_gzip(&moto, &queue, "truncated", truncated).await;
+
+    let recorder = recorder(&db).await;
+    let handler = {
+        let recorder = Arc::clone(&recorder);
+        move |message: Message| {
+            let recorder = Arc::clone(&recorder);
+            async move { recorder.handle(&message).await }
+        }
+    };
+    let consumer =
+        SqsConsumer::new(moto.sqs.clone(), &queue).with_wait_time(Duration::from_secs(1));
+    let (mut undecodable, mut deleted) = (0, 0);
+    for _ in 0..5 {
+        let report = consumer.poll_once(&handler).await.unwrap();
+        undecodable += report.undecodable;
+        deleted += report.deleted;
+        if undecodable >= 2 {
+            break;
+        }
+    }
+    assert_eq!((undecodable, deleted), (2, 0));
+    assert!(recorder.bodies.lock().unwrap().is_empty());
+
+    // The error names the cap and the corruption; both deliveries are still in the queue.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let received = moto.receive(&queue, 2).await;
+    for delivery in &received {
+        let err = outbox_runtime::transport::sqs::received_message(delivery).unwrap_err();
+        let id = delivery.message_attributes().unwrap()[wire::MESSAGE_ID]
+            .string_value()
+            .unwrap();
+        let text = err.to_string();
+        match id {
+            "bomb" => assert!(text.contains("more than 67108864 bytes"), "{text}"),
+            _ => assert!(text.contains("not valid gzip"), "{text}"),
+        }
+    }
+}
