@@ -10,12 +10,13 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use outbox_runtime::table::shard_of_key;
-use outbox_runtime::{Cleanup, MarkMode, OutboxConfig};
+use outbox_runtime::{Cleanup, ClearMode, MarkMode, Message, OutboxConfig};
 use outbox_tests::bench::scenarios::{self, warm_sweeper};
 use outbox_tests::bench::{
     AddGreeting, Counts, Greet, GreetingMade, MacroHandler, NaiveSweeper, Rig, VERSION,
     seed_people, versioned_people,
 };
+use outbox_tests::corpus::{incompressible, json_document};
 use outbox_tests::dynamodb;
 
 fn requests(counts: &Counts) -> Vec<(&str, u64)> {
@@ -578,4 +579,46 @@ async fn ten_thousand_messages_due_tomorrow_cost_a_pass_nothing_and_due_now_each
         claimed, MESSAGES as i32,
         "every message due now was claimed, none due tomorrow"
     );
+}
+
+/// Everything committing and sending one message with `body` costs on `rig`.
+async fn one_message(rig: &Rig, body: Vec<u8>) -> Counts {
+    let before = rig.meter.counts();
+    let postbox = &rig.handler.postbox;
+    let mut tx = postbox.begin();
+    tx.deposit_message(Message::new("document.stored", body))
+        .unwrap();
+    postbox
+        .commit_and_send(tx, ClearMode::Immediate)
+        .await
+        .unwrap();
+    rig.meter.counts().since(&before)
+}
+
+#[tokio::test]
+async fn a_compressed_json_body_costs_a_third_of_the_units_and_an_incompressible_one_no_more() {
+    // Delete, so that the mark (a delete, billed by the item's size) is reported too.
+    let db = dynamodb().await;
+    let config = OutboxConfig::default()
+        .with_shards(1)
+        .with_cleanup(Cleanup::Delete);
+    let plain = Rig::new(&db, config.clone()).await.unwrap();
+    let compressing = Rig::new(&db, config.with_compression_above(1024))
+        .await
+        .unwrap();
+    // 10 KB of JSON compresses to about 2 KB: an item of 3 KB begun instead of 11. A
+    // transactional write bills 2 units a KB, the index entry 2, the delete 1 a KB and 1.
+    let json = json_document(10 * 1024, 1);
+    let cost = one_message(&plain, json.clone()).await;
+    assert_eq!(cost.ops["TransactWriteItems"].table_capacity, 22.0);
+    assert_eq!(cost.write_capacity(), 22.0 + 2.0 + 11.0 + 1.0);
+    let cost = one_message(&compressing, json).await;
+    assert_eq!(cost.ops["TransactWriteItems"].table_capacity, 6.0);
+    assert_eq!(cost.write_capacity(), 6.0 + 2.0 + 3.0 + 1.0);
+    assert!(cost.write_capacity() * 3.0 <= 36.0);
+    // Random bytes do not shrink: stored as they are, at the plain price.
+    for rig in [&plain, &compressing] {
+        let cost = one_message(rig, incompressible(10 * 1024, 2)).await;
+        assert_eq!(cost.write_capacity(), 36.0, "{:?}", rig.config());
+    }
 }
