@@ -43,6 +43,19 @@ pub enum LimitError {
         /// The action, as `put to table T, key K`.
         action: String,
     },
+    /// A message whose item, as it would be stored (compressed, where the outbox compresses),
+    /// is over [`MAX_ITEM_BYTES`]. The advice says how to make it fit.
+    #[error("{action} is {size} bytes, over DynamoDB's item limit of {limit} bytes; {advice}")]
+    MessageTooLarge {
+        /// The limit.
+        limit: usize,
+        /// The item's size as it would be stored.
+        size: usize,
+        /// The deposit, as `deposit to table T, key MessageId="m"`.
+        action: String,
+        /// What to do, which depends on the outbox's configuration.
+        advice: String,
+    },
     /// More than [`MAX_REQUEST_BYTES`] in the whole transaction.
     #[error(
         "{action} would bring the transaction to {size} bytes, over DynamoDB's request limit of \

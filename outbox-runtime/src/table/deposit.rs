@@ -40,7 +40,7 @@ pub(crate) fn deposit_item(
 ) -> Result<Item> {
     crate::trace::fill_from_current_span(message);
     compress_body(message, config.compress_above);
-    let mut item = layout::new_item(message, due, config.shard_count, action, &config.table_name)?;
+    let mut item = layout::new_item(message, due, config, action)?;
     shape_deposit(&mut item, config);
     Ok(item)
 }

@@ -14,6 +14,7 @@ use crate::limits::{LimitError, MAX_ITEM_BYTES, item_size};
 use crate::message::compression::{self, CompressedBody};
 use crate::message::{Body, Header, Item, Message, MessageId, MessageType};
 use crate::table::attributes as attr;
+use crate::table::config::OutboxConfig;
 use crate::table::shard;
 use crate::time::{from_millis, to_millis};
 
@@ -95,29 +96,51 @@ impl StoredMessage {
 pub(crate) fn new_item(
     message: &Message,
     due: Option<SystemTime>,
-    shard_count: u16,
+    config: &OutboxConfig,
     verb: &str,
-    table: &str,
 ) -> Result<Item> {
     validate_message(message)?;
-    let mut item = to_item(message, shard::shard_of(message, shard_count));
+    let mut item = to_item(message, shard::shard_of(message, config.shard_count));
     if let Some(due) = due {
         schedule(&mut item, due);
     }
     let size = item_size(&item);
     if size > MAX_ITEM_BYTES {
-        return Err(LimitError::ItemTooLarge {
+        return Err(LimitError::MessageTooLarge {
             limit: MAX_ITEM_BYTES,
             size,
             action: format!(
-                "{verb} to table `{table}`, key {}={:?}",
+                "{verb} to table `{}`, key {}={:?}",
+                config.table_name,
                 attr::MESSAGE_ID,
                 message.header.id.as_str()
             ),
+            advice: too_large_advice(&message.body, config.compress_above.is_some()),
         }
         .into());
     }
     Ok(item)
+}
+
+/// How to make a message that is too large fit, given how its body would be stored.
+fn too_large_advice(body: &Body, compressing: bool) -> String {
+    let elsewhere = "put the body in S3 and send a reference to it";
+    match body {
+        Body::Bytes(_) if compressing => format!("the body does not compress; {elsewhere}"),
+        Body::Bytes(_) => format!(
+            "turn on compression with `OutboxConfig::with_compression_above(1024)` if the body \
+             compresses (JSON typically shrinks 3 to 10 times), or {elsewhere}"
+        ),
+        Body::Compressed(compressed) => format!(
+            "the body is already stored compressed ({} bytes of gzip for {}); {elsewhere}",
+            compressed.gzip().len(),
+            compressed.original_len()
+        ),
+        Body::Item(_) => format!(
+            "a map body is stored uncompressed, as a native map: send it as JSON bytes \
+             (`Body::Bytes`) with compression turned on, or {elsewhere}"
+        ),
+    }
 }
 
 /// What a message must be to enter the outbox.

@@ -302,14 +302,16 @@ async fn a_header_map_too_large_for_the_item_is_refused_before_anything_is_sent(
         .await
         .unwrap_err()
         .outbox();
-    let Error::Limit(LimitError::ItemTooLarge {
+    let Error::Limit(LimitError::MessageTooLarge {
         size,
         limit,
         action,
+        advice,
     }) = &err
     else {
-        panic!("expected ItemTooLarge, got {err:?}");
+        panic!("expected MessageTooLarge, got {err:?}");
     };
+    assert!(advice.contains("with_compression_above"), "{advice}");
     assert_eq!(*limit, MAX_ITEM_BYTES);
     assert!(*size > MAX_ITEM_BYTES, "{size}");
     assert!(
@@ -321,7 +323,7 @@ async fn a_header_map_too_large_for_the_item_is_refused_before_anything_is_sent(
     // Outside a transaction too.
     let err = f.outbox.store(&message).await.unwrap_err();
     assert!(
-        matches!(err, Error::Limit(LimitError::ItemTooLarge { .. })),
+        matches!(err, Error::Limit(LimitError::MessageTooLarge { .. })),
         "{err:?}"
     );
     assert!(err.to_string().contains(id.as_str()), "{err}");

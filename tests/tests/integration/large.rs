@@ -400,3 +400,87 @@ async fn a_corrupt_or_oversized_compressed_delivery_is_refused_and_left_to_the_q
         }
     }
 }
+
+#[tokio::test]
+async fn a_compressed_body_published_to_sns_reaches_raw_and_enveloped_subscriptions_intact() {
+    let db = dynamodb().await;
+    let moto = moto().await;
+    let topic = moto.topic("large", false).await;
+    let raw = moto.queue("large-raw", false).await;
+    moto.subscribe_raw(&topic, &raw).await;
+    // Without raw message delivery: SNS wraps the message in its JSON envelope, attributes
+    // included.
+    let enveloped = moto.queue("large-envelope", false).await;
+    moto.sns
+        .subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(moto.queue_arn(&enveloped).await)
+        .send()
+        .await
+        .unwrap();
+    let outbox = Outbox::new(
+        db.clone(),
+        compressing(outbox_tests::fresh_outbox(&db).await),
+    )
+    .unwrap();
+    let postbox = Postbox::new(
+        outbox,
+        outbox_runtime::transport::SnsProducer::new(moto.sns.clone()).with_route(TOPIC, &topic),
+    );
+    let body = json_document(100 * 1024, 7);
+    let mut tx = postbox.begin();
+    let id = tx
+        .deposit_message(Message::new(TOPIC, body.clone()))
+        .unwrap();
+    postbox
+        .commit_and_send(tx, ClearMode::Immediate)
+        .await
+        .unwrap();
+    for queue in [&raw, &enveloped] {
+        let recorder = recorder(&db).await;
+        consume(&moto, queue, &recorder, 1).await;
+        let received = recorder.bodies.lock().unwrap();
+        assert!(received[&id] == Body::Bytes(body.clone()), "{queue}");
+    }
+}
+
+#[tokio::test]
+async fn a_message_too_large_even_compressed_is_refused_saying_what_to_do() {
+    let db = dynamodb().await;
+    let plain = Outbox::new(db.clone(), outbox_tests::fresh_outbox(&db).await).unwrap();
+    let compressing = Outbox::new(
+        db.clone(),
+        compressing(outbox_tests::fresh_outbox(&db).await),
+    )
+    .unwrap();
+    let json = Message::new(TOPIC, json_document(1 << 20, 8));
+    let random = Message::new(TOPIC, incompressible(500 * 1024, 9));
+    let advice = |outbox: &Outbox, message: &Message| {
+        let mut tx = Transaction::begin(outbox);
+        match tx.deposit_message(message.clone()).unwrap_err() {
+            Error::Limit(outbox_runtime::limits::LimitError::MessageTooLarge {
+                advice,
+                action,
+                ..
+            }) => {
+                assert!(action.contains(message.id().as_str()), "{action}");
+                advice
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(
+        advice(&plain, &json).contains("with_compression_above"),
+        "the plain outbox says compression would help"
+    );
+    assert!(advice(&plain, &random).contains("with_compression_above"));
+    assert!(
+        advice(&compressing, &random).contains("does not compress"),
+        "a compressing outbox does not suggest compression again"
+    );
+    // The 1 MiB document fits once compressed.
+    let mut tx = Transaction::begin(&compressing);
+    tx.deposit_message(json).unwrap();
+    tx.commit().await.unwrap();
+}
