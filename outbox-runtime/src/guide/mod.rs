@@ -7,6 +7,7 @@
 //! | [`unit_of_work`] | what a handler does: reads and versions, writes, conflicts and retries, DynamoDB's limits, errors, and what happens after the commit |
 //! | [`outbox_table`] | the outbox table: its items, the sparse and sharded outstanding index, cleanup and TTL, failed sends, dead letters and replay, creating the table |
 //! | [`relays`] | getting committed messages out: the sweeper, the stream relay (self-hosted or on AWS Lambda), and how to choose |
+//! | [`large_messages`] | bodies stored and sent compressed, and what consumers do with them |
 //! | [`consumers`] | the consumer side: the inbox, [`SqsConsumer`](crate::consumer::SqsConsumer), the AWS Lambda SQS entry |
 //! | [`operations`] | metrics and logs, IAM permissions, pointing at real AWS, local emulators, OpenTelemetry |
 //! | [`reliability`] | what the fault-injection runs check, and how to run them |
@@ -28,6 +29,7 @@
 //! were deposited on the sweeper's path; [`relays`] says where else order holds.
 
 pub mod consumers;
+pub mod large_messages;
 pub mod operations;
 pub mod outbox_table;
 pub mod relays;
