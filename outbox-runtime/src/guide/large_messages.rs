@@ -24,7 +24,7 @@
 //! use outbox_runtime::transport::InMemoryProducer;
 //!
 //! # async fn run(db: DynamoDb) -> outbox_runtime::Result<()> {
-//! let config = OutboxConfig::default().with_compression_above(1024);
+//! let config = OutboxConfig::default().with_compression_above(512);
 //! let postbox = Postbox::new(Outbox::new(db, config)?, InMemoryProducer::new());
 //!
 //! let document = format!("{{\"lines\":[{}]}}", r#"{"sku":"SKU-1","quantity":2},"#.repeat(500));

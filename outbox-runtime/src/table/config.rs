@@ -130,13 +130,15 @@ impl OutboxConfig {
     /// encoding" error (and leaves it to its queue). Map bodies ([`Body::Item`](crate::Body::Item))
     /// stay native maps, readable in the console.
     ///
-    /// 1024 is a good threshold: below a kilobyte there are no write units to save.
+    /// 512 is a good threshold: DynamoDB bills an item per KB begun, header included, and a
+    /// body of half a kilobyte is where compression starts to take an item below a kilobyte
+    /// boundary.
     ///
     /// ```
     /// use outbox_runtime::OutboxConfig;
     ///
-    /// let config = OutboxConfig::default().with_compression_above(1024);
-    /// assert_eq!(config.compress_above, Some(1024));
+    /// let config = OutboxConfig::default().with_compression_above(512);
+    /// assert_eq!(config.compress_above, Some(512));
     /// ```
     pub fn with_compression_above(mut self, bytes: usize) -> Self {
         self.compress_above = Some(bytes);

@@ -128,7 +128,7 @@ fn too_large_advice(body: &Body, compressing: bool) -> String {
     match body {
         Body::Bytes(_) if compressing => format!("the body does not compress; {elsewhere}"),
         Body::Bytes(_) => format!(
-            "turn on compression with `OutboxConfig::with_compression_above(1024)` if the body \
+            "turn on compression with `OutboxConfig::with_compression_above(512)` if the body \
              compresses (JSON typically shrinks 3 to 10 times), or {elsewhere}"
         ),
         Body::Compressed(compressed) => format!(

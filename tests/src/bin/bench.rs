@@ -4,7 +4,7 @@
 //! read-modify-write handler, background marks against inline ones, the stream relay, and a
 //! consumer handler with its inbox against one without, the macro handler's instructions per
 //! call against the hand-written one's (callgrind), and messages due later (how late they go, a
-//! pass over many due tomorrow); each, when asked, also
+//! pass over many due tomorrow), and large bodies compressed against plain; each, when asked, also
 //! through a delaying proxy that models a region's round trip. Prints Markdown tables and
 //! writes every figure as JSON.
 //!
@@ -21,7 +21,8 @@ use outbox_tests::ENDPOINT_ENV;
 use outbox_tests::bench::proxy::{PROXY_ARG, Proxy, proxy_main};
 use outbox_tests::bench::scenarios::{
     self, ComparisonRow, ConsumedCostRow, CostRow, DrainRatio, DrainRow, INSTRUCTIONS_ARG, IdleRow,
-    InstructionsRow, LatencyRow, Percentiles, Relay, RoundTripRow, ScheduledRow, StreamRelayRow,
+    InstructionsRow, LargeBodyRow, LatencyRow, Percentiles, Relay, RoundTripRow, ScheduledRow,
+    StreamRelayRow,
 };
 use outbox_tests::bench::{BoxError, Link};
 use serde::Serialize;
@@ -55,7 +56,7 @@ struct Settings {
     json: std::path::PathBuf,
 }
 
-const SCENARIOS: [&str; 12] = [
+const SCENARIOS: [&str; 13] = [
     "overhead",
     "requests",
     "capacity",
@@ -68,6 +69,7 @@ const SCENARIOS: [&str; 12] = [
     "consume",
     "instructions",
     "scheduled",
+    "large",
 ];
 
 impl Settings {
@@ -274,6 +276,7 @@ struct Report {
     consumer_inbox: Vec<ComparisonRow>,
     instructions: Option<InstructionsRow>,
     scheduled: Vec<ScheduledRow>,
+    large_bodies: Vec<LargeBodyRow>,
 }
 
 fn main() -> ExitCode {
@@ -664,6 +667,18 @@ async fn run(settings: Settings, args: &[String]) -> Result<bool, BoxError> {
         print_scheduled(&report.scheduled);
     }
 
+    if settings.runs("large") {
+        progress("13. large bodies: 1 KB to 1 MiB of JSON, compressed against plain");
+        for &rtt in &settings.rtt_ms {
+            let link = links.get(rtt);
+            report.large_bodies.extend(
+                scenarios::large_bodies(&link, settings.rounds, settings.calls / 3, &progress)
+                    .await?,
+            );
+        }
+        print_large_bodies(&report.large_bodies);
+    }
+
     report.seconds = started.elapsed().as_secs_f64();
     let json = settings.json.clone();
     report.settings = Some(settings);
@@ -951,6 +966,49 @@ fn print_scheduled(rows: &[ScheduledRow]) {
         );
     }
     println!();
+}
+
+fn print_large_bodies(rows: &[LargeBodyRow]) {
+    println!(
+        "\n#### Large bodies (JSON order documents from the fixed corpus, one message a call on \
+         the immediate path, 4 calls at once, `Cleanup::Delete`; A = compressed above 512 bytes, \
+         B = plain, A′ = compressed again; write units per message: commit, index entry and \
+         delete)\n"
+    );
+    println!(
+        "| body | stored compressed | write units compressed | write units plain | units \
+         compressed/plain | CPU µs/call compressed | CPU µs/call plain | CPU A/B | CPU A/A′ | \
+         throughput A/B | throughput A/A′ |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for row in rows {
+        let (plain_units, ratio) = match row.plain_write_units {
+            Some(plain) => (
+                format!("{plain:.1}"),
+                format!("{:.3}", row.compressed_write_units / plain),
+            ),
+            None => ("does not fit".to_owned(), "–".to_owned()),
+        };
+        let compare = |show: &dyn Fn(&ComparisonRow) -> String| {
+            row.comparison.as_ref().map_or("–".to_owned(), show)
+        };
+        println!(
+            "| {} KB | {} B | {:.1} | {plain_units} | {ratio} | {:.0} | {} | {} | {} | {} | {} |",
+            row.body_bytes / 1024,
+            row.stored_bytes,
+            row.compressed_write_units,
+            row.compressed_cpu_us_per_call,
+            compare(&|c| format!("{:.0}", c.b_cpu_us_per_call)),
+            compare(&|c| c.cpu_ratio.show()),
+            compare(&|c| c.aa_cpu_ratio.show()),
+            compare(&|c| c.throughput_ratio.show()),
+            compare(&|c| c.aa_throughput_ratio.show()),
+        );
+    }
+    println!(
+        "\nCPU is the bench process's (compression included; the in-memory producer encodes \
+         nothing for a wire). DynamoDB Local reports the capacity of every request here.\n"
+    );
 }
 
 fn print_idle(rows: &[IdleRow]) {

@@ -9,7 +9,8 @@
 //! background marks against inline ones), `stream_relay` (9, the stream relay beside the
 //! sweeper), `consume` (10, a consumer handler with its inbox record against one without) and
 //! `instructions` (11, scenario 1's calls counted in instructions by callgrind), `scheduled`
-//! (12, messages due later: how late they go, and a pass over many due tomorrow);
+//! (12, messages due later: how late they go, and a pass over many due tomorrow), `large`
+//! (13, bodies of 1 KB to 1 MiB compressed against plain);
 //! `round_trip` measures the delaying proxy against a direct connection. `compare`
 //! runs two sides and an A/A control in interleaved rounds with their client CPU; `paths`
 //! measures what delivering messages costs on each path (the cost tests call it too), and
@@ -20,6 +21,7 @@ mod consume;
 mod drain;
 mod idle;
 mod instructions;
+mod large;
 mod latency;
 mod marks;
 mod measure;
@@ -39,6 +41,7 @@ pub use instructions::{
     INSTRUCTION_WARM_UP_CALLS, INSTRUCTIONS_ARG, InstructionsRow, check_valgrind, instructions,
     instructions_main,
 };
+pub use large::{LARGE_BODY_SIZES, LargeBodyRow, large_bodies};
 pub use latency::{LatencyRow, Percentiles, latency};
 pub use marks::coalesced_marks;
 pub use measure::{Progress, percentile, run_concurrently};
