@@ -102,6 +102,8 @@ extern crate self as outbox_runtime;
 pub use aws_sdk_dynamodb;
 #[cfg(feature = "streams")]
 pub use aws_sdk_dynamodbstreams;
+#[cfg(feature = "s3")]
+pub use aws_sdk_s3;
 #[cfg(feature = "sns")]
 pub use aws_sdk_sns;
 #[cfg(feature = "sqs")]
@@ -115,6 +117,8 @@ pub use serde_dynamo;
 // macro handler's call executed beyond the same requests written by hand; one allocation per
 // request costs far less.
 pub(crate) mod backoff;
+#[cfg(feature = "s3")]
+pub mod claim_check;
 pub mod client;
 pub mod consumer;
 pub mod dispatch;

@@ -160,7 +160,7 @@ pub fn decode<T: OutboxMessage + DeserializeOwned>(
     let decoded: Result<T, BoxedError> = match &message.body {
         Body::Bytes(bytes) => serde_json::from_slice(bytes).map_err(Into::into),
         Body::Item(item) => serde_dynamo::from_item(item.clone()).map_err(Into::into),
-        Body::Compressed(_) => message
+        Body::Compressed(_) | Body::S3(_) => message
             .body
             .to_bytes()
             .map_err(Into::into)

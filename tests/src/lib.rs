@@ -8,8 +8,11 @@ pub mod bench;
 pub mod chaos;
 pub mod corpus;
 pub mod inject;
+pub mod logs;
 pub mod moto;
 pub mod restartable;
+
+pub use logs::capture_logs;
 
 use outbox_runtime::table::TableSchema;
 use outbox_runtime::{DynamoDb, OutboxConfig};

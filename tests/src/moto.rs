@@ -20,6 +20,8 @@ pub struct Moto {
     pub sqs: aws_sdk_sqs::Client,
     /// An SNS client for it.
     pub sns: aws_sdk_sns::Client,
+    /// An S3 client for it (path-style addresses).
+    pub s3: outbox_runtime::aws_sdk_s3::Client,
 }
 
 /// Clients for the local SQS/SNS server (`AWS_ENDPOINT_URL_SQS`, else port 5000).
@@ -58,12 +60,49 @@ pub async fn moto() -> Moto {
             }
         );
     }
-    Moto { endpoint, sqs, sns }
+    let s3 = outbox_runtime::claim_check::local_client(&endpoint);
+    Moto {
+        endpoint,
+        sqs,
+        sns,
+        s3,
+    }
 }
 
 pub use crate::unique_name as unique;
 
 impl Moto {
+    /// A new S3 bucket. Returns its name.
+    pub async fn bucket(&self, prefix: &str) -> String {
+        let name = unique(prefix).to_lowercase();
+        let name: String = name.chars().take(63).collect();
+        self.s3
+            .create_bucket()
+            .bucket(&name)
+            .send()
+            .await
+            .expect("CreateBucket");
+        name
+    }
+
+    /// The keys of the objects in `bucket`, sorted.
+    pub async fn objects(&self, bucket: &str) -> Vec<String> {
+        let listed = self
+            .s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .send()
+            .await
+            .expect("ListObjectsV2");
+        let mut keys: Vec<String> = listed
+            .contents()
+            .iter()
+            .filter_map(|object| object.key().map(str::to_owned))
+            .collect();
+        keys.sort();
+        keys
+    }
+
     /// A new queue; FIFO when `fifo`. Returns its URL.
     pub async fn queue(&self, prefix: &str, fifo: bool) -> String {
         let mut request = self.sqs.create_queue();

@@ -42,7 +42,7 @@ commands:
   dynamodb start [--port N]     start DynamoDB Local on a loopback port (reused if running)
   dynamodb stop                 stop the DynamoDB Local that `start` started
   dynamodb status               say what is running where
-  moto start [--port N]         start the local SQS and SNS server (moto, installed once into
+  moto start [--port N]         start the local SQS, SNS and S3 server (moto, installed once into
                                 target/moto/venv) on a loopback port (reused if running)
   moto stop                     stop the moto server that `start` started
   moto status                   say what is running where
@@ -127,7 +127,7 @@ fn server_usage(server: &str) -> String {
     let what = if server == "dynamodb" {
         "DynamoDB Local (fetched once into target/dynamodb-local), in memory"
     } else {
-        "moto, SQS and SNS on one port (installed once into target/moto/venv)"
+        "moto, SQS, SNS and S3 on one port (installed once into target/moto/venv)"
     };
     format!(
         "usage: cargo xtask {server} start [--port N] | stop | status\n\n\

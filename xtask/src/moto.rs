@@ -1,4 +1,4 @@
-//! The local SQS and SNS server: `moto[server]` from PyPI, installed once into a virtualenv under
+//! The local SQS, SNS and S3 server: `moto[server]` from PyPI, installed once into a virtualenv under
 //! `target/moto/venv`, run as `moto_server -H 127.0.0.1 -p N` (in memory), recorded and stopped
 //! like DynamoDB Local (see [`LocalServer`]).
 
@@ -24,12 +24,12 @@ pub(crate) struct Installed {
 }
 
 impl LocalServer for Moto {
-    const NAME: &'static str = "moto (SQS and SNS)";
-    const NAME_VERSION: &'static str = "moto 5.2.5 (SQS and SNS)";
+    const NAME: &'static str = "moto (SQS, SNS and S3)";
+    const NAME_VERSION: &'static str = "moto 5.2.5 (SQS, SNS and S3)";
     const COMMAND: &'static str = "moto";
     const ENDPOINT_ENV: &'static str = "AWS_ENDPOINT_URL_SQS";
     /// moto speaks SNS on the same port.
-    const ALSO_SETS: &'static [&'static str] = &["AWS_ENDPOINT_URL_SNS"];
+    const ALSO_SETS: &'static [&'static str] = &["AWS_ENDPOINT_URL_SNS", "AWS_ENDPOINT_URL_S3"];
     /// moto's own default port.
     const DEFAULT_PORT: u16 = 5000;
     const START_TIMEOUT: Duration = Duration::from_secs(30);

@@ -21,6 +21,7 @@ use tokio::task::JoinSet;
 use crate::backoff::Backoff;
 use crate::consumer::handling::{Handled, MessageHandler, handle_one};
 use crate::consumer::incoming::read_delivery;
+use crate::message::{Body, Message};
 
 /// SQS returns at most 10 messages per receive, and takes at most 10 entries per batch call.
 const SQS_BATCH: usize = 10;
@@ -132,6 +133,9 @@ pub struct SqsConsumer {
     // Read once, on the first poll (or run), and shared by clones: the settings of a queue do
     // not change under a running consumer often enough to pay a request per poll.
     settings: Arc<tokio::sync::OnceCell<Arc<QueueSettings>>>,
+    /// The client that fetches bodies kept in S3, and the most bytes fetched for one.
+    #[cfg(feature = "s3")]
+    claim_check: Option<(aws_sdk_s3::Client, usize)>,
 }
 
 impl SqsConsumer {
@@ -143,7 +147,41 @@ impl SqsConsumer {
             concurrency: SQS_BATCH,
             wait_time: Duration::from_secs(20),
             settings: Arc::default(),
+            #[cfg(feature = "s3")]
+            claim_check: None,
         }
+    }
+
+    /// Fetches bodies the producer kept in S3 (the claim check, feature `s3`) with `client`,
+    /// each checked against its size and checksum, up to
+    /// [`claim_check::MAX_BODY_BYTES`](crate::claim_check::MAX_BODY_BYTES): handlers receive
+    /// the bytes. Without it, such a delivery is refused and left to the queue.
+    #[cfg(feature = "s3")]
+    pub fn with_claim_check(mut self, client: aws_sdk_s3::Client) -> Self {
+        self.claim_check = Some((client, crate::claim_check::MAX_BODY_BYTES));
+        self
+    }
+
+    /// The body of a message whose body is kept in S3, fetched; any other message as it is.
+    async fn fetch_body(&self, message: Message) -> Result<Message, String> {
+        let Body::S3(reference) = &message.body else {
+            return Ok(message);
+        };
+        #[cfg(feature = "s3")]
+        if let Some((client, limit)) = &self.claim_check {
+            let bytes = crate::claim_check::fetch(client, reference, *limit)
+                .await
+                .map_err(|err| err.to_string())?;
+            return Ok(Message {
+                header: message.header,
+                body: Body::Bytes(bytes),
+            });
+        }
+        Err(format!(
+            "its body is kept in S3 at {}, and this consumer fetches no bodies from S3: build it \
+             with `SqsConsumer::with_claim_check` (feature `s3`)",
+            reference.url()
+        ))
     }
 
     /// At most `concurrency` messages in flight (at least 1).
@@ -396,8 +434,8 @@ impl SqsConsumer {
             |name| attributes?.get(name)?.string_value(),
             received.body().unwrap_or_default(),
         );
-        match decoded {
-            Ok(message) => Some(handle_one(handler, message, &self.queue_url).await),
+        let message = match decoded {
+            Ok(message) => message,
             Err(err) => {
                 metrics::counter!("outbox_consumer_undecodable_total", "source" => self.queue_url.clone())
                     .increment(1);
@@ -407,6 +445,22 @@ impl SqsConsumer {
                     error = %err,
                     "a delivery that is not a readable outbox message; left to the queue's \
                      redrive policy"
+                );
+                return None;
+            }
+        };
+        let id = message.id().clone();
+        match self.fetch_body(message).await {
+            Ok(message) => Some(handle_one(handler, message, &self.queue_url).await),
+            Err(err) => {
+                metrics::counter!("outbox_consumer_undecodable_total", "source" => self.queue_url.clone())
+                    .increment(1);
+                tracing::error!(
+                    queue_url = %self.queue_url,
+                    sqs_message_id = received.message_id().unwrap_or_default(),
+                    message_id = %id,
+                    error = %err,
+                    "the body of message {id} cannot be read; left to the queue's redrive policy"
                 );
                 None
             }

@@ -322,6 +322,22 @@ pub enum Error {
         problem: String,
     },
 
+    /// The claim check could not put a body in S3: nothing was committed (the objects this
+    /// commit had put are deleted).
+    #[error(
+        "the claim check could not {operation} the body of message {message_id} at {location}: \
+         {reason}; nothing was committed"
+    )]
+    ClaimCheck {
+        /// `put`.
+        operation: &'static str,
+        /// The message whose body it was.
+        message_id: MessageId,
+        /// `s3://bucket/key`.
+        location: String,
+        /// S3's answer.
+        reason: String,
+    },
     /// Any other error DynamoDB returned, with the operation and table it came from.
     #[error("DynamoDB {operation} on table `{table}` failed: {source}")]
     DynamoDb {

@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use crate::error::{Error, Result};
 use crate::message::compression::{CompressedBody, MAX_INFLATED_BYTES};
 use crate::message::id::MessageId;
+use crate::message::s3_body::S3Body;
 use crate::time::now_millis;
 
 /// A DynamoDB item: attribute name to value.
@@ -80,6 +81,10 @@ pub enum Body {
     /// the table, or handed to a producer, holds. [`to_bytes`](Self::to_bytes) inflates it;
     /// consumers always receive the original bytes as [`Body::Bytes`].
     Compressed(CompressedBody),
+    /// A reference to bytes kept in S3 (the claim check, feature `s3`): what a message over the
+    /// claim check's threshold holds once deposited. Transports send the reference; the
+    /// consumer runners fetch the bytes and hand handlers [`Body::Bytes`].
+    S3(S3Body),
 }
 
 impl Body {
@@ -117,6 +122,16 @@ impl Body {
                         reason: err.to_string(),
                     })
             }
+            Body::S3(s3) => Err(Error::InvalidMessage {
+                message_id: None,
+                reason: format!(
+                    "the body is kept in S3 at {} ({} bytes) and reading it takes a request: \
+                     send `S3Body::pointer_json` as the SQS and SNS producers do, or fetch it \
+                     with `claim_check::fetch`",
+                    s3.url(),
+                    s3.size
+                ),
+            }),
         }
     }
 
@@ -126,6 +141,7 @@ impl Body {
             Body::Bytes(bytes) => bytes.len(),
             Body::Item(item) => crate::limits::item_size(item),
             Body::Compressed(compressed) => compressed.gzip().len(),
+            Body::S3(s3) => s3.pointer_json().len(),
         }
     }
 

@@ -36,13 +36,47 @@ pub(crate) fn deposit_item(
     message: &mut Message,
     due: Option<SystemTime>,
     config: &OutboxConfig,
+    claim_check: Option<&ClaimCheck>,
     action: &'static str,
-) -> Result<Item> {
+) -> Result<(Item, Option<Upload>)> {
     crate::trace::fill_from_current_span(message);
-    compress_body(message, config.compress_above);
+    let upload = shape_body(message, config, claim_check)?;
     let mut item = layout::new_item(message, due, config, action)?;
     shape_deposit(&mut item, config);
-    Ok(item)
+    Ok((item, upload))
+}
+
+/// The claim check of an outbox, where the feature is on.
+#[cfg(feature = "s3")]
+pub(crate) type ClaimCheck = crate::claim_check::ClaimCheck;
+/// Without the `s3` feature an outbox has no claim check.
+#[cfg(not(feature = "s3"))]
+pub(crate) type ClaimCheck = std::convert::Infallible;
+/// A body the commit puts in S3 before `TransactWriteItems`.
+#[cfg(feature = "s3")]
+pub(crate) type Upload = crate::claim_check::Upload;
+/// Without the `s3` feature there is nothing to put.
+#[cfg(not(feature = "s3"))]
+pub(crate) type Upload = std::convert::Infallible;
+
+/// The body as it is stored and sent: kept in S3 when the claim check takes it, else
+/// compressed when that is on and pays.
+fn shape_body(
+    message: &mut Message,
+    config: &OutboxConfig,
+    claim_check: Option<&ClaimCheck>,
+) -> Result<Option<Upload>> {
+    #[cfg(feature = "s3")]
+    if let Some(claim_check) = claim_check {
+        let upload = claim_check.claim(message, config.compress_above)?;
+        if upload.is_some() || !matches!(message.body, Body::Bytes(_)) {
+            return Ok(upload);
+        }
+    }
+    #[cfg(not(feature = "s3"))]
+    let _ = claim_check;
+    compress_body(message, config.compress_above);
+    Ok(None)
 }
 
 /// Replaces a byte body larger than `above` by its compressed form when that is smaller: the

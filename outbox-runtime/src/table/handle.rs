@@ -15,6 +15,7 @@ use crate::error::Error;
 use crate::message::{Item, MessageId};
 use crate::table::attributes as attr;
 use crate::table::config::OutboxConfig;
+use crate::table::deposit::ClaimCheck;
 
 /// How often unprocessed batch items are retried before giving up.
 pub(crate) const UNPROCESSED_RETRIES: u32 = 8;
@@ -27,6 +28,8 @@ pub(crate) struct TableHandle {
     /// Set once DynamoDB refused a PartiQL mark for want of permission: from then on this
     /// outbox (and its clones) marks with `UpdateItem` and spends no request on PartiQL.
     pub(crate) partiql_denied: Arc<AtomicBool>,
+    /// Where bodies over the claim check's threshold go.
+    pub(crate) claim_check: Option<Arc<ClaimCheck>>,
 }
 
 impl TableHandle {
@@ -35,6 +38,7 @@ impl TableHandle {
             db,
             config: Arc::new(config),
             partiql_denied: Arc::new(AtomicBool::new(false)),
+            claim_check: None,
         }
     }
 

@@ -41,7 +41,25 @@ impl TableHandle {
         // Checked here as a deposit is, so the error names the limit and the message instead of
         // DynamoDB's bare "Item size has exceeded the maximum allowed size".
         let mut stored = message.clone();
-        let item = deposit_item(&mut stored, due, &self.config, "store")?;
+        let (item, upload) = deposit_item(
+            &mut stored,
+            due,
+            &self.config,
+            self.claim_check.as_deref(),
+            "store",
+        )?;
+        #[cfg(feature = "s3")]
+        let created = match (&upload, &self.claim_check) {
+            (Some(upload), Some(claim_check)) => claim_check
+                .put_all(std::slice::from_ref(upload))
+                .await?
+                .into_iter()
+                .cloned()
+                .collect(),
+            _ => Vec::new(),
+        };
+        #[cfg(not(feature = "s3"))]
+        let _ = upload;
         let result = self
             .db
             .client()
@@ -55,29 +73,44 @@ impl TableHandle {
             .send()
             .boxed()
             .await;
-        match result {
+        let outcome = match result {
             Ok(_) => Ok(StoreOutcome::Added),
             Err(err) => {
-                if let Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(failed)) = err.as_service_error() {
-                    let same = failed
-                        .item()
-                        .and_then(|existing| layout::from_item(self.table(), existing).ok())
-                        .is_some_and(|existing| {
-                            same_message(&existing.message, message)
-                                && existing.due_at.map(to_millis) == due.map(to_millis)
-                        });
-                    return if same {
-                        Ok(StoreOutcome::AlreadyPresent)
-                    } else {
-                        Err(Error::DuplicateMessage {
-                            table: self.table().to_owned(),
-                            message_id: message.header.id.clone(),
-                        })
-                    };
+                let condition_failed = match err.as_service_error() {
+                    Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(failed)) => Some(
+                        failed
+                            .item()
+                            .and_then(|existing| layout::from_item(self.table(), existing).ok())
+                            .is_some_and(|existing| {
+                                same_message(&existing.message, &stored)
+                                    && existing.due_at.map(to_millis) == due.map(to_millis)
+                            }),
+                    ),
+                    _ => None,
+                };
+                match condition_failed {
+                    Some(true) => Ok(StoreOutcome::AlreadyPresent),
+                    Some(false) => Err(Error::DuplicateMessage {
+                        table: self.table().to_owned(),
+                        message_id: message.header.id.clone(),
+                    }),
+                    None => Err(self.sdk_error("PutItem", err)),
                 }
-                Err(self.sdk_error("PutItem", err))
             }
+        };
+        // A store that wrote nothing, for whatever reason but an unknown outcome, leaves no
+        // object of its own behind.
+        #[cfg(feature = "s3")]
+        if let Some(claim_check) = &self.claim_check
+            && !created.is_empty()
+            && !matches!(
+                outcome,
+                Ok(StoreOutcome::Added) | Err(Error::Unreachable { .. })
+            )
+        {
+            claim_check.delete_all(created.iter()).await;
         }
+        outcome
     }
 
     /// Reads one message, consistently. `None` when there is no such id.

@@ -12,6 +12,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use crate::error::{Error, Result};
 use crate::limits::{LimitError, MAX_ITEM_BYTES, item_size};
 use crate::message::compression::{self, CompressedBody};
+use crate::message::s3_body;
 use crate::message::{Body, Header, Item, Message, MessageId, MessageType};
 use crate::table::attributes as attr;
 use crate::table::config::OutboxConfig;
@@ -124,7 +125,8 @@ pub(crate) fn new_item(
 
 /// How to make a message that is too large fit, given how its body would be stored.
 fn too_large_advice(body: &Body, compressing: bool) -> String {
-    let elsewhere = "put the body in S3 and send a reference to it";
+    let elsewhere = "keep the body in S3 with the claim check, \
+                     `OutboxConfig::with_claim_check` (feature `s3`)";
     match body {
         Body::Bytes(_) if compressing => format!("the body does not compress; {elsewhere}"),
         Body::Bytes(_) => format!(
@@ -140,6 +142,9 @@ fn too_large_advice(body: &Body, compressing: bool) -> String {
             "a map body is stored uncompressed, as a native map: send it as JSON bytes \
              (`Body::Bytes`) with compression turned on, or {elsewhere}"
         ),
+        Body::S3(_) => "the body is in S3 already: the header alone is too large; store less \
+                        in the headers"
+            .to_owned(),
     }
 }
 
@@ -218,6 +223,13 @@ pub(crate) fn to_item(message: &Message, shard: u16) -> Item {
                 AttributeValue::S(compression::GZIP.to_owned()),
             );
             AttributeValue::B(Blob::new(compressed.gzip()))
+        }
+        Body::S3(s3) => {
+            item.insert(
+                attr::BODY_ENCODING.to_owned(),
+                AttributeValue::S(s3_body::STORED_ENCODING.to_owned()),
+            );
+            AttributeValue::M(s3_body::to_map(s3))
         }
     };
     item.insert(attr::BODY.to_owned(), body);
@@ -309,13 +321,17 @@ pub(crate) fn from_item(table: &str, item: &Item) -> Result<StoredMessage> {
     };
     let encoding = reader.optional_string(attr::BODY_ENCODING)?;
     let body = match (item.get(attr::BODY), encoding.as_deref()) {
+        (Some(AttributeValue::M(map)), Some(s3_body::STORED_ENCODING)) => {
+            Body::S3(s3_body::from_map(map).map_err(|problem| reader.corrupt(attr::BODY, problem))?)
+        }
         (_, Some(other)) if other != compression::GZIP => {
             return Err(reader.corrupt(
                 attr::BODY_ENCODING,
                 format!(
-                    "`{other}` is not an encoding this release knows (`{}`); a newer release \
-                     wrote it: upgrade this one",
-                    compression::GZIP
+                    "`{other}` is not an encoding this release knows (`{}` or `{}`); a newer \
+                     release wrote it: upgrade this one",
+                    compression::GZIP,
+                    s3_body::STORED_ENCODING
                 ),
             ));
         }

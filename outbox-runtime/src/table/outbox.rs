@@ -45,6 +45,21 @@ impl Outbox {
         })
     }
 
+    /// Keeps bodies over the claim check's threshold in S3 (see
+    /// [`claim_check`](crate::claim_check)): a deposit then carries a reference, and the
+    /// commit puts the body before `TransactWriteItems`.
+    #[cfg(feature = "s3")]
+    pub fn with_claim_check(mut self, claim_check: crate::claim_check::ClaimCheck) -> Self {
+        self.table.claim_check = Some(std::sync::Arc::new(claim_check));
+        self
+    }
+
+    /// The claim check, when one is set.
+    #[cfg(feature = "s3")]
+    pub fn claim_check(&self) -> Option<&crate::claim_check::ClaimCheck> {
+        self.table.claim_check.as_deref()
+    }
+
     /// The configuration.
     pub fn config(&self) -> &OutboxConfig {
         &self.table.config

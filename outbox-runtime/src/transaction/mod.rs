@@ -30,7 +30,7 @@ use crate::limits::{self, LimitError, MAX_ACTIONS, MAX_REQUEST_BYTES};
 use crate::message::{Message, MessageId, OutboxMessage};
 use crate::table::Outbox;
 use crate::table::config::OutboxConfig;
-use crate::table::deposit::{deposit_item, deposit_put, describe_deposit_key};
+use crate::table::deposit::{ClaimCheck, Upload, deposit_item, deposit_put, describe_deposit_key};
 use action::{ActionInfo, cancellation_error, distinct_tables};
 use read::Read;
 use receive::Received;
@@ -81,6 +81,10 @@ pub struct Transaction {
     scheduled: Vec<MessageId>,
     /// The incoming message this unit of work handles, for a consumer.
     received: Option<Received>,
+    /// The outbox's claim check, when it has one.
+    claim_check: Option<Arc<ClaimCheck>>,
+    /// The bodies the commit puts in S3 first.
+    uploads: Vec<Upload>,
 }
 
 impl fmt::Debug for Transaction {
@@ -100,7 +104,9 @@ impl Transaction {
     /// Begins a unit of work whose deposits go to `outbox`. In a handler, the postbox begins it
     /// ([`Postbox::begin`](crate::Postbox::begin)), or `#[transactional_handler]` does.
     pub fn begin(outbox: &Outbox) -> Self {
-        Self::new(outbox.db().clone(), outbox.shared_config())
+        let mut tx = Self::new(outbox.db().clone(), outbox.shared_config());
+        tx.claim_check = outbox.handle().claim_check.clone();
+        tx
     }
 
     pub(crate) fn new(db: DynamoDb, outbox: Arc<OutboxConfig>) -> Self {
@@ -115,6 +121,8 @@ impl Transaction {
             messages: Vec::new(),
             scheduled: Vec::new(),
             received: None,
+            claim_check: None,
+            uploads: Vec::new(),
         }
     }
 
@@ -210,7 +218,13 @@ impl Transaction {
     fn deposit_due(&mut self, mut message: Message, due: Option<SystemTime>) -> Result<MessageId> {
         self.link_to_received(&mut message);
         let table = &self.outbox.table_name;
-        let item = deposit_item(&mut message, due, &self.outbox, "deposit")?;
+        let (item, upload) = deposit_item(
+            &mut message,
+            due,
+            &self.outbox,
+            self.claim_check.as_deref(),
+            "deposit",
+        )?;
         let size = limits::item_size(&item);
         let id = message.header.id.clone();
         let info = ActionInfo {
@@ -225,6 +239,7 @@ impl Transaction {
             Some(identity),
             size,
         )?;
+        self.uploads.extend(upload);
         if due.is_some() {
             self.scheduled.push(id.clone());
         } else {
@@ -291,6 +306,30 @@ impl Transaction {
         if self.actions.is_empty() {
             return Ok(Committed::default());
         }
+        let uploads = std::mem::take(&mut self.uploads);
+        let claim_check = self.claim_check.clone();
+        #[cfg(feature = "s3")]
+        let created = match &claim_check {
+            Some(claim_check) if !uploads.is_empty() => claim_check.put_all(&uploads).await?,
+            _ => Vec::new(),
+        };
+        let result = self.send().await;
+        // A commit that surely did not happen leaves no object of its own; one whose outcome
+        // is unknown keeps them, as its messages may exist.
+        #[cfg(feature = "s3")]
+        if let Some(claim_check) = &claim_check
+            && !created.is_empty()
+            && matches!(&result, Err(err) if !matches!(err, Error::CommitUncertain { .. }))
+        {
+            claim_check.delete_all(created.into_iter()).await;
+        }
+        #[cfg(not(feature = "s3"))]
+        let _ = (uploads, claim_check);
+        result
+    }
+
+    /// Sends the `TransactWriteItems`.
+    async fn send(self) -> Result<Committed> {
         let token = uuid::Uuid::now_v7().to_string();
         let count = self.actions.len();
         let span = tracing::debug_span!(

@@ -16,6 +16,13 @@
 //! as above. Any consumer reads it with a standard library: in Python,
 //! `gzip.decompress(base64.b64decode(body))`.
 //!
+//! A body kept in S3 by the claim check ([`claim_check`](crate::message::S3Body)) is sent as
+//! the pointer of AWS's extended clients,
+//! `["software.amazon.payloadoffloading.PayloadS3Pointer",{"s3BucketName":"…","s3Key":"…"}]`,
+//! with the attribute [`EXTENDED_PAYLOAD_SIZE`] (`Number`) holding the body's size, so that a
+//! consumer using the SQS Extended Client Library (Java, Python) reads it as its own. The
+//! object's key ends with the body's SHA-256 in hex, which the outbox's consumers check.
+//!
 //! [`decode_body`] undoes any of these, byte for byte, and refuses to inflate past
 //! [`MAX_INFLATED_BYTES`]. An empty body cannot be sent (both services reject it); the producer
 //! reports it as a [`ProducerError`].
@@ -35,6 +42,7 @@
 //! | [`CORRELATION_ID`] | `String` | the correlation id | when set and not empty |
 //! | [`PARTITION_KEY`] | `String` | the ordering key | when set and not empty |
 //! | [`BODY_ENCODING`] | `String` | [`BASE64`] or [`GZIP_BASE64`] | when the body had to be encoded |
+//! | [`EXTENDED_PAYLOAD_SIZE`] | `Number` | the size of a body kept in S3 | when the body is a pointer |
 //! | [`TRACE_PARENT`] | `String` | the W3C `traceparent`, under its W3C name so that tracing tools find it | when set |
 //! | [`HEADER`] | `String` | a JSON object, see below | when it would not be `{}` |
 //!
@@ -92,8 +100,10 @@
 
 use base64::Engine as _;
 
-pub use crate::message::MAX_INFLATED_BYTES;
-use crate::message::{Body, CompressedBody, Header, InflateError, Message, MessageId, MessageType};
+use crate::message::{
+    Body, CompressedBody, Header, InflateError, Message, MessageId, MessageType, S3Body,
+};
+pub use crate::message::{EXTENDED_PAYLOAD_SIZE, MAX_INFLATED_BYTES};
 use crate::time::from_millis;
 #[cfg(any(feature = "sqs", feature = "sns"))]
 use crate::time::to_millis;
@@ -240,7 +250,25 @@ pub fn read_message<'a>(
                 .collect()
         })
         .unwrap_or_default();
-    let bytes = decode_body(body, attribute(BODY_ENCODING))?;
+    let body = match attribute(EXTENDED_PAYLOAD_SIZE) {
+        Some(size) => {
+            let size = size.parse().map_err(|_| {
+                invalid(
+                    EXTENDED_PAYLOAD_SIZE,
+                    size,
+                    "not a size in bytes".to_owned(),
+                )
+            })?;
+            Body::S3(S3Body::from_pointer(body, size).map_err(|reason| {
+                invalid(
+                    EXTENDED_PAYLOAD_SIZE,
+                    &size.to_string(),
+                    format!("the body is not an S3 pointer: {reason}"),
+                )
+            })?)
+        }
+        None => Body::Bytes(decode_body(body, attribute(BODY_ENCODING))?),
+    };
     Ok(Message {
         header: Header {
             id: MessageId::from(required(MESSAGE_ID)?),
@@ -259,7 +287,7 @@ pub fn read_message<'a>(
             trace_state: text("tracestate"),
             headers,
         },
-        body: Body::Bytes(bytes),
+        body,
     })
 }
 
@@ -346,6 +374,9 @@ pub(crate) struct Fifo {
 /// compressed while its base64 is shorter than the original.
 pub(crate) fn encode_body(body: &Body) -> crate::Result<(String, Option<&'static str>)> {
     let standard = &base64::engine::general_purpose::STANDARD;
+    if let Body::S3(s3) = body {
+        return Ok((s3.pointer_json(), None));
+    }
     if let Body::Compressed(compressed) = body
         && compressed.gzip().len().div_ceil(3) * 4 < compressed.original_len()
     {
@@ -393,6 +424,13 @@ pub(crate) fn attributes(message: &Message, body_encoding: Option<&'static str>)
     }
     if let Some(encoding) = body_encoding {
         attributes.push(Attribute::string(BODY_ENCODING, encoding));
+    }
+    if let Body::S3(s3) = &message.body {
+        attributes.push(Attribute {
+            name: EXTENDED_PAYLOAD_SIZE,
+            data_type: "Number",
+            value: s3.size.to_string(),
+        });
     }
     if let Some(trace_parent) = set(&header.trace_parent) {
         attributes.push(Attribute::string(TRACE_PARENT, trace_parent));

@@ -7,6 +7,7 @@
 //! `cargo test --workspace --test integration faults::`.
 
 mod bad_input;
+mod claim_check;
 mod connection;
 mod consumer;
 mod consumer_chaos;

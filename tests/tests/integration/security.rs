@@ -2,8 +2,7 @@
 //! logged at `trace` only: checked on the public types and on everything a handler, a failed
 //! send and a sweeper pass log, captured at every level.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
@@ -163,30 +162,6 @@ async fn debug_and_display_of_clients_outboxes_producers_and_errors_hide_credent
     }
 }
 
-/// Log lines captured at every level, from every crate.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn lines(&self) -> Vec<String> {
-        String::from_utf8_lossy(&self.0.lock().unwrap())
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-}
-
 #[tokio::test]
 async fn logs_at_every_level_hide_credentials_and_show_bodies_only_at_trace() {
     let setup = dynamodb().await;
@@ -198,12 +173,8 @@ async fn logs_at_every_level_hide_credentials_and_show_bodies_only_at_trace() {
     );
     create_table(&setup, &vaults).await;
 
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
+    let captured = outbox_tests::logs::Captured::default();
+    let subscriber = captured.subscriber();
     // This test runs on one thread, so every task it spawns logs to this subscriber.
     let _guard = tracing::subscriber::set_default(subscriber);
 

@@ -128,24 +128,22 @@ pub async fn large_bodies(
 }
 
 /// `calls` commits of one message with `body`, `CONCURRENCY` at a time.
-fn commit_calls(
+async fn commit_calls(
     postbox: Postbox,
     body: Arc<Vec<u8>>,
     calls: usize,
-) -> impl std::future::Future<Output = Result<Duration, BoxError>> + use<> {
-    async move {
-        let started = Instant::now();
-        run_concurrently(calls, CONCURRENCY, move |_| {
-            let postbox = postbox.clone();
-            let body = Arc::clone(&body);
-            async move {
-                let mut tx = postbox.begin();
-                tx.deposit_message(Message::new("document.stored", body.as_slice()))?;
-                postbox.commit_and_send(tx, ClearMode::Immediate).await?;
-                Ok(())
-            }
-        })
-        .await?;
-        Ok(started.elapsed())
-    }
+) -> Result<Duration, BoxError> {
+    let started = Instant::now();
+    run_concurrently(calls, CONCURRENCY, move |_| {
+        let postbox = postbox.clone();
+        let body = Arc::clone(&body);
+        async move {
+            let mut tx = postbox.begin();
+            tx.deposit_message(Message::new("document.stored", body.as_slice()))?;
+            postbox.commit_and_send(tx, ClearMode::Immediate).await?;
+            Ok(())
+        }
+    })
+    .await?;
+    Ok(started.elapsed())
 }

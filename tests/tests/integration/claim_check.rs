@@ -1,0 +1,418 @@
+//! The claim check against DynamoDB Local and moto (SQS and S3): bodies over the threshold kept
+//! in S3 through the immediate path, the sweeper and the stream relay, fetched and checked by
+//! the SQS consumer and read by a boto3 consumer from the documented format; what a commit that
+//! did not happen leaves (nothing), and what a consumer does with a corrupt or missing object.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use outbox_runtime::claim_check::{ClaimCheck, local_client};
+use outbox_runtime::consumer::{Inbox, SqsConsumer};
+use outbox_runtime::stream::{StreamRelay, StreamRelayConfig};
+use outbox_runtime::table::{KeyAttribute, KeyKind, TableSchema};
+use outbox_runtime::transport::{InMemoryProducer, SqsProducer};
+use outbox_runtime::{
+    Body, ClearMode, DynamoDb, Error, Expr, Message, MessageId, Outbox, OutboxConfig, Postbox,
+    StreamMode, Sweeper, SweeperConfig, Transaction, transactional_handler,
+};
+use outbox_tests::corpus::{incompressible, json_document};
+use outbox_tests::moto::{Moto, moto, run_python};
+use outbox_tests::{create_table, dynamodb, dynamodb_streams, fresh_outbox, unique_name};
+
+const TOPIC: &str = "document.archived";
+
+/// Bodies over 64 KB go to `bucket`; over 512 bytes they are compressed first.
+fn claim_check(moto: &Moto, bucket: &str) -> ClaimCheck {
+    ClaimCheck::new(moto.s3.clone(), bucket).with_threshold(64 * 1024)
+}
+
+async fn outbox(db: &DynamoDb, config: OutboxConfig, moto: &Moto, bucket: &str) -> Outbox {
+    Outbox::new(db.clone(), config.with_compression_above(512))
+        .unwrap()
+        .with_claim_check(claim_check(moto, bucket))
+}
+
+/// The consumer: records each body it is handed, with the inbox in its transaction.
+struct Recorder {
+    postbox: Postbox,
+    inbox: Inbox,
+    bodies: Mutex<HashMap<MessageId, Body>>,
+}
+
+impl Recorder {
+    #[transactional_handler(postbox = self.postbox, tx = tx, incoming = message, inbox = self.inbox)]
+    async fn handle(&self, tx: &mut Transaction, message: &Message) -> Result<(), Error> {
+        let _ = tx;
+        self.bodies
+            .lock()
+            .unwrap()
+            .insert(message.id().clone(), message.body.clone());
+        Ok(())
+    }
+}
+
+async fn recorder(db: &DynamoDb) -> Arc<Recorder> {
+    let inbox = Inbox::new("claimed-bodies").with_table_name(unique_name("inbox"));
+    inbox.ensure_table(db).await.unwrap();
+    let outbox = Outbox::new(db.clone(), fresh_outbox(db).await).unwrap();
+    Arc::new(Recorder {
+        postbox: Postbox::new(outbox, InMemoryProducer::new()),
+        inbox,
+        bodies: Mutex::new(HashMap::new()),
+    })
+}
+
+fn handler_of(
+    recorder: &Arc<Recorder>,
+) -> impl Fn(Message) -> std::pin::Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>
++ Send
++ Sync
++ 'static {
+    let recorder = Arc::clone(recorder);
+    move |message: Message| {
+        let recorder = Arc::clone(&recorder);
+        Box::pin(async move { recorder.handle(&message).await })
+    }
+}
+
+/// A queue whose deliveries come back after a second.
+async fn queue(moto: &Moto, prefix: &str) -> String {
+    let queue = moto.queue(prefix, false).await;
+    moto.sqs
+        .set_queue_attributes()
+        .queue_url(&queue)
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            "1",
+        )
+        .send()
+        .await
+        .unwrap();
+    queue
+}
+
+#[tokio::test]
+async fn bodies_over_the_threshold_round_trip_through_s3_on_every_path() {
+    let db = dynamodb().await;
+    let moto = moto().await;
+    let bucket = moto.bucket("claims").await;
+    let queue = queue(&moto, "claims").await;
+    let producer = || SqsProducer::new(moto.sqs.clone()).with_route(TOPIC, &queue);
+    // 10 KB of JSON stays in the item, compressed; 1 MiB of random bytes and 32 MiB of JSON go
+    // to S3.
+    let bodies = [
+        json_document(10 * 1024, 1),
+        incompressible(1 << 20, 2),
+        json_document(32 << 20, 3),
+    ];
+    let mut sent: HashMap<MessageId, (&str, &Vec<u8>)> = HashMap::new();
+
+    let plain = outbox(&db, fresh_outbox(&db).await, &moto, &bucket).await;
+    let postbox = Postbox::new(plain.clone(), producer());
+    for body in &bodies {
+        let mut tx = postbox.begin();
+        let id = tx
+            .deposit_message(Message::new(TOPIC, body.clone()))
+            .unwrap();
+        postbox
+            .commit_and_send(tx, ClearMode::Immediate)
+            .await
+            .unwrap();
+        sent.insert(id, ("immediate", body));
+    }
+    for body in &bodies {
+        let message = Message::new(TOPIC, body.clone());
+        plain.store(&message).await.unwrap();
+        sent.insert(message.id().clone(), ("sweeper", body));
+    }
+    let mut sweeper = Sweeper::new(
+        &postbox,
+        SweeperConfig::default()
+            .with_min_age(Duration::ZERO)
+            .with_owner("claims"),
+    );
+    let mut swept = 0;
+    for _ in 0..20 {
+        swept += sweeper.sweep_once().await.unwrap().sent.len();
+        if swept == bodies.len() {
+            break;
+        }
+    }
+    assert_eq!(swept, bodies.len());
+
+    let streamed = outbox(
+        &db,
+        OutboxConfig::new(unique_name("claims-stream")).with_stream(StreamMode::WithSweeper),
+        &moto,
+        &bucket,
+    )
+    .await;
+    streamed.ensure_table().await.unwrap();
+    create_table(
+        &db,
+        &StreamRelayConfig::default().state_table_schema(streamed.config()),
+    )
+    .await;
+    let stream_postbox = Postbox::new(streamed.clone(), producer());
+    for body in &bodies {
+        let mut tx = stream_postbox.begin();
+        let id = tx
+            .deposit_message(Message::new(TOPIC, body.clone()))
+            .unwrap();
+        stream_postbox
+            .commit_and_send(tx, ClearMode::Immediate)
+            .await
+            .unwrap();
+        sent.insert(id, ("stream relay", body));
+    }
+    let mut relay = StreamRelay::new(
+        &stream_postbox,
+        dynamodb_streams().await,
+        StreamRelayConfig::default().with_poll_interval(Duration::from_millis(10)),
+    )
+    .unwrap();
+    let mut relayed = 0;
+    for _ in 0..500 {
+        relayed += relay.relay_once().await.unwrap().sent.len();
+        if relayed == bodies.len() {
+            break;
+        }
+    }
+    assert_eq!(relayed, bodies.len());
+
+    // Two objects a path (one each for the 1 MiB and the 32 MiB body), each referenced by the
+    // item of its message.
+    let objects = moto.objects(&bucket).await;
+    assert_eq!(objects.len(), 6, "{objects:?}");
+    for (id, (path, body)) in &sent {
+        let table = if *path == "stream relay" {
+            &streamed
+        } else {
+            &plain
+        };
+        let stored = table.get(id).await.unwrap().expect("kept after dispatch");
+        match &stored.message.body {
+            Body::S3(reference) => {
+                assert!(body.len() >= 1 << 20, "{path}: {} bytes in S3", body.len());
+                assert_eq!(reference.size, body.len() as u64);
+                assert!(objects.contains(&reference.key), "{path}: {reference:?}");
+                assert!(reference.key.contains(id.as_str()));
+            }
+            Body::Compressed(_) => assert_eq!(body.len(), 10 * 1024, "{path}"),
+            other => panic!("{path}: {other:?}"),
+        }
+    }
+
+    let recorder = recorder(&db).await;
+    let consumer = SqsConsumer::new(moto.sqs.clone(), &queue)
+        .with_wait_time(Duration::from_secs(1))
+        .with_claim_check(moto.s3.clone());
+    let handler = handler_of(&recorder);
+    for _ in 0..30 {
+        if recorder.bodies.lock().unwrap().len() == sent.len() {
+            break;
+        }
+        let report = consumer.poll_once(&handler).await.unwrap();
+        assert_eq!(report.undecodable + report.failed, 0, "{report:?}");
+    }
+    let received = recorder.bodies.lock().unwrap();
+    assert_eq!(received.len(), sent.len());
+    for (id, (path, body)) in &sent {
+        match &received[id] {
+            Body::Bytes(bytes) => assert!(bytes == *body, "{path}: {} bytes differ", body.len()),
+            other => panic!("{path}: the consumer was handed {other:?}"),
+        }
+    }
+}
+
+/// Reads one message with boto3 and the SQS Extended Client's pointer format: the body is
+/// `[class, {"s3BucketName", "s3Key"}]`, the size in `ExtendedPayloadSize`, the checksum the
+/// key's last segment. Prints `id size sha256-matches-key`.
+const BOTO3_CONSUMER: &str = r#"
+import hashlib, json, sys
+import boto3
+
+queue = sys.argv[1]
+sqs, s3 = boto3.client("sqs"), boto3.client("s3")
+for _ in range(30):
+    reply = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=1, WaitTimeSeconds=1,
+                                MessageAttributeNames=["All"])
+    for message in reply.get("Messages", []):
+        attributes = message["MessageAttributes"]
+        size = int(attributes["ExtendedPayloadSize"]["StringValue"])
+        cls, pointer = json.loads(message["Body"])
+        assert cls == "software.amazon.payloadoffloading.PayloadS3Pointer", cls
+        data = s3.get_object(Bucket=pointer["s3BucketName"], Key=pointer["s3Key"])["Body"].read()
+        assert len(data) == size, (len(data), size)
+        checksum_ok = hashlib.sha256(data).hexdigest() == pointer["s3Key"].rsplit("/", 1)[1]
+        print(attributes["outbox-message-id"]["StringValue"], len(data), checksum_ok)
+        sys.exit(0)
+sys.exit("no message arrived")
+"#;
+
+#[tokio::test]
+async fn a_boto3_consumer_reads_a_claim_checked_body_from_the_pointer() {
+    let db = dynamodb().await;
+    let moto = moto().await;
+    let bucket = moto.bucket("claims-boto3").await;
+    let queue = queue(&moto, "claims-boto3").await;
+    let postbox = Postbox::new(
+        outbox(&db, fresh_outbox(&db).await, &moto, &bucket).await,
+        SqsProducer::new(moto.sqs.clone()).with_route(TOPIC, &queue),
+    );
+    let mut tx = postbox.begin();
+    let id = tx
+        .deposit_message(Message::new(TOPIC, incompressible(300 * 1024, 4)))
+        .unwrap();
+    postbox
+        .commit_and_send(tx, ClearMode::Immediate)
+        .await
+        .unwrap();
+    let printed = run_python(&moto, BOTO3_CONSUMER, &[&queue]);
+    assert_eq!(printed.trim(), format!("{id} {} True", 300 * 1024));
+}
+
+#[tokio::test]
+async fn a_commit_that_did_not_happen_leaves_no_object() {
+    let db = dynamodb().await;
+    let moto = moto().await;
+    let bucket = moto.bucket("claims-failed").await;
+    let outbox = outbox(&db, fresh_outbox(&db).await, &moto, &bucket).await;
+    let people = TableSchema::new(
+        unique_name("people"),
+        KeyAttribute::new("Name", KeyKind::String),
+    );
+    create_table(&db, &people).await;
+
+    // Rolled back: nothing is put before the commit.
+    let mut tx = Transaction::begin(&outbox);
+    tx.deposit_message(Message::new(TOPIC, incompressible(200 * 1024, 5)))
+        .unwrap();
+    tx.rollback();
+    assert!(moto.objects(&bucket).await.is_empty());
+
+    // Cancelled, as a handler that loses a race is: the objects were put, then deleted.
+    let mut tx = Transaction::begin(&outbox);
+    for n in 0..3 {
+        tx.deposit_message(Message::new(TOPIC, incompressible(200 * 1024, 10 + n)))
+            .unwrap();
+    }
+    tx.condition_check(
+        &people,
+        "Tyrion",
+        Expr::new("attribute_exists(#n)").name("#n", "Name"),
+    )
+    .unwrap();
+    let err = tx.commit().await.unwrap_err();
+    assert!(matches!(err, Error::TransactionCancelled { .. }), "{err:?}");
+    assert!(moto.objects(&bucket).await.is_empty());
+    assert_eq!(outbox.outstanding_count(10).await.unwrap().count, 0);
+
+    // S3 unreachable at the commit: the commit fails, naming the message and the object, and
+    // nothing is written.
+    let unreachable = Outbox::new(db.clone(), outbox.config().clone())
+        .unwrap()
+        .with_claim_check(ClaimCheck::new(local_client("http://127.0.0.1:9"), &bucket));
+    let mut tx = Transaction::begin(&unreachable);
+    let id = tx
+        .deposit_message(Message::new(TOPIC, incompressible(200 * 1024, 6)))
+        .unwrap();
+    let err = tx.commit().await.unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, Error::ClaimCheck { .. }), "{err:?}");
+    assert!(
+        text.contains(id.as_str())
+            && text.contains(&bucket)
+            && text.contains("nothing was committed"),
+        "{text}"
+    );
+    assert!(unreachable.get(&id).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_corrupt_or_missing_object_is_refused_naming_it_and_left_to_the_queue() {
+    let db = dynamodb().await;
+    let moto = moto().await;
+    let bucket = moto.bucket("claims-corrupt").await;
+    let queue = queue(&moto, "claims-corrupt").await;
+    let outbox = outbox(&db, fresh_outbox(&db).await, &moto, &bucket).await;
+    let postbox = Postbox::new(
+        outbox.clone(),
+        SqsProducer::new(moto.sqs.clone()).with_route(TOPIC, &queue),
+    );
+    let mut ids = Vec::new();
+    for seed in [7, 8] {
+        let mut tx = postbox.begin();
+        ids.push(
+            tx.deposit_message(Message::new(TOPIC, incompressible(100 * 1024, seed)))
+                .unwrap(),
+        );
+        postbox
+            .commit_and_send(tx, ClearMode::Immediate)
+            .await
+            .unwrap();
+    }
+    let objects = moto.objects(&bucket).await;
+    let object_of = |id: &MessageId| {
+        objects
+            .iter()
+            .find(|key| key.contains(id.as_str()))
+            .expect("an object per message")
+            .clone()
+    };
+    // One object replaced by other bytes (the checksum no longer matches), one deleted.
+    let (corrupt, missing) = (object_of(&ids[0]), object_of(&ids[1]));
+    moto.s3
+        .put_object()
+        .bucket(&bucket)
+        .key(&corrupt)
+        .body(incompressible(100 * 1024, 99).into())
+        .send()
+        .await
+        .unwrap();
+    moto.s3
+        .delete_object()
+        .bucket(&bucket)
+        .key(&missing)
+        .send()
+        .await
+        .unwrap();
+
+    let recorder = recorder(&db).await;
+    let consumer = SqsConsumer::new(moto.sqs.clone(), &queue)
+        .with_wait_time(Duration::from_secs(1))
+        .with_claim_check(moto.s3.clone());
+    let (logs, reports) = outbox_tests::capture_logs(async {
+        let mut undecodable = 0;
+        let mut deleted = 0;
+        for _ in 0..5 {
+            let report = consumer.poll_once(&handler_of(&recorder)).await.unwrap();
+            undecodable += report.undecodable;
+            deleted += report.deleted;
+            if undecodable >= 2 {
+                break;
+            }
+        }
+        (undecodable, deleted)
+    })
+    .await;
+    assert_eq!(reports, (2, 0));
+    assert!(recorder.bodies.lock().unwrap().is_empty());
+    for (id, key, says) in [
+        (&ids[0], &corrupt, "SHA-256"),
+        (&ids[1], &missing, "cannot get"),
+    ] {
+        let line = logs
+            .iter()
+            .find(|line| line.contains("ERROR") && line.contains(id.as_str()))
+            .unwrap_or_else(|| panic!("no log names {id}: {logs:#?}"));
+        assert!(
+            line.contains(&bucket) && line.contains(key.as_str()) && line.contains(says),
+            "{line}"
+        );
+    }
+    // Both deliveries are still in the queue.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert_eq!(moto.receive(&queue, 2).await.len(), 2);
+}
