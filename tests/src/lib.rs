@@ -147,3 +147,50 @@ pub async fn lambda_stream_event(
     }
     outbox_runtime::lambda::stream_event(&arn, "us-east-1", &records)
 }
+
+/// The event Lambda's SQS event source mapping hands a function, made of messages as SQS
+/// delivered them (attributes and message attributes included).
+///
+/// # Panics
+/// Never for messages SQS returned.
+pub fn lambda_sqs_event(
+    queue_arn: &str,
+    received: &[aws_sdk_sqs::types::Message],
+) -> outbox_runtime::lambda::aws_lambda_events::event::sqs::SqsEvent {
+    let records: Vec<serde_json::Value> = received
+        .iter()
+        .map(|message| {
+            let attributes: serde_json::Map<String, serde_json::Value> = message
+                .attributes()
+                .into_iter()
+                .flatten()
+                .map(|(name, value)| (name.as_str().to_owned(), value.clone().into()))
+                .collect();
+            let message_attributes: serde_json::Map<String, serde_json::Value> = message
+                .message_attributes()
+                .into_iter()
+                .flatten()
+                .map(|(name, value)| {
+                    (
+                        name.clone(),
+                        serde_json::json!({
+                            "stringValue": value.string_value(),
+                            "dataType": value.data_type(),
+                        }),
+                    )
+                })
+                .collect();
+            serde_json::json!({
+                "messageId": message.message_id(),
+                "receiptHandle": message.receipt_handle(),
+                "body": message.body(),
+                "attributes": attributes,
+                "messageAttributes": message_attributes,
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": "us-east-1",
+            })
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({ "Records": records })).expect("an SQS event")
+}

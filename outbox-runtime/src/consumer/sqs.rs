@@ -19,9 +19,9 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::backoff::Backoff;
+use crate::consumer::body_fetch::BodyFetch;
 use crate::consumer::handling::{Handled, MessageHandler, handle_one};
 use crate::consumer::incoming::read_delivery;
-use crate::message::{Body, Message};
 
 /// SQS returns at most 10 messages per receive, and takes at most 10 entries per batch call.
 const SQS_BATCH: usize = 10;
@@ -133,9 +133,8 @@ pub struct SqsConsumer {
     // Read once, on the first poll (or run), and shared by clones: the settings of a queue do
     // not change under a running consumer often enough to pay a request per poll.
     settings: Arc<tokio::sync::OnceCell<Arc<QueueSettings>>>,
-    /// The client that fetches bodies kept in S3, and the most bytes fetched for one.
-    #[cfg(feature = "s3")]
-    claim_check: Option<(aws_sdk_s3::Client, usize)>,
+    /// Fetches bodies kept in S3.
+    body_fetch: BodyFetch,
 }
 
 impl SqsConsumer {
@@ -147,8 +146,7 @@ impl SqsConsumer {
             concurrency: SQS_BATCH,
             wait_time: Duration::from_secs(20),
             settings: Arc::default(),
-            #[cfg(feature = "s3")]
-            claim_check: None,
+            body_fetch: BodyFetch::default(),
         }
     }
 
@@ -158,30 +156,8 @@ impl SqsConsumer {
     /// the bytes. Without it, such a delivery is refused and left to the queue.
     #[cfg(feature = "s3")]
     pub fn with_claim_check(mut self, client: aws_sdk_s3::Client) -> Self {
-        self.claim_check = Some((client, crate::claim_check::MAX_BODY_BYTES));
+        self.body_fetch = BodyFetch::with_client(client);
         self
-    }
-
-    /// The body of a message whose body is kept in S3, fetched; any other message as it is.
-    async fn fetch_body(&self, message: Message) -> Result<Message, String> {
-        let Body::S3(reference) = &message.body else {
-            return Ok(message);
-        };
-        #[cfg(feature = "s3")]
-        if let Some((client, limit)) = &self.claim_check {
-            let bytes = crate::claim_check::fetch(client, reference, *limit)
-                .await
-                .map_err(|err| err.to_string())?;
-            return Ok(Message {
-                header: message.header,
-                body: Body::Bytes(bytes),
-            });
-        }
-        Err(format!(
-            "its body is kept in S3 at {}, and this consumer fetches no bodies from S3: build it \
-             with `SqsConsumer::with_claim_check` (feature `s3`)",
-            reference.url()
-        ))
     }
 
     /// At most `concurrency` messages in flight (at least 1).
@@ -450,7 +426,11 @@ impl SqsConsumer {
             }
         };
         let id = message.id().clone();
-        match self.fetch_body(message).await {
+        match self
+            .body_fetch
+            .fetch(message, "SqsConsumer::with_claim_check")
+            .await
+        {
             Ok(message) => Some(handle_one(handler, message, &self.queue_url).await),
             Err(err) => {
                 metrics::counter!("outbox_consumer_undecodable_total", "source" => self.queue_url.clone())

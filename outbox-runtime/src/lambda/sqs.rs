@@ -6,6 +6,7 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use futures_util::StreamExt;
 use lambda_runtime::LambdaEvent;
 
+use crate::consumer::body_fetch::BodyFetch;
 use crate::consumer::incoming::read_delivery;
 use crate::consumer::{MessageHandler, handle_one};
 
@@ -47,6 +48,7 @@ const DEFAULT_CONCURRENCY: usize = 10;
 pub struct SqsHandler<H> {
     handler: H,
     concurrency: usize,
+    body_fetch: BodyFetch,
 }
 
 impl<H: MessageHandler> SqsHandler<H> {
@@ -55,7 +57,17 @@ impl<H: MessageHandler> SqsHandler<H> {
         Self {
             handler,
             concurrency: DEFAULT_CONCURRENCY,
+            body_fetch: BodyFetch::default(),
         }
+    }
+
+    /// Fetches bodies the producer kept in S3 (the claim check, feature `s3`) with `client`,
+    /// each checked against its size and checksum: handlers receive the bytes. Without it,
+    /// such a record is reported as a failure, for the queue's redrive policy.
+    #[cfg(feature = "s3")]
+    pub fn with_claim_check(mut self, client: aws_sdk_s3::Client) -> Self {
+        self.body_fetch = BodyFetch::with_client(client);
+        self
     }
 
     /// Handles at most `concurrency` records (groups, on a FIFO queue) at once (at least 1).
@@ -127,7 +139,19 @@ impl<H: MessageHandler> SqsHandler<H> {
                 |name| record.message_attributes.get(name)?.string_value.as_deref(),
                 record.body.as_deref().unwrap_or_default(),
             );
-            let acknowledged = match decoded {
+            let fetched = match decoded {
+                Ok(message) => {
+                    let message_id = message.id().clone();
+                    self.body_fetch
+                        .fetch(message, "SqsHandler::with_claim_check")
+                        .await
+                        .map_err(|err| {
+                            format!("the body of message {message_id} cannot be read: {err}")
+                        })
+                }
+                Err(err) => Err(err.to_string()),
+            };
+            let acknowledged = match fetched {
                 Ok(message) => handle_one(&self.handler, message, source)
                     .await
                     .acknowledge(),

@@ -416,3 +416,39 @@ async fn a_corrupt_or_missing_object_is_refused_naming_it_and_left_to_the_queue(
     tokio::time::sleep(Duration::from_millis(1_200)).await;
     assert_eq!(moto.receive(&queue, 2).await.len(), 2);
 }
+
+#[tokio::test]
+async fn the_lambda_sqs_entry_fetches_a_claim_checked_body_and_retries_one_it_cannot_read() {
+    let db = dynamodb().await;
+    let moto = moto().await;
+    let bucket = moto.bucket("claims-lambda").await;
+    let queue = queue(&moto, "claims-lambda").await;
+    let postbox = Postbox::new(
+        outbox(&db, fresh_outbox(&db).await, &moto, &bucket).await,
+        SqsProducer::new(moto.sqs.clone()).with_route(TOPIC, &queue),
+    );
+    let body = incompressible(150 * 1024, 20);
+    let mut tx = postbox.begin();
+    let id = tx
+        .deposit_message(Message::new(TOPIC, body.clone()))
+        .unwrap();
+    postbox
+        .commit_and_send(tx, ClearMode::Immediate)
+        .await
+        .unwrap();
+    let received = moto.receive(&queue, 1).await;
+    let event = outbox_tests::lambda_sqs_event(&moto.queue_arn(&queue).await, &received);
+
+    // Without a client the record is retried, not handed over as a pointer.
+    let recorder = recorder(&db).await;
+    let without = outbox_runtime::lambda::SqsHandler::new(handler_of(&recorder));
+    let response = without.handle(event.clone()).await;
+    assert_eq!(response.batch_item_failures.len(), 1);
+    assert!(recorder.bodies.lock().unwrap().is_empty());
+
+    let with = outbox_runtime::lambda::SqsHandler::new(handler_of(&recorder))
+        .with_claim_check(moto.s3.clone());
+    let response = with.handle(event).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert!(recorder.bodies.lock().unwrap()[&id] == Body::Bytes(body));
+}

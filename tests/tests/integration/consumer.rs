@@ -555,47 +555,6 @@ async fn the_lambda_sqs_entry_reports_only_what_must_be_retried() {
     assert_eq!(fixture.count("Ned").await, 1);
 }
 
-/// The event Lambda's SQS event source mapping hands a function, made of messages as SQS
-/// delivered them (attributes and message attributes included).
-fn lambda_event(queue_arn: &str, received: &[aws_sdk_sqs::types::Message]) -> SqsEvent {
-    let records: Vec<serde_json::Value> = received
-        .iter()
-        .map(|message| {
-            let attributes: serde_json::Map<String, serde_json::Value> = message
-                .attributes()
-                .into_iter()
-                .flatten()
-                .map(|(name, value)| (name.as_str().to_owned(), value.clone().into()))
-                .collect();
-            let message_attributes: serde_json::Map<String, serde_json::Value> = message
-                .message_attributes()
-                .into_iter()
-                .flatten()
-                .map(|(name, value)| {
-                    (
-                        name.clone(),
-                        serde_json::json!({
-                            "stringValue": value.string_value(),
-                            "dataType": value.data_type(),
-                        }),
-                    )
-                })
-                .collect();
-            serde_json::json!({
-                "messageId": message.message_id(),
-                "receiptHandle": message.receipt_handle(),
-                "body": message.body(),
-                "attributes": attributes,
-                "messageAttributes": message_attributes,
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": "us-east-1",
-            })
-        })
-        .collect();
-    serde_json::from_value(serde_json::json!({ "Records": records })).expect("an SQS event")
-}
-
 fn failed_records(
     response: &outbox_runtime::lambda::aws_lambda_events::event::sqs::SqsBatchResponse,
 ) -> Vec<String> {
@@ -616,7 +575,7 @@ async fn the_lambda_sqs_entry_reports_a_failed_handler_so_the_queue_delivers_it_
         producer.send(&greeting(name)).await.unwrap();
     }
     let received = moto.receive(&queue, 2).await;
-    let event = lambda_event(&moto.queue_arn(&queue).await, &received);
+    let event = outbox_tests::lambda_sqs_event(&moto.queue_arn(&queue).await, &received);
     let handler = SqsHandler::new(handler_of(&fixture.counter));
 
     fixture.counter.fail.store(true, Ordering::SeqCst);
@@ -682,7 +641,7 @@ async fn the_lambda_sqs_entry_reports_the_rest_of_a_fifo_group_after_a_failure_u
         groups.iter().all(Option::is_some),
         "FIFO deliveries carry their group: {groups:?}"
     );
-    let event = lambda_event(&moto.queue_arn(&queue).await, &received);
+    let event = outbox_tests::lambda_sqs_event(&moto.queue_arn(&queue).await, &received);
 
     let handled: Arc<std::sync::Mutex<Vec<outbox_runtime::MessageId>>> = Arc::default();
     let failing = jon[0].id().clone();
