@@ -18,8 +18,22 @@
 //! - a commit whose outcome is unknown ([`Error::CommitUncertain`]) keeps them, because its
 //!   messages may exist.
 //!
-//! What a crashed process leaves behind (an object put, the commit never sent) is for a
-//! lifecycle rule on the prefix to remove.
+//! # How long an object lives
+//!
+//! What a crashed process leaves behind (an object put, the commit never sent) is for an S3
+//! lifecycle rule on the prefix to remove: [`ClaimCheck::ensure_lifecycle_rule`] adds it to the
+//! bucket's lifecycle configuration, keeping every other rule. The rule expires objects
+//! [`retention_days`](ClaimCheck::with_retention_days) after they were put (90 by default), and
+//! an object must outlive every way its message can still be sent or read:
+//!
+//! - after the send, a consumer reads the object while SQS keeps the message: at most 14 days,
+//!   and as long again in a dead-letter queue. The last [`READ_WINDOW_DAYS`] (30) of the
+//!   retention are kept for this;
+//! - before the send, the message waits in the outbox: a scheduled message is refused at its
+//!   deposit when it falls due later than the retention minus the read window (so with the
+//!   default, 60 days after its deposit), and a dead letter must be replayed within that time
+//!   too, or its consumer meets a missing object (a clear error; the delivery stays in its
+//!   queue). Set a longer retention for longer schedules.
 //!
 //! # Consuming
 //!
@@ -50,6 +64,13 @@ pub const DEFAULT_PREFIX: &str = "outbox-bodies/";
 /// The largest body the claim check takes: 2 GiB, as a body is held in memory whole.
 pub const MAX_BODY_BYTES: usize = 2 << 30;
 
+/// The default retention of the objects, in days.
+pub const DEFAULT_RETENTION_DAYS: u32 = 90;
+
+/// The days of an object's retention kept for reading it after its message is sent: SQS keeps
+/// a message 14 days at most, and a dead-letter queue as long again.
+pub const READ_WINDOW_DAYS: u32 = 30;
+
 /// How many objects one commit puts (or deletes) at once.
 const CONCURRENCY: usize = 8;
 
@@ -72,6 +93,7 @@ pub struct ClaimCheck {
     prefix: String,
     threshold: usize,
     kms_key_id: Option<String>,
+    retention_days: u32,
 }
 
 impl ClaimCheck {
@@ -83,7 +105,118 @@ impl ClaimCheck {
             prefix: DEFAULT_PREFIX.to_owned(),
             threshold: DEFAULT_THRESHOLD,
             kms_key_id: None,
+            retention_days: DEFAULT_RETENTION_DAYS,
         }
+    }
+
+    /// How long the lifecycle rule keeps an object, in days (at least [`READ_WINDOW_DAYS`] + 1;
+    /// less is taken as that). Messages whose body is kept in S3 may be scheduled up to the
+    /// retention minus the read window ahead.
+    pub fn with_retention_days(mut self, days: u32) -> Self {
+        self.retention_days = days.max(READ_WINDOW_DAYS + 1);
+        self
+    }
+
+    /// The retention in days.
+    pub fn retention_days(&self) -> u32 {
+        self.retention_days
+    }
+
+    /// The latest due time of a message whose body this claim check keeps, deposited now.
+    fn latest_due(&self) -> std::time::SystemTime {
+        std::time::SystemTime::now()
+            + Duration::from_secs(u64::from(self.retention_days - READ_WINDOW_DAYS) * 24 * 3600)
+    }
+
+    /// Adds the rule that expires this claim check's objects after the retention to the
+    /// bucket's lifecycle configuration, keeping every other rule (a rule of the same id, from
+    /// an earlier retention, is replaced). Run it where the bucket is provisioned; it needs
+    /// `s3:GetLifecycleConfiguration` and `s3:PutLifecycleConfiguration` on the bucket.
+    ///
+    /// # Errors
+    /// [`Error::ClaimCheck`] with S3's answer.
+    pub async fn ensure_lifecycle_rule(&self) -> Result<LifecycleOutcome> {
+        use aws_sdk_s3::types::{
+            AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, ExpirationStatus,
+            LifecycleExpiration, LifecycleRule, LifecycleRuleFilter,
+        };
+        let id = self.lifecycle_rule_id();
+        let failed = |operation: &'static str, reason: String| Error::ClaimCheck {
+            operation,
+            message_id: MessageId::from("-"),
+            location: format!("s3://{}", self.bucket),
+            reason,
+        };
+        let existing = match self
+            .client
+            .get_bucket_lifecycle_configuration()
+            .bucket(&self.bucket)
+            .send()
+            .boxed()
+            .await
+        {
+            Ok(output) => output.rules().to_vec(),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .and_then(aws_sdk_s3::error::ProvideErrorMetadata::code)
+                    == Some("NoSuchLifecycleConfiguration") =>
+            {
+                Vec::new()
+            }
+            Err(err) => {
+                return Err(failed(
+                    "read the lifecycle configuration of",
+                    aws_sdk_s3::error::DisplayErrorContext(&err).to_string(),
+                ));
+            }
+        };
+        let days = i32::try_from(self.retention_days).unwrap_or(i32::MAX);
+        let ours = LifecycleRule::builder()
+            .id(&id)
+            .filter(LifecycleRuleFilter::builder().prefix(&self.prefix).build())
+            .status(ExpirationStatus::Enabled)
+            .expiration(LifecycleExpiration::builder().days(days).build())
+            .abort_incomplete_multipart_upload(
+                AbortIncompleteMultipartUpload::builder()
+                    .days_after_initiation(1)
+                    .build(),
+            )
+            .build()
+            .expect("id, filter and status are set");
+        let outcome = match existing.iter().find(|rule| rule.id() == Some(id.as_str())) {
+            Some(rule) if *rule == ours => return Ok(LifecycleOutcome::AlreadyPresent),
+            Some(_) => LifecycleOutcome::Replaced,
+            None => LifecycleOutcome::Added,
+        };
+        let mut rules: Vec<LifecycleRule> = existing
+            .into_iter()
+            .filter(|rule| rule.id() != Some(id.as_str()))
+            .collect();
+        rules.push(ours);
+        let configuration = BucketLifecycleConfiguration::builder()
+            .set_rules(Some(rules))
+            .build()
+            .expect("rules are set");
+        self.client
+            .put_bucket_lifecycle_configuration()
+            .bucket(&self.bucket)
+            .lifecycle_configuration(configuration)
+            .send()
+            .boxed()
+            .await
+            .map_err(|err| {
+                failed(
+                    "write the lifecycle configuration of",
+                    aws_sdk_s3::error::DisplayErrorContext(&err).to_string(),
+                )
+            })?;
+        Ok(outcome)
+    }
+
+    /// The id of this claim check's lifecycle rule: `outbox-claim-check:<prefix>`.
+    pub fn lifecycle_rule_id(&self) -> String {
+        format!("outbox-claim-check:{}", self.prefix)
     }
 
     /// Bodies larger than `bytes` on the wire go to S3.
@@ -132,6 +265,7 @@ impl ClaimCheck {
     pub(crate) fn claim(
         &self,
         message: &mut Message,
+        due: Option<std::time::SystemTime>,
         compress_above: Option<usize>,
     ) -> Result<Option<Upload>> {
         let Body::Bytes(bytes) = &message.body else {
@@ -139,6 +273,21 @@ impl ClaimCheck {
         };
         if text_wire_size(bytes) <= self.threshold {
             return Ok(None);
+        }
+        if let Some(due) = due
+            && due > self.latest_due()
+        {
+            return Err(Error::InvalidMessage {
+                message_id: Some(message.header.id.clone()),
+                reason: format!(
+                    "its body goes to S3, whose lifecycle rule keeps objects {} days, and it falls \
+                     due after the {} days that leaves before the {READ_WINDOW_DAYS} days kept for \
+                     reading it; schedule it sooner, or give the claim check a longer retention \
+                     (`ClaimCheck::with_retention_days`)",
+                    self.retention_days,
+                    self.retention_days - READ_WINDOW_DAYS
+                ),
+            });
         }
         if let Some(above) = compress_above
             && bytes.len() <= self.threshold.saturating_mul(10)
@@ -297,6 +446,18 @@ pub fn local_client(endpoint: impl Into<String>) -> aws_sdk_s3::Client {
         .force_path_style(true)
         .build();
     aws_sdk_s3::Client::from_conf(config)
+}
+
+/// What [`ClaimCheck::ensure_lifecycle_rule`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LifecycleOutcome {
+    /// The rule was added beside the bucket's other rules.
+    Added,
+    /// A rule of the same id with other settings was replaced.
+    Replaced,
+    /// The rule was there already: nothing was written.
+    AlreadyPresent,
 }
 
 /// A body the commit puts before `TransactWriteItems`.

@@ -17,6 +17,7 @@
 //! | | send | as the clear |
 //! | [`Part::Consumer`] | the inbox record in the handler's commit ([`IamPolicy::with_inbox_table`]) | `PutItem`, the inbox table |
 //! | | the SQS consumer ([`IamPolicy::with_consumed_queue_arn`]): receive, delete after the commit, extend visibility, read the queue's settings; on Lambda the event source mapping makes the same calls with the function's role | `sqs:ReceiveMessage`, `sqs:DeleteMessage`, `sqs:ChangeMessageVisibility` (each covers its batch call), `sqs:GetQueueAttributes`, each consumed queue; `kms:Decrypt` on the keys of encrypted ones |
+//! | claim check ([`IamPolicy::with_claim_check`]) | the commit and `Outbox::store` put bodies, and delete those of a commit that did not happen ([`Part::Handler`], [`Part::Operations`]); consumers fetch them ([`Part::Consumer`]); `ClaimCheck::ensure_lifecycle_rule` ([`Part::Provisioning`]) | `s3:PutObject`, `s3:DeleteObject`, or `s3:GetObject`, on the prefix's objects only; `kms:GenerateDataKey` (producers) or `kms:Decrypt` (consumers) on its SSE-KMS key; `s3:GetLifecycleConfiguration` and `s3:PutLifecycleConfiguration` on the bucket |
 //! | [`Part::Provisioning`] | `TableSchema::ensure`, `Inbox::ensure_table`, `DynamoDb::check_reachable` | `CreateTable`, `DescribeTable`, `UpdateTimeToLive`, `DescribeTimeToLive`, tables; `ListTables` on `*` (it has no resource-level permission) |
 
 use std::collections::BTreeMap;
@@ -122,6 +123,8 @@ pub struct IamPolicy {
     relay_state_table: Option<String>,
     inbox_table: Option<String>,
     consumed_queues: Vec<String>,
+    claim_check: Option<(String, String)>,
+    claim_check_kms_key: Option<String>,
 }
 
 impl IamPolicy {
@@ -156,7 +159,45 @@ impl IamPolicy {
             relay_state_table: None,
             inbox_table: None,
             consumed_queues: Vec::new(),
+            claim_check: None,
+            claim_check_kms_key: None,
         })
+    }
+
+    /// Names the claim check's bucket and key prefix
+    /// ([`ClaimCheck`](crate::claim_check::ClaimCheck)): producers ([`Part::Handler`],
+    /// [`Part::Operations`]) may put and delete objects under the prefix, consumers
+    /// ([`Part::Consumer`]) read them, and nothing else in the bucket.
+    ///
+    /// ```
+    /// use outbox_runtime::OutboxConfig;
+    /// use outbox_runtime::iam::{IamPolicy, Part};
+    ///
+    /// let policy = IamPolicy::new("111122223333", "eu-west-1", &OutboxConfig::default())?
+    ///     .with_claim_check("orders-bodies", "outbox-bodies/")
+    ///     .to_json();
+    /// assert!(policy.contains("\"arn:aws:s3:::orders-bodies/outbox-bodies/*\""));
+    /// assert!(policy.contains("\"s3:PutObject\""));
+    /// assert!(!policy.contains("\"s3:GetObject\""), "the service's parts do not consume");
+    /// # Ok::<(), outbox_runtime::Error>(())
+    /// ```
+    pub fn with_claim_check(
+        mut self,
+        bucket: impl Into<String>,
+        prefix: impl Into<String>,
+    ) -> Self {
+        self.claim_check = Some((bucket.into(), prefix.into()));
+        self
+    }
+
+    /// The KMS key the claim check encrypts objects with
+    /// ([`ClaimCheck::with_kms_key`](crate::claim_check::ClaimCheck::with_kms_key)).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for something else than a KMS key ARN.
+    pub fn with_claim_check_kms_key_arn(mut self, arn: impl Into<String>) -> Result<Self> {
+        self.claim_check_kms_key = Some(checked_arn(arn.into(), ":kms:")?);
+        Ok(self)
     }
 
     /// Sets the ARN partition (`aws-cn`, `aws-us-gov`).
@@ -422,6 +463,39 @@ impl IamPolicy {
                 );
                 if !self.kms_keys.is_empty() {
                     add("ConsumerKms", &["kms:Decrypt"], self.kms_keys.clone());
+                }
+            }
+        }
+        if let Some((bucket, prefix)) = &self.claim_check {
+            let objects = vec![format!("arn:{}:s3:::{bucket}/{prefix}*", self.partition)];
+            if has(Part::Handler) || has(Part::Operations) {
+                add(
+                    "ClaimCheckPut",
+                    &["s3:DeleteObject", "s3:PutObject"],
+                    objects.clone(),
+                );
+                if let Some(key) = &self.claim_check_kms_key {
+                    add(
+                        "ClaimCheckPutKms",
+                        &["kms:GenerateDataKey"],
+                        vec![key.clone()],
+                    );
+                }
+            }
+            if has(Part::Provisioning) {
+                add(
+                    "ClaimCheckLifecycle",
+                    &[
+                        "s3:GetLifecycleConfiguration",
+                        "s3:PutLifecycleConfiguration",
+                    ],
+                    vec![format!("arn:{}:s3:::{bucket}", self.partition)],
+                );
+            }
+            if has(Part::Consumer) {
+                add("ClaimCheckGet", &["s3:GetObject"], objects);
+                if let Some(key) = &self.claim_check_kms_key {
+                    add("ClaimCheckGetKms", &["kms:Decrypt"], vec![key.clone()]);
                 }
             }
         }

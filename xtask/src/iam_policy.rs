@@ -27,7 +27,10 @@ usage: cargo xtask iam-policy [options]
                          (default: handler,clear,sweeper)
   --relay-state-table NAME  the self-hosted stream relay's state table (leave out on Lambda)
   --inbox-table NAME     the consumer handlers' inbox table (part consumer, provisioning)
-  --consumed-queue-arn ARN  an SQS queue the consumer receives from (repeatable)";
+  --consumed-queue-arn ARN  an SQS queue the consumer receives from (repeatable)
+  --claim-check-bucket NAME  the claim check's bucket (producers put and delete, consumers get)
+  --claim-check-prefix PREFIX  its key prefix (default: `outbox-bodies/`)
+  --claim-check-kms-key-arn ARN  the KMS key of its objects";
 
 /// What the policy is for, as given on the command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +49,9 @@ struct Options {
     relay_state_table: Option<String>,
     inbox_table: Option<String>,
     consumed_queues: Vec<String>,
+    claim_check_bucket: Option<String>,
+    claim_check_prefix: String,
+    claim_check_kms_key: Option<String>,
 }
 
 impl Default for Options {
@@ -69,6 +75,9 @@ impl Default for Options {
             relay_state_table: None,
             inbox_table: None,
             consumed_queues: Vec::new(),
+            claim_check_bucket: None,
+            claim_check_prefix: "outbox-bodies/".to_owned(),
+            claim_check_kms_key: None,
         }
     }
 }
@@ -123,6 +132,9 @@ fn parse(args: &[&str]) -> Result<Options> {
             "--relay-state-table" => options.relay_state_table = Some(value()?),
             "--inbox-table" => options.inbox_table = Some(value()?),
             "--consumed-queue-arn" => options.consumed_queues.push(value()?),
+            "--claim-check-bucket" => options.claim_check_bucket = Some(value()?),
+            "--claim-check-prefix" => options.claim_check_prefix = value()?,
+            "--claim-check-kms-key-arn" => options.claim_check_kms_key = Some(value()?),
             "--parts" => {
                 let list = value()?;
                 options.parts = if list == "all" {
@@ -176,6 +188,18 @@ fn policy(options: &Options) -> Result<IamPolicy> {
     for queue in &options.consumed_queues {
         policy = policy.with_consumed_queue_arn(queue)?;
     }
+    match (&options.claim_check_bucket, &options.claim_check_kms_key) {
+        (Some(bucket), key) => {
+            policy = policy.with_claim_check(bucket, &options.claim_check_prefix);
+            if let Some(key) = key {
+                policy = policy.with_claim_check_kms_key_arn(key)?;
+            }
+        }
+        (None, Some(_)) => {
+            return Err("`--claim-check-kms-key-arn` needs `--claim-check-bucket`".into());
+        }
+        (None, None) => {}
+    }
     Ok(policy)
 }
 
@@ -224,6 +248,30 @@ mod tests {
         ]);
         assert!(text.contains("table/OutboxInbox"), "{text}");
         assert!(text.contains("sqs:ReceiveMessage"), "{text}");
+    }
+
+    #[test]
+    fn claim_check_flags_reach_the_library_policy() {
+        let text = printed(&[
+            "--parts",
+            "handler,consumer",
+            "--claim-check-bucket",
+            "bodies",
+            "--claim-check-kms-key-arn",
+            "arn:aws:kms:us-east-1:123456789012:key/k",
+        ]);
+        assert!(
+            text.contains("arn:aws:s3:::bodies/outbox-bodies/*"),
+            "{text}"
+        );
+        assert!(
+            text.contains("s3:PutObject") && text.contains("s3:GetObject"),
+            "{text}"
+        );
+        assert!(
+            text.contains("kms:GenerateDataKey") && text.contains("kms:Decrypt"),
+            "{text}"
+        );
     }
 
     #[test]

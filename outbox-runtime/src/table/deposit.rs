@@ -40,7 +40,7 @@ pub(crate) fn deposit_item(
     action: &'static str,
 ) -> Result<(Item, Option<Upload>)> {
     crate::trace::fill_from_current_span(message);
-    let upload = shape_body(message, config, claim_check)?;
+    let upload = shape_body(message, due, config, claim_check)?;
     let mut item = layout::new_item(message, due, config, action)?;
     shape_deposit(&mut item, config);
     Ok((item, upload))
@@ -63,18 +63,19 @@ pub(crate) type Upload = std::convert::Infallible;
 /// compressed when that is on and pays.
 fn shape_body(
     message: &mut Message,
+    due: Option<SystemTime>,
     config: &OutboxConfig,
     claim_check: Option<&ClaimCheck>,
 ) -> Result<Option<Upload>> {
     #[cfg(feature = "s3")]
     if let Some(claim_check) = claim_check {
-        let upload = claim_check.claim(message, config.compress_above)?;
+        let upload = claim_check.claim(message, due, config.compress_above)?;
         if upload.is_some() || !matches!(message.body, Body::Bytes(_)) {
             return Ok(upload);
         }
     }
     #[cfg(not(feature = "s3"))]
-    let _ = claim_check;
+    let _ = (claim_check, due);
     compress_body(message, config.compress_above);
     Ok(None)
 }

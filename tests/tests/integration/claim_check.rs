@@ -452,3 +452,105 @@ async fn the_lambda_sqs_entry_fetches_a_claim_checked_body_and_retries_one_it_ca
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     assert!(recorder.bodies.lock().unwrap()[&id] == Body::Bytes(body));
 }
+
+#[tokio::test]
+async fn the_lifecycle_rule_joins_the_buckets_other_rules_and_bounds_how_far_ahead_a_body_is_kept()
+{
+    use outbox_runtime::aws_sdk_s3::types::{
+        BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule,
+        LifecycleRuleFilter,
+    };
+    use outbox_runtime::claim_check::LifecycleOutcome;
+
+    let db = dynamodb().await;
+    let moto = moto().await;
+    let bucket = moto.bucket("claims-lifecycle").await;
+    // A rule of the bucket's owner, for other objects.
+    let theirs = LifecycleRule::builder()
+        .id("logs")
+        .filter(LifecycleRuleFilter::builder().prefix("logs/").build())
+        .status(ExpirationStatus::Enabled)
+        .expiration(LifecycleExpiration::builder().days(7).build())
+        .build()
+        .unwrap();
+    moto.s3
+        .put_bucket_lifecycle_configuration()
+        .bucket(&bucket)
+        .lifecycle_configuration(
+            BucketLifecycleConfiguration::builder()
+                .rules(theirs)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let rules = || async {
+        let output = moto
+            .s3
+            .get_bucket_lifecycle_configuration()
+            .bucket(&bucket)
+            .send()
+            .await
+            .unwrap();
+        output
+            .rules()
+            .iter()
+            .map(|rule| {
+                (
+                    rule.id().unwrap_or_default().to_owned(),
+                    rule.filter()
+                        .and_then(|f| f.prefix())
+                        .unwrap_or_default()
+                        .to_owned(),
+                    rule.expiration().and_then(|e| e.days()),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let check = claim_check(&moto, &bucket);
+    assert_eq!(
+        check.ensure_lifecycle_rule().await.unwrap(),
+        LifecycleOutcome::Added
+    );
+    assert_eq!(
+        check.ensure_lifecycle_rule().await.unwrap(),
+        LifecycleOutcome::AlreadyPresent
+    );
+    let longer = claim_check(&moto, &bucket).with_retention_days(400);
+    assert_eq!(
+        longer.ensure_lifecycle_rule().await.unwrap(),
+        LifecycleOutcome::Replaced
+    );
+    let mut found = rules().await;
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            ("logs".to_owned(), "logs/".to_owned(), Some(7)),
+            (
+                "outbox-claim-check:outbox-bodies/".to_owned(),
+                "outbox-bodies/".to_owned(),
+                Some(400)
+            ),
+        ]
+    );
+
+    // With the default 90 days, a body in S3 may fall due 60 days ahead, not 61.
+    let outbox = outbox(&db, fresh_outbox(&db).await, &moto, &bucket).await;
+    let day = Duration::from_secs(24 * 3600);
+    let body = || Message::new(TOPIC, incompressible(100 * 1024, 30));
+    let mut tx = Transaction::begin(&outbox);
+    tx.deposit_message_at(body(), std::time::SystemTime::now() + 59 * day)
+        .unwrap();
+    let err = tx
+        .deposit_message_at(body(), std::time::SystemTime::now() + 61 * day)
+        .unwrap_err();
+    assert!(err.to_string().contains("with_retention_days"), "{err}");
+    // A small body is not kept in S3, and may fall due whenever.
+    tx.deposit_message_at(
+        Message::new(TOPIC, "{}"),
+        std::time::SystemTime::now() + 365 * day,
+    )
+    .unwrap();
+}
