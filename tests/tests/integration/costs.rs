@@ -622,3 +622,56 @@ async fn a_compressed_json_body_costs_a_third_of_the_units_and_an_incompressible
         assert_eq!(cost.write_capacity(), 36.0, "{:?}", rig.config());
     }
 }
+
+#[tokio::test]
+async fn a_claim_checked_mebibyte_costs_the_outbox_what_a_few_hundred_bytes_cost() {
+    let db = dynamodb().await;
+    let moto = outbox_tests::moto::moto().await;
+    let bucket = moto.bucket("claims-cost").await;
+    let rig = Rig::new(
+        &db,
+        OutboxConfig::default()
+            .with_shards(1)
+            .with_cleanup(Cleanup::Delete),
+    )
+    .await
+    .unwrap();
+    let outbox = outbox_runtime::Outbox::new(rig.db.clone(), rig.config().clone())
+        .unwrap()
+        .with_claim_check(outbox_runtime::claim_check::ClaimCheck::new(
+            moto.s3.clone(),
+            &bucket,
+        ));
+    let postbox = outbox_runtime::Postbox::new(outbox, std::sync::Arc::clone(&rig.producer))
+        .with_mark_mode(MarkMode::Inline);
+    let cost = |body: Vec<u8>| {
+        let postbox = postbox.clone();
+        let meter = &rig.meter;
+        async move {
+            let before = meter.counts();
+            let mut tx = postbox.begin();
+            tx.deposit_message(Message::new("document.stored", body))
+                .unwrap();
+            postbox
+                .commit_and_send(tx, ClearMode::Immediate)
+                .await
+                .unwrap();
+            meter.counts().since(&before)
+        }
+    };
+    // The item of a body in S3 holds its reference (bucket, key, size, checksum): under a KB,
+    // as the item of a body of a few hundred bytes is, and less than one of a full KB.
+    let small = cost(incompressible(300, 1)).await;
+    let kilobyte = cost(incompressible(1024, 3)).await;
+    let large = cost(incompressible(1 << 20, 2)).await;
+    assert_eq!(
+        moto.objects(&bucket).await.len(),
+        1,
+        "only the large body is in S3"
+    );
+    assert_eq!(requests(&large), requests(&small));
+    assert_eq!(capacity_by_op(&large), capacity_by_op(&small));
+    // Commit 2 × 1 unit, index entry 2, delete 1 and 1.
+    assert_eq!(large.write_capacity(), 2.0 + 2.0 + 1.0 + 1.0);
+    assert!(large.write_capacity() < kilobyte.write_capacity());
+}
