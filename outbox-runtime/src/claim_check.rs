@@ -81,7 +81,7 @@ const CONCURRENCY: usize = 8;
 /// use outbox_runtime::claim_check::ClaimCheck;
 /// use outbox_runtime::{Outbox, OutboxConfig};
 ///
-/// let s3 = outbox_runtime::aws_sdk_s3::Client::new(&aws_config::load_from_env().await);
+/// let s3 = outbox_runtime::aws_sdk_s3::Client::new(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await);
 /// let outbox = Outbox::new(db, OutboxConfig::default().with_compression_above(512))?
 ///     .with_claim_check(ClaimCheck::new(s3, "orders-message-bodies"));
 /// # Ok(()) }
@@ -438,7 +438,7 @@ impl ClaimCheck {
 ///
 /// ```
 /// let client = outbox_runtime::claim_check::local_client("http://127.0.0.1:5000");
-/// assert!(client.config().force_path_style().unwrap_or(false));
+/// assert_eq!(client.config().region().unwrap().as_ref(), "us-east-1");
 /// ```
 #[cfg(feature = "testing")]
 pub fn local_client(endpoint: impl Into<String>) -> aws_sdk_s3::Client {

@@ -83,6 +83,7 @@
 //! | `sqs` | yes | [`transport::SqsProducer`], [`transport::sqs::received_message`] and [`consumer::SqsConsumer`] (aws-sdk-sqs) |
 //! | `aws-config` | yes | [`DynamoDb::from_env`] and `client_from_env` for the producers: clients from the standard AWS chain (aws-config) |
 //! | `sns` | no | `transport::SnsProducer` (aws-sdk-sns) |
+//! | `s3` | no | `claim_check`: bodies over a threshold kept in an S3 bucket, the message carrying a reference; consumers fetch them ([`guide::large_messages`]) (aws-sdk-s3, sha2) |
 //! | `testing` | no | `transport::InMemoryProducer`, `DynamoDb::local` and `local_client` for the producers, `lambda::stream_event` (with `lambda` and `streams`): for tests and examples against local emulators |
 //! | `streams` | no | [`stream::StreamRelay`]: a self-hosted relay on the outbox table's DynamoDB Stream (aws-sdk-dynamodbstreams) |
 //! | `lambda` | no | [`lambda`]: AWS Lambda entries for the stream relay (a DynamoDB stream event to the partial-batch response), for a scheduled sweep pass, and for a consumer (an SQS event to the partial-batch response) (aws_lambda_events, lambda_runtime) |
@@ -94,7 +95,7 @@
 //! without their default features, with one HTTP and TLS stack (`default-https-client`) on tokio.
 //!
 //! The SDK crates whose types appear in this crate's API are re-exported
-//! ([`aws_sdk_dynamodb`], `aws_sdk_sqs`, `aws_sdk_sns`, [`serde_dynamo`]), so a service can
+//! ([`aws_sdk_dynamodb`], `aws_sdk_sqs`, `aws_sdk_sns`, `aws_sdk_s3`, [`serde_dynamo`]), so a service can
 //! name them without pinning versions of its own.
 
 extern crate self as outbox_runtime;

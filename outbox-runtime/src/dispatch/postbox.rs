@@ -101,7 +101,7 @@ impl ClearReport {
 /// use outbox_runtime::transport::SqsProducer;
 ///
 /// let outbox = Outbox::new(DynamoDb::from_env().await, OutboxConfig::default())?;
-/// let sqs = aws_sdk_sqs::Client::new(&aws_config::load_from_env().await);
+/// let sqs = aws_sdk_sqs::Client::new(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await);
 /// let producer = SqsProducer::new(sqs)
 ///     .with_route("greeting.made", "https://sqs.eu-west-1.amazonaws.com/123456789012/greetings");
 /// let postbox = Postbox::new(outbox, producer);

@@ -1,5 +1,5 @@
-//! Large bodies: compressed where DynamoDB bills them, compressed on the wire where the
-//! transport can say so, and the original bytes at every consumer.
+//! Large bodies: compressed where DynamoDB bills them, kept in S3 when even that is too large
+//! (the claim check), and the original bytes at every consumer.
 //!
 //! A message body lives in the outbox item. A transactional write bills 2 write units per KB of
 //! the item, and marking it dispatched (an update, or a delete with
@@ -82,3 +82,52 @@
 //! assert_eq!(decode_body(&sent, Some(GZIP_BASE64))?, json);
 //! # Ok::<(), outbox_runtime::transport::wire::DecodeError>(())
 //! ```
+//!
+//! # The claim check
+//!
+//! A body larger than DynamoDB's item (400 KB) or a transport's message (SNS: 256 KB) goes to
+//! S3 with the [`claim_check`](crate::claim_check) (feature `s3`): a deposit over the
+//! threshold (200 KB on the wire by default, counted after compression and with base64's third
+//! where the transport needs it) replaces the body by its reference, and the commit puts the
+//! object before `TransactWriteItems`, under a key made of the message id and the body's
+//! SHA-256, never overwriting an object. A commit that does not happen deletes the objects it
+//! put; one whose outcome is unknown keeps them. The [`claim_check`](crate::claim_check) page
+//! says how long objects live and why that outlasts every message that refers to them.
+//!
+//! ```no_run
+//! # #[cfg(feature = "s3")]
+//! # async fn run(db: outbox_runtime::DynamoDb, sqs: outbox_runtime::aws_sdk_sqs::Client) -> Result<(), Box<dyn std::error::Error>> {
+//! use outbox_runtime::claim_check::ClaimCheck;
+//! use outbox_runtime::consumer::SqsConsumer;
+//! use outbox_runtime::{ClearMode, Message, Outbox, OutboxConfig, Postbox};
+//! use outbox_runtime::transport::InMemoryProducer;
+//!
+//! let s3 = outbox_runtime::aws_sdk_s3::Client::new(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await);
+//! let claim_check = ClaimCheck::new(s3.clone(), "orders-message-bodies");
+//! claim_check.ensure_lifecycle_rule().await?; // where the bucket is provisioned
+//! let outbox = Outbox::new(db, OutboxConfig::default().with_compression_above(512))?
+//!     .with_claim_check(claim_check);
+//! let postbox = Postbox::new(outbox, InMemoryProducer::new());
+//!
+//! let scan = vec![0u8; 8 << 20]; // 8 MiB: far over any item or message
+//! let mut tx = postbox.begin();
+//! tx.deposit_message(Message::new("scan.archived", scan).with_content_type("image/tiff"))?;
+//! postbox.commit_and_send(tx, ClearMode::Immediate).await?; // the object first, then the commit
+//!
+//! // The consumer fetches the body, checks its size and checksum, and hands the handler bytes.
+//! let consumer = SqsConsumer::new(sqs, "https://sqs.eu-west-1.amazonaws.com/1/scans")
+//!     .with_claim_check(s3);
+//! # let _ = consumer;
+//! # Ok(()) }
+//! ```
+//!
+//! On SQS and SNS the reference travels in the format of AWS's extended clients (the SQS
+//! Extended Client Library for Java and Python): Java and Python consumers that use them read
+//! these messages as their own, and any other reads the pointer with two lines of JSON. The
+//! [`wire`](crate::transport::wire) page has the format. The Lambda SQS entry fetches with
+//! `lambda::SqsHandler::with_claim_check`; a message whose object is
+//! missing or does not match its checksum is refused, logged with the message id, the bucket
+//! and the key, and left to the queue.
+//!
+//! A claim-checked message costs the outbox what a body of a few hundred bytes costs: its item
+//! holds only the reference (`costs::a_claim_checked_mebibyte_…` in the tests asserts it).

@@ -59,7 +59,7 @@ pub trait Service: Sealed + Send + Sync + 'static {
 /// use outbox_runtime::Message;
 /// use outbox_runtime::transport::{Producer, SqsProducer};
 ///
-/// let config = aws_config::load_from_env().await;
+/// let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
 /// let producer = SqsProducer::new(aws_sdk_sqs::Client::new(&config))
 ///     .with_route(
 ///         "greeting.made",
