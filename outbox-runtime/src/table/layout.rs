@@ -126,7 +126,7 @@ pub(crate) fn new_item(
 /// How to make a message that is too large fit, given how its body would be stored.
 fn too_large_advice(body: &Body, compressing: bool) -> String {
     let elsewhere = "keep the body in S3 with the claim check, \
-                     `OutboxConfig::with_claim_check` (feature `s3`)";
+                     `Outbox::with_claim_check` (feature `s3`)";
     match body {
         Body::Bytes(_) if compressing => format!("the body does not compress; {elsewhere}"),
         Body::Bytes(_) => format!(
