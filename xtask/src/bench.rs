@@ -70,7 +70,8 @@ pub(crate) fn run(args: &[&str]) -> Result<ExitCode> {
         run_cargo(build)?;
     }
 
-    let services = LocalServices::start_dynamodb()?;
+    // DynamoDB Local, and moto for the claim check's S3 (scenario 13).
+    let services = LocalServices::start()?;
     step("running the scenarios");
     let mut command = Command::new(&binary);
     command.args(&bench_args);

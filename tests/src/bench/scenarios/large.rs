@@ -1,12 +1,13 @@
 //! Scenario 13, large bodies: one message a call, with a JSON body of 1 KB, 10 KB, 100 KB and
-//! 1 MiB from the fixed corpus, committed and sent on the immediate path by an outbox that
-//! compresses bodies over 512 bytes (A) against one that stores them as they are (B), on the same
-//! table; A′ is the compressing outbox again. Marks delete (`Cleanup::Delete`), so that they
-//! are billed and counted. A 1 MiB body does not fit an item uncompressed: its row measures
-//! the compressing outbox alone.
-
+//! 1 MiB from the fixed corpus, committed and sent on the immediate path, on one table, by an
+//! outbox that compresses bodies over 512 bytes and by one that keeps every body in S3 (the
+//! claim check, on moto), each against one that stores bodies as they are (B); A′ is the side
+//! measured, again. Marks delete (`Cleanup::Delete`), so that they are billed and counted. A
+//! 1 MiB body does not fit an item uncompressed: its rows measure each side alone.
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use outbox_runtime::claim_check::ClaimCheck;
 
 use outbox_runtime::{Cleanup, ClearMode, Message, Outbox, OutboxConfig, Postbox};
 use serde::Serialize;
@@ -22,7 +23,7 @@ const COMPRESS_ABOVE: usize = 512;
 /// Calls in flight at once.
 const CONCURRENCY: usize = 4;
 
-/// What a body of one size costs, compressed and plain.
+/// What a body of one size costs, compressed, in S3 and plain.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct LargeBodyRow {
     /// The body's size.
@@ -38,6 +39,18 @@ pub struct LargeBodyRow {
     pub compressed_cpu_us_per_call: f64,
     /// Compressed (A) against plain (B), when the plain side fits.
     pub comparison: Option<ComparisonRow>,
+    /// Write units per message with the body in S3.
+    pub claimed_write_units: f64,
+    /// The claim check's client CPU per call, in microseconds (its put included).
+    pub claimed_cpu_us_per_call: f64,
+    /// In S3 (A) against plain (B), when the plain side fits.
+    pub claimed_comparison: Option<ComparisonRow>,
+}
+
+/// One side's figures, measured alone.
+struct Alone {
+    write_units: f64,
+    cpu_us_per_call: f64,
 }
 
 /// The body sizes measured.
@@ -55,76 +68,124 @@ pub async fn large_bodies(
 ) -> Result<Vec<LargeBodyRow>, BoxError> {
     let rig = Rig::on(link, OutboxConfig::default().with_cleanup(Cleanup::Delete)).await?;
     let plain = rig.handler.postbox.clone();
-    let compressing = Postbox::new(
-        Outbox::new(
-            rig.db.clone(),
-            rig.config().clone().with_compression_above(COMPRESS_ABOVE),
-        )?,
-        Arc::clone(&rig.producer),
-    )
-    .with_mark_mode(outbox_runtime::MarkMode::Inline);
+    let side = |outbox: Outbox| {
+        Postbox::new(outbox, Arc::clone(&rig.producer))
+            .with_mark_mode(outbox_runtime::MarkMode::Inline)
+    };
+    let compressing = side(Outbox::new(
+        rig.db.clone(),
+        rig.config().clone().with_compression_above(COMPRESS_ABOVE),
+    )?);
+    let s3 = s3_client()?;
+    let bucket = crate::unique_name("bench-bodies").to_lowercase();
+    s3.create_bucket().bucket(&bucket).send().await?;
+    let claiming = side(
+        Outbox::new(rig.db.clone(), rig.config().clone())?
+            .with_claim_check(ClaimCheck::new(s3, &bucket).with_threshold(0)),
+    );
     let mut rows = Vec::new();
     for size in LARGE_BODY_SIZES {
         let body = Arc::new(json_document(size, 13));
         let stored_bytes = outbox_runtime::message::CompressedBody::compress(&body)
             .gzip()
             .len();
-        let run = |side: Side, _tag: String, calls: usize| {
-            let postbox = match side {
-                Side::B => plain.clone(),
-                Side::A | Side::AAgain => compressing.clone(),
-            };
-            commit_calls(postbox, Arc::clone(&body), calls)
-        };
-        if size <= 300 * 1024 {
-            for side in [Side::A, Side::B] {
-                run(side, String::new(), CONCURRENCY * 2).await?;
+        let label = format!("{} KB bodies", size / 1024);
+        let against_plain = |measured: &Postbox, name: &'static str| {
+            let measured = measured.clone();
+            let plain = plain.clone();
+            let body = Arc::clone(&body);
+            let label = format!("{label}, {name}");
+            let meter = &rig.meter;
+            async move {
+                let run = |side: Side, _tag: String, calls: usize| {
+                    let postbox = match side {
+                        Side::B => plain.clone(),
+                        Side::A | Side::AAgain => measured.clone(),
+                    };
+                    commit_calls(postbox, Arc::clone(&body), calls)
+                };
+                for side in [Side::A, Side::B] {
+                    run(side, String::new(), CONCURRENCY * 2).await?;
+                }
+                interleave(
+                    meter,
+                    link.rtt_ms,
+                    CONCURRENCY,
+                    (name, "plain"),
+                    rounds,
+                    calls_per_round,
+                    run,
+                    &label,
+                    progress,
+                )
+                .await
             }
-            let row = interleave(
-                &rig.meter,
-                link.rtt_ms,
-                CONCURRENCY,
-                ("compressed", "plain"),
-                rounds,
-                calls_per_round,
-                run,
-                &format!("{} KB bodies", size / 1024),
-                progress,
-            )
-            .await?;
-            let total = (rounds * calls_per_round) as f64;
+        };
+        let total = (rounds * calls_per_round) as f64;
+        if size <= 300 * 1024 {
+            let compressed = against_plain(&compressing, "compressed").await?;
+            let claimed = against_plain(&claiming, "in S3").await?;
             rows.push(LargeBodyRow {
                 body_bytes: size,
                 stored_bytes,
-                compressed_write_units: row.a_requests.write_capacity() / total,
-                plain_write_units: Some(row.b_requests.write_capacity() / total),
-                compressed_cpu_us_per_call: row.a_cpu_us_per_call,
-                comparison: Some(row),
+                compressed_write_units: compressed.a_requests.write_capacity() / total,
+                plain_write_units: Some(compressed.b_requests.write_capacity() / total),
+                compressed_cpu_us_per_call: compressed.a_cpu_us_per_call,
+                comparison: Some(compressed),
+                claimed_write_units: claimed.a_requests.write_capacity() / total,
+                claimed_cpu_us_per_call: claimed.a_cpu_us_per_call,
+                claimed_comparison: Some(claimed),
             });
         } else {
             let calls = rounds * calls_per_round;
-            run(Side::A, String::new(), CONCURRENCY * 2).await?;
-            let before = rig.meter.counts();
-            let cpu = process_cpu();
-            run(Side::A, String::new(), calls).await?;
-            let cpu = process_cpu().saturating_sub(cpu);
-            let counts = rig.meter.counts().since(&before);
+            let compressed = alone(&rig, &compressing, &body, calls).await?;
+            let claimed = alone(&rig, &claiming, &body, calls).await?;
             progress(&format!(
-                "{} KB bodies: compressed only (plain does not fit an item), {calls} calls",
-                size / 1024
+                "{label}: compressed and in S3 alone (plain does not fit an item), {calls} calls \
+                 each"
             ));
             rows.push(LargeBodyRow {
                 body_bytes: size,
                 stored_bytes,
-                compressed_write_units: counts.write_capacity() / calls as f64,
+                compressed_write_units: compressed.write_units,
                 plain_write_units: None,
-                compressed_cpu_us_per_call: cpu.as_secs_f64() * 1e6 / calls as f64,
+                compressed_cpu_us_per_call: compressed.cpu_us_per_call,
                 comparison: None,
+                claimed_write_units: claimed.write_units,
+                claimed_cpu_us_per_call: claimed.cpu_us_per_call,
+                claimed_comparison: None,
             });
         }
     }
     rig.drop_tables(&link.direct).await;
     Ok(rows)
+}
+
+/// `calls` calls of one side, after a warm-up, and what they cost per call.
+async fn alone(
+    rig: &Rig,
+    postbox: &Postbox,
+    body: &Arc<Vec<u8>>,
+    calls: usize,
+) -> Result<Alone, BoxError> {
+    commit_calls(postbox.clone(), Arc::clone(body), CONCURRENCY * 2).await?;
+    let before = rig.meter.counts();
+    let cpu = process_cpu();
+    commit_calls(postbox.clone(), Arc::clone(body), calls).await?;
+    let cpu = process_cpu().saturating_sub(cpu);
+    Ok(Alone {
+        write_units: rig.meter.counts().since(&before).write_capacity() / calls as f64,
+        cpu_us_per_call: cpu.as_secs_f64() * 1e6 / calls as f64,
+    })
+}
+
+/// An S3 client for the local S3 (`AWS_ENDPOINT_URL_S3`, which `cargo xtask bench` sets).
+fn s3_client() -> Result<outbox_runtime::aws_sdk_s3::Client, BoxError> {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_S3").map_err(|_| {
+        "scenario 13 keeps bodies in S3 and AWS_ENDPOINT_URL_S3 is not set: run it through \
+         `cargo xtask bench`, which starts moto, or point the variable at an S3"
+    })?;
+    Ok(outbox_runtime::claim_check::local_client(endpoint))
 }
 
 /// `calls` commits of one message with `body`, `CONCURRENCY` at a time.
