@@ -10,6 +10,7 @@ pub mod corpus;
 pub mod inject;
 pub mod logs;
 pub mod moto;
+pub mod paths;
 pub mod restartable;
 
 pub use logs::capture_logs;

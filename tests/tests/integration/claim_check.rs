@@ -3,22 +3,20 @@
 //! the SQS consumer and read by a boto3 consumer from the documented format; what a commit that
 //! did not happen leaves (nothing), and what a consumer does with a corrupt or missing object.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use outbox_runtime::claim_check::{ClaimCheck, local_client};
-use outbox_runtime::consumer::{Inbox, SqsConsumer};
-use outbox_runtime::stream::{StreamRelay, StreamRelayConfig};
+use outbox_runtime::consumer::SqsConsumer;
 use outbox_runtime::table::{KeyAttribute, KeyKind, TableSchema};
-use outbox_runtime::transport::{InMemoryProducer, SqsProducer};
+use outbox_runtime::transport::SqsProducer;
 use outbox_runtime::{
     Body, ClearMode, DynamoDb, Error, Expr, Message, MessageId, Outbox, OutboxConfig, Postbox,
-    StreamMode, Sweeper, SweeperConfig, Transaction, transactional_handler,
+    Transaction,
 };
 use outbox_tests::corpus::{incompressible, json_document};
 use outbox_tests::moto::{Moto, moto, run_python};
-use outbox_tests::{create_table, dynamodb, dynamodb_streams, fresh_outbox, unique_name};
+use outbox_tests::paths::{Recorder, send_on_every_path};
+use outbox_tests::{create_table, dynamodb, fresh_outbox, unique_name};
 
 const TOPIC: &str = "document.archived";
 
@@ -27,53 +25,10 @@ fn claim_check(moto: &Moto, bucket: &str) -> ClaimCheck {
     ClaimCheck::new(moto.s3.clone(), bucket).with_threshold(64 * 1024)
 }
 
-async fn outbox(db: &DynamoDb, config: OutboxConfig, moto: &Moto, bucket: &str) -> Outbox {
+fn outbox(db: &DynamoDb, config: OutboxConfig, moto: &Moto, bucket: &str) -> Outbox {
     Outbox::new(db.clone(), config.with_compression_above(512))
         .unwrap()
         .with_claim_check(claim_check(moto, bucket))
-}
-
-/// The consumer: records each body it is handed, with the inbox in its transaction.
-struct Recorder {
-    postbox: Postbox,
-    inbox: Inbox,
-    bodies: Mutex<HashMap<MessageId, Body>>,
-}
-
-impl Recorder {
-    #[transactional_handler(postbox = self.postbox, tx = tx, incoming = message, inbox = self.inbox)]
-    async fn handle(&self, tx: &mut Transaction, message: &Message) -> Result<(), Error> {
-        let _ = tx;
-        self.bodies
-            .lock()
-            .unwrap()
-            .insert(message.id().clone(), message.body.clone());
-        Ok(())
-    }
-}
-
-async fn recorder(db: &DynamoDb) -> Arc<Recorder> {
-    let inbox = Inbox::new("claimed-bodies").with_table_name(unique_name("inbox"));
-    inbox.ensure_table(db).await.unwrap();
-    let outbox = Outbox::new(db.clone(), fresh_outbox(db).await).unwrap();
-    Arc::new(Recorder {
-        postbox: Postbox::new(outbox, InMemoryProducer::new()),
-        inbox,
-        bodies: Mutex::new(HashMap::new()),
-    })
-}
-
-fn handler_of(
-    recorder: &Arc<Recorder>,
-) -> impl Fn(Message) -> std::pin::Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>
-+ Send
-+ Sync
-+ 'static {
-    let recorder = Arc::clone(recorder);
-    move |message: Message| {
-        let recorder = Arc::clone(&recorder);
-        Box::pin(async move { recorder.handle(&message).await })
-    }
 }
 
 /// A queue whose deliveries come back after a second.
@@ -98,7 +53,6 @@ async fn bodies_over_the_threshold_round_trip_through_s3_on_every_path() {
     let moto = moto().await;
     let bucket = moto.bucket("claims").await;
     let queue = queue(&moto, "claims").await;
-    let producer = || SqsProducer::new(moto.sqs.clone()).with_route(TOPIC, &queue);
     // 10 KB of JSON stays in the item, compressed; 1 MiB of random bytes and 32 MiB of JSON go
     // to S3.
     let bodies = [
@@ -106,122 +60,49 @@ async fn bodies_over_the_threshold_round_trip_through_s3_on_every_path() {
         incompressible(1 << 20, 2),
         json_document(32 << 20, 3),
     ];
-    let mut sent: HashMap<MessageId, (&str, &Vec<u8>)> = HashMap::new();
-
-    let plain = outbox(&db, fresh_outbox(&db).await, &moto, &bucket).await;
-    let postbox = Postbox::new(plain.clone(), producer());
-    for body in &bodies {
-        let mut tx = postbox.begin();
-        let id = tx
-            .deposit_message(Message::new(TOPIC, body.clone()))
-            .unwrap();
-        postbox
-            .commit_and_send(tx, ClearMode::Immediate)
-            .await
-            .unwrap();
-        sent.insert(id, ("immediate", body));
-    }
-    for body in &bodies {
-        let message = Message::new(TOPIC, body.clone());
-        plain.store(&message).await.unwrap();
-        sent.insert(message.id().clone(), ("sweeper", body));
-    }
-    let mut sweeper = Sweeper::new(
-        &postbox,
-        SweeperConfig::default()
-            .with_min_age(Duration::ZERO)
-            .with_owner("claims"),
-    );
-    let mut swept = 0;
-    for _ in 0..20 {
-        swept += sweeper.sweep_once().await.unwrap().sent.len();
-        if swept == bodies.len() {
-            break;
-        }
-    }
-    assert_eq!(swept, bodies.len());
-
-    let streamed = outbox(
+    let sent = send_on_every_path(
         &db,
-        OutboxConfig::new(unique_name("claims-stream")).with_stream(StreamMode::WithSweeper),
-        &moto,
-        &bucket,
+        |config| outbox(&db, config, &moto, &bucket),
+        || SqsProducer::new(moto.sqs.clone()).with_route(TOPIC, &queue),
+        TOPIC,
+        &bodies,
     )
     .await;
-    streamed.ensure_table().await.unwrap();
-    create_table(
-        &db,
-        &StreamRelayConfig::default().state_table_schema(streamed.config()),
-    )
-    .await;
-    let stream_postbox = Postbox::new(streamed.clone(), producer());
-    for body in &bodies {
-        let mut tx = stream_postbox.begin();
-        let id = tx
-            .deposit_message(Message::new(TOPIC, body.clone()))
-            .unwrap();
-        stream_postbox
-            .commit_and_send(tx, ClearMode::Immediate)
-            .await
-            .unwrap();
-        sent.insert(id, ("stream relay", body));
-    }
-    let mut relay = StreamRelay::new(
-        &stream_postbox,
-        dynamodb_streams().await,
-        StreamRelayConfig::default().with_poll_interval(Duration::from_millis(10)),
-    )
-    .unwrap();
-    let mut relayed = 0;
-    for _ in 0..500 {
-        relayed += relay.relay_once().await.unwrap().sent.len();
-        if relayed == bodies.len() {
-            break;
-        }
-    }
-    assert_eq!(relayed, bodies.len());
 
     // Two objects a path (one each for the 1 MiB and the 32 MiB body), each referenced by the
     // item of its message.
     let objects = moto.objects(&bucket).await;
     assert_eq!(objects.len(), 6, "{objects:?}");
-    for (id, (path, body)) in &sent {
-        let table = if *path == "stream relay" {
-            &streamed
-        } else {
-            &plain
-        };
-        let stored = table.get(id).await.unwrap().expect("kept after dispatch");
+    for (id, (path, n)) in &sent.messages {
+        let body = &bodies[*n];
+        let stored = sent.outbox_of(*path).get(id).await.unwrap().expect("kept");
         match &stored.message.body {
             Body::S3(reference) => {
-                assert!(body.len() >= 1 << 20, "{path}: {} bytes in S3", body.len());
+                assert!(
+                    body.len() >= 1 << 20,
+                    "{path:?}: {} bytes in S3",
+                    body.len()
+                );
                 assert_eq!(reference.size, body.len() as u64);
-                assert!(objects.contains(&reference.key), "{path}: {reference:?}");
+                assert!(objects.contains(&reference.key), "{path:?}: {reference:?}");
                 assert!(reference.key.contains(id.as_str()));
             }
-            Body::Compressed(_) => assert_eq!(body.len(), 10 * 1024, "{path}"),
-            other => panic!("{path}: {other:?}"),
+            Body::Compressed(_) => assert_eq!(body.len(), 10 * 1024, "{path:?}"),
+            other => panic!("{path:?}: {other:?}"),
         }
     }
 
-    let recorder = recorder(&db).await;
+    let recorder = Recorder::new(&db).await;
     let consumer = SqsConsumer::new(moto.sqs.clone(), &queue)
         .with_wait_time(Duration::from_secs(1))
         .with_claim_check(moto.s3.clone());
-    let handler = handler_of(&recorder);
-    for _ in 0..30 {
-        if recorder.bodies.lock().unwrap().len() == sent.len() {
-            break;
-        }
-        let report = consumer.poll_once(&handler).await.unwrap();
-        assert_eq!(report.undecodable + report.failed, 0, "{report:?}");
-    }
+    recorder.consume(&consumer, sent.messages.len()).await;
     let received = recorder.bodies.lock().unwrap();
-    assert_eq!(received.len(), sent.len());
-    for (id, (path, body)) in &sent {
+    assert_eq!(received.len(), sent.messages.len());
+    for (id, (path, n)) in &sent.messages {
         match &received[id] {
-            Body::Bytes(bytes) => assert!(bytes == *body, "{path}: {} bytes differ", body.len()),
-            other => panic!("{path}: the consumer was handed {other:?}"),
+            Body::Bytes(bytes) => assert!(bytes == &bodies[*n], "{path:?}: the bytes differ"),
+            other => panic!("{path:?}: the consumer was handed {other:?}"),
         }
     }
 }
@@ -258,7 +139,7 @@ async fn a_boto3_consumer_reads_a_claim_checked_body_from_the_pointer() {
     let bucket = moto.bucket("claims-boto3").await;
     let queue = queue(&moto, "claims-boto3").await;
     let postbox = Postbox::new(
-        outbox(&db, fresh_outbox(&db).await, &moto, &bucket).await,
+        outbox(&db, fresh_outbox(&db).await, &moto, &bucket),
         SqsProducer::new(moto.sqs.clone()).with_route(TOPIC, &queue),
     );
     let mut tx = postbox.begin();
@@ -278,7 +159,7 @@ async fn a_commit_that_did_not_happen_leaves_no_object() {
     let db = dynamodb().await;
     let moto = moto().await;
     let bucket = moto.bucket("claims-failed").await;
-    let outbox = outbox(&db, fresh_outbox(&db).await, &moto, &bucket).await;
+    let outbox = outbox(&db, fresh_outbox(&db).await, &moto, &bucket);
     let people = TableSchema::new(
         unique_name("people"),
         KeyAttribute::new("Name", KeyKind::String),
@@ -336,7 +217,7 @@ async fn a_corrupt_or_missing_object_is_refused_naming_it_and_left_to_the_queue(
     let moto = moto().await;
     let bucket = moto.bucket("claims-corrupt").await;
     let queue = queue(&moto, "claims-corrupt").await;
-    let outbox = outbox(&db, fresh_outbox(&db).await, &moto, &bucket).await;
+    let outbox = outbox(&db, fresh_outbox(&db).await, &moto, &bucket);
     let postbox = Postbox::new(
         outbox.clone(),
         SqsProducer::new(moto.sqs.clone()).with_route(TOPIC, &queue),
@@ -379,7 +260,7 @@ async fn a_corrupt_or_missing_object_is_refused_naming_it_and_left_to_the_queue(
         .await
         .unwrap();
 
-    let recorder = recorder(&db).await;
+    let recorder = Recorder::new(&db).await;
     let consumer = SqsConsumer::new(moto.sqs.clone(), &queue)
         .with_wait_time(Duration::from_secs(1))
         .with_claim_check(moto.s3.clone());
@@ -387,7 +268,7 @@ async fn a_corrupt_or_missing_object_is_refused_naming_it_and_left_to_the_queue(
         let mut undecodable = 0;
         let mut deleted = 0;
         for _ in 0..5 {
-            let report = consumer.poll_once(&handler_of(&recorder)).await.unwrap();
+            let report = consumer.poll_once(&recorder.handler()).await.unwrap();
             undecodable += report.undecodable;
             deleted += report.deleted;
             if undecodable >= 2 {
@@ -424,7 +305,7 @@ async fn the_lambda_sqs_entry_fetches_a_claim_checked_body_and_retries_one_it_ca
     let bucket = moto.bucket("claims-lambda").await;
     let queue = queue(&moto, "claims-lambda").await;
     let postbox = Postbox::new(
-        outbox(&db, fresh_outbox(&db).await, &moto, &bucket).await,
+        outbox(&db, fresh_outbox(&db).await, &moto, &bucket),
         SqsProducer::new(moto.sqs.clone()).with_route(TOPIC, &queue),
     );
     let body = incompressible(150 * 1024, 20);
@@ -440,13 +321,13 @@ async fn the_lambda_sqs_entry_fetches_a_claim_checked_body_and_retries_one_it_ca
     let event = outbox_tests::lambda_sqs_event(&moto.queue_arn(&queue).await, &received);
 
     // Without a client the record is retried, not handed over as a pointer.
-    let recorder = recorder(&db).await;
-    let without = outbox_runtime::lambda::SqsHandler::new(handler_of(&recorder));
+    let recorder = Recorder::new(&db).await;
+    let without = outbox_runtime::lambda::SqsHandler::new(recorder.handler());
     let response = without.handle(event.clone()).await;
     assert_eq!(response.batch_item_failures.len(), 1);
     assert!(recorder.bodies.lock().unwrap().is_empty());
 
-    let with = outbox_runtime::lambda::SqsHandler::new(handler_of(&recorder))
+    let with = outbox_runtime::lambda::SqsHandler::new(recorder.handler())
         .with_claim_check(moto.s3.clone());
     let response = with.handle(event).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
@@ -537,7 +418,7 @@ async fn the_lifecycle_rule_joins_the_buckets_other_rules_and_bounds_how_far_ahe
     );
 
     // With the default 90 days, a body in S3 may fall due 60 days ahead, not 61.
-    let outbox = outbox(&db, fresh_outbox(&db).await, &moto, &bucket).await;
+    let outbox = outbox(&db, fresh_outbox(&db).await, &moto, &bucket);
     let day = Duration::from_secs(24 * 3600);
     let body = || Message::new(TOPIC, incompressible(100 * 1024, 30));
     let mut tx = Transaction::begin(&outbox);

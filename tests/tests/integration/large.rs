@@ -4,22 +4,18 @@
 //! documented format; what a corrupt or oversized compressed delivery gets.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
-use outbox_runtime::consumer::{Inbox, SqsConsumer};
+use outbox_runtime::consumer::SqsConsumer;
 use outbox_runtime::message::CompressedBody;
-use outbox_runtime::stream::{StreamRelay, StreamRelayConfig};
 use outbox_runtime::transport::SqsProducer;
 use outbox_runtime::transport::wire;
-use outbox_runtime::{
-    Body, ClearMode, DynamoDb, Error, Message, MessageId, Outbox, OutboxConfig, Postbox,
-    StreamMode, Sweeper, SweeperConfig, Transaction, transactional_handler,
-};
+use outbox_runtime::{Body, ClearMode, Error, Message, Outbox, OutboxConfig, Postbox, Transaction};
 use outbox_tests::corpus::{incompressible, json_document};
+use outbox_tests::dynamodb;
 use outbox_tests::moto::{Moto, moto, run_python};
-use outbox_tests::{create_table, dynamodb, dynamodb_streams, unique_name};
+use outbox_tests::paths::{Recorder, send_on_every_path};
 
 const TOPIC: &str = "document.stored";
 
@@ -28,65 +24,11 @@ fn compressing(config: OutboxConfig) -> OutboxConfig {
     config.with_compression_above(1024)
 }
 
-/// The consumer: records each body it is handed, with the inbox in its transaction.
-struct Recorder {
-    postbox: Postbox,
-    inbox: Inbox,
-    bodies: Mutex<HashMap<MessageId, Body>>,
-}
-
-impl Recorder {
-    #[transactional_handler(postbox = self.postbox, tx = tx, incoming = message, inbox = self.inbox)]
-    async fn handle(&self, tx: &mut Transaction, message: &Message) -> Result<(), Error> {
-        let _ = tx;
-        self.bodies
-            .lock()
-            .unwrap()
-            .insert(message.id().clone(), message.body.clone());
-        Ok(())
-    }
-}
-
-async fn recorder(db: &DynamoDb) -> Arc<Recorder> {
-    let inbox = Inbox::new("large-bodies").with_table_name(unique_name("inbox"));
-    inbox.ensure_table(db).await.unwrap();
-    let outbox = Outbox::new(db.clone(), outbox_tests::fresh_outbox(db).await).unwrap();
-    Arc::new(Recorder {
-        postbox: Postbox::new(outbox, outbox_runtime::transport::InMemoryProducer::new()),
-        inbox,
-        bodies: Mutex::new(HashMap::new()),
-    })
-}
-
-/// Polls `queue` with the SQS consumer until `count` messages were handled.
-async fn consume(moto: &Moto, queue: &str, recorder: &Arc<Recorder>, count: usize) {
-    let consumer = SqsConsumer::new(moto.sqs.clone(), queue).with_wait_time(Duration::from_secs(1));
-    let handler = {
-        let recorder = Arc::clone(recorder);
-        move |message: Message| {
-            let recorder = Arc::clone(&recorder);
-            async move { recorder.handle(&message).await }
-        }
-    };
-    for _ in 0..30 {
-        if recorder.bodies.lock().unwrap().len() >= count {
-            return;
-        }
-        let report = consumer.poll_once(&handler).await.unwrap();
-        assert_eq!(report.undecodable + report.failed, 0, "{report:?}");
-    }
-    panic!(
-        "only {} of {count} messages were consumed",
-        recorder.bodies.lock().unwrap().len()
-    );
-}
-
 #[tokio::test]
 async fn compressed_bodies_round_trip_byte_for_byte_through_every_path_to_an_sqs_consumer() {
     let db = dynamodb().await;
     let moto = moto().await;
     let queue = moto.queue("large", false).await;
-    let producer = || SqsProducer::new(moto.sqs.clone()).with_route(TOPIC, &queue);
     // 10 KB, and 1 MiB: over DynamoDB's 400 KB item limit until compressed. The random body
     // does not shrink and is stored as it is.
     let bodies = [
@@ -94,122 +36,49 @@ async fn compressed_bodies_round_trip_byte_for_byte_through_every_path_to_an_sqs
         json_document(1 << 20, 2),
         incompressible(10 * 1024, 3),
     ];
-    let mut sent: HashMap<MessageId, (&str, Vec<u8>)> = HashMap::new();
-
-    // The immediate path: sent right after the commit.
-    let outbox = Outbox::new(
-        db.clone(),
-        compressing(outbox_tests::fresh_outbox(&db).await),
-    )
-    .unwrap();
-    let postbox = Postbox::new(outbox.clone(), producer());
-    for body in &bodies {
-        let mut tx = postbox.begin();
-        let id = tx
-            .deposit_message(Message::new(TOPIC, body.clone()))
-            .unwrap();
-        postbox
-            .commit_and_send(tx, ClearMode::Immediate)
-            .await
-            .unwrap();
-        sent.insert(id, ("immediate", body.clone()));
-    }
-
-    // The sweeper: stored without a send, found by a pass.
-    for body in &bodies {
-        let message = Message::new(TOPIC, body.clone());
-        outbox.store(&message).await.unwrap();
-        sent.insert(message.id().clone(), ("sweeper", body.clone()));
-    }
-    let mut sweeper = Sweeper::new(
-        &postbox,
-        SweeperConfig::default()
-            .with_min_age(Duration::ZERO)
-            .with_owner("large"),
-    );
-    let mut dispatched = 0;
-    for _ in 0..20 {
-        dispatched += sweeper.sweep_once().await.unwrap().sent.len();
-        if dispatched == bodies.len() {
-            break;
-        }
-    }
-    assert_eq!(dispatched, bodies.len());
-
-    // The stream relay, on an outbox with a stream.
-    let streamed = compressing(
-        OutboxConfig::new(unique_name("large-stream")).with_stream(StreamMode::WithSweeper),
-    );
-    let stream_outbox = Outbox::new(db.clone(), streamed).unwrap();
-    stream_outbox.ensure_table().await.unwrap();
-    create_table(
+    let sent = send_on_every_path(
         &db,
-        &StreamRelayConfig::default().state_table_schema(stream_outbox.config()),
+        |config| Outbox::new(db.clone(), compressing(config)).unwrap(),
+        || SqsProducer::new(moto.sqs.clone()).with_route(TOPIC, &queue),
+        TOPIC,
+        &bodies,
     )
     .await;
-    let stream_postbox = Postbox::new(stream_outbox.clone(), producer());
-    for body in &bodies {
-        let mut tx = stream_postbox.begin();
-        let id = tx
-            .deposit_message(Message::new(TOPIC, body.clone()))
-            .unwrap();
-        stream_postbox
-            .commit_and_send(tx, ClearMode::Immediate)
-            .await
-            .unwrap();
-        sent.insert(id, ("stream relay", body.clone()));
-    }
-    let mut relay = StreamRelay::new(
-        &stream_postbox,
-        dynamodb_streams().await,
-        StreamRelayConfig::default().with_poll_interval(Duration::from_millis(10)),
-    )
-    .unwrap();
-    let mut relayed = 0;
-    for _ in 0..500 {
-        relayed += relay.relay_once().await.unwrap().sent.len();
-        if relayed == bodies.len() {
-            break;
-        }
-    }
-    assert_eq!(relayed, bodies.len());
 
     // What each table holds: the JSON compressed, the random bytes as they are.
-    for (id, (path, body)) in &sent {
-        let table = if *path == "stream relay" {
-            &stream_outbox
-        } else {
-            &outbox
-        };
-        let stored = table.get(id).await.unwrap().expect("kept after dispatch");
+    for (id, (path, n)) in &sent.messages {
+        let body = &bodies[*n];
+        let stored = sent.outbox_of(*path).get(id).await.unwrap().expect("kept");
         let json = serde_json::from_slice::<serde_json::Value>(body).is_ok();
         match &stored.message.body {
             Body::Compressed(compressed) => {
-                assert!(json, "{path}: random bytes were stored compressed");
+                assert!(json, "{path:?}: random bytes were stored compressed");
                 assert!(
                     compressed.gzip().len() * 4 < body.len(),
-                    "{path}: {} bytes stored for {}",
+                    "{path:?}: {} bytes stored for {}",
                     compressed.gzip().len(),
                     body.len()
                 );
             }
             Body::Bytes(bytes) => {
-                assert!(bytes == body, "{path}: stored as it is");
-                assert!(!json, "{path}: a JSON body was stored uncompressed");
+                assert!(bytes == body, "{path:?}: stored as it is");
+                assert!(!json, "{path:?}: a JSON body was stored uncompressed");
             }
-            other => panic!("{path}: {other:?}"),
+            other => panic!("{path:?}: {other:?}"),
         }
     }
 
     // The consumer is handed the original bytes, each message once.
-    let recorder = recorder(&db).await;
-    consume(&moto, &queue, &recorder, sent.len()).await;
+    let recorder = Recorder::new(&db).await;
+    let consumer =
+        SqsConsumer::new(moto.sqs.clone(), &queue).with_wait_time(Duration::from_secs(1));
+    recorder.consume(&consumer, sent.messages.len()).await;
     let received = recorder.bodies.lock().unwrap();
-    assert_eq!(received.len(), sent.len());
-    for (id, (path, body)) in &sent {
+    assert_eq!(received.len(), sent.messages.len());
+    for (id, (path, n)) in &sent.messages {
         match &received[id] {
-            Body::Bytes(bytes) => assert!(bytes == body, "{path}: {} bytes differ", body.len()),
-            other => panic!("{path}: the consumer was handed {other:?}"),
+            Body::Bytes(bytes) => assert!(bytes == &bodies[*n], "{path:?}: the bytes differ"),
+            other => panic!("{path:?}: the consumer was handed {other:?}"),
         }
     }
 }
@@ -363,14 +232,8 @@ async fn a_corrupt_or_oversized_compressed_delivery_is_refused_and_left_to_the_q
     truncated.truncate(truncated.len() / 2);
     send_raw_gzip(&moto, &queue, "truncated", truncated).await;
 
-    let recorder = recorder(&db).await;
-    let handler = {
-        let recorder = Arc::clone(&recorder);
-        move |message: Message| {
-            let recorder = Arc::clone(&recorder);
-            async move { recorder.handle(&message).await }
-        }
-    };
+    let recorder = Recorder::new(&db).await;
+    let handler = recorder.handler();
     let consumer =
         SqsConsumer::new(moto.sqs.clone(), &queue).with_wait_time(Duration::from_secs(1));
     let (mut undecodable, mut deleted) = (0, 0);
@@ -438,8 +301,10 @@ async fn a_compressed_body_published_to_sns_reaches_raw_and_enveloped_subscripti
         .await
         .unwrap();
     for queue in [&raw, &enveloped] {
-        let recorder = recorder(&db).await;
-        consume(&moto, queue, &recorder, 1).await;
+        let recorder = Recorder::new(&db).await;
+        let consumer =
+            SqsConsumer::new(moto.sqs.clone(), queue).with_wait_time(Duration::from_secs(1));
+        recorder.consume(&consumer, 1).await;
         let received = recorder.bodies.lock().unwrap();
         assert!(received[&id] == Body::Bytes(body.clone()), "{queue}");
     }
