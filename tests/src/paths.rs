@@ -186,6 +186,22 @@ impl Recorder {
         }
     }
 
+    /// Checks that each message `sent` was handed over once, with the original bytes of its
+    /// body in `bodies`.
+    ///
+    /// # Panics
+    /// When one was not, naming its path.
+    pub fn assert_handed(&self, sent: &Sent, bodies: &[Vec<u8>]) {
+        let received = self.bodies.lock().unwrap();
+        assert_eq!(received.len(), sent.messages.len());
+        for (id, (path, n)) in &sent.messages {
+            match &received[id] {
+                Body::Bytes(bytes) => assert!(bytes == &bodies[*n], "{path:?}: the bytes differ"),
+                other => panic!("{path:?}: the consumer was handed {other:?}"),
+            }
+        }
+    }
+
     /// Polls with `consumer` until `count` messages were handed over.
     ///
     /// # Panics

@@ -410,27 +410,17 @@ impl SqsConsumer {
             |name| attributes?.get(name)?.string_value(),
             received.body().unwrap_or_default(),
         );
-        let message = match decoded {
-            Ok(message) => message,
-            Err(err) => {
-                metrics::counter!("outbox_consumer_undecodable_total", "source" => self.queue_url.clone())
-                    .increment(1);
-                tracing::error!(
-                    queue_url = %self.queue_url,
-                    sqs_message_id = received.message_id().unwrap_or_default(),
-                    error = %err,
-                    "a delivery that is not a readable outbox message; left to the queue's \
-                     redrive policy"
-                );
-                return None;
+        let readable = match decoded {
+            Ok(message) => {
+                let id = message.id().clone();
+                self.body_fetch
+                    .fetch(message, "SqsConsumer::with_claim_check")
+                    .await
+                    .map_err(|err| format!("the body of message {id} cannot be read: {err}"))
             }
+            Err(err) => Err(format!("not a readable outbox message: {err}")),
         };
-        let id = message.id().clone();
-        match self
-            .body_fetch
-            .fetch(message, "SqsConsumer::with_claim_check")
-            .await
-        {
+        match readable {
             Ok(message) => Some(handle_one(handler, message, &self.queue_url).await),
             Err(err) => {
                 metrics::counter!("outbox_consumer_undecodable_total", "source" => self.queue_url.clone())
@@ -438,9 +428,8 @@ impl SqsConsumer {
                 tracing::error!(
                     queue_url = %self.queue_url,
                     sqs_message_id = received.message_id().unwrap_or_default(),
-                    message_id = %id,
                     error = %err,
-                    "the body of message {id} cannot be read; left to the queue's redrive policy"
+                    "a delivery that cannot be handled; left to the queue's redrive policy"
                 );
                 None
             }

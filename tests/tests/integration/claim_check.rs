@@ -97,14 +97,7 @@ async fn bodies_over_the_threshold_round_trip_through_s3_on_every_path() {
         .with_wait_time(Duration::from_secs(1))
         .with_claim_check(moto.s3.clone());
     recorder.consume(&consumer, sent.messages.len()).await;
-    let received = recorder.bodies.lock().unwrap();
-    assert_eq!(received.len(), sent.messages.len());
-    for (id, (path, n)) in &sent.messages {
-        match &received[id] {
-            Body::Bytes(bytes) => assert!(bytes == &bodies[*n], "{path:?}: the bytes differ"),
-            other => panic!("{path:?}: the consumer was handed {other:?}"),
-        }
-    }
+    recorder.assert_handed(&sent, &bodies);
 }
 
 /// Reads one message with boto3 and the SQS Extended Client's pointer format: the body is

@@ -583,8 +583,16 @@ async fn ten_thousand_messages_due_tomorrow_cost_a_pass_nothing_and_due_now_each
 
 /// Everything committing and sending one message with `body` costs on `rig`.
 async fn one_message(rig: &Rig, body: Vec<u8>) -> Counts {
+    one_message_through(rig, &rig.handler.postbox, body).await
+}
+
+/// [`one_message`] through another postbox on `rig`'s metered client.
+async fn one_message_through(
+    rig: &Rig,
+    postbox: &outbox_runtime::Postbox,
+    body: Vec<u8>,
+) -> Counts {
     let before = rig.meter.counts();
-    let postbox = &rig.handler.postbox;
     let mut tx = postbox.begin();
     tx.deposit_message(Message::new("document.stored", body))
         .unwrap();
@@ -644,21 +652,7 @@ async fn a_claim_checked_mebibyte_costs_the_outbox_what_a_few_hundred_bytes_cost
         ));
     let postbox = outbox_runtime::Postbox::new(outbox, std::sync::Arc::clone(&rig.producer))
         .with_mark_mode(MarkMode::Inline);
-    let cost = |body: Vec<u8>| {
-        let postbox = postbox.clone();
-        let meter = &rig.meter;
-        async move {
-            let before = meter.counts();
-            let mut tx = postbox.begin();
-            tx.deposit_message(Message::new("document.stored", body))
-                .unwrap();
-            postbox
-                .commit_and_send(tx, ClearMode::Immediate)
-                .await
-                .unwrap();
-            meter.counts().since(&before)
-        }
-    };
+    let cost = |body: Vec<u8>| one_message_through(&rig, &postbox, body);
     // The item of a body in S3 holds its reference (bucket, key, size, checksum): under a KB,
     // as the item of a body of a few hundred bytes is, and less than one of a full KB.
     let small = cost(incompressible(300, 1)).await;

@@ -73,14 +73,7 @@ async fn compressed_bodies_round_trip_byte_for_byte_through_every_path_to_an_sqs
     let consumer =
         SqsConsumer::new(moto.sqs.clone(), &queue).with_wait_time(Duration::from_secs(1));
     recorder.consume(&consumer, sent.messages.len()).await;
-    let received = recorder.bodies.lock().unwrap();
-    assert_eq!(received.len(), sent.messages.len());
-    for (id, (path, n)) in &sent.messages {
-        match &received[id] {
-            Body::Bytes(bytes) => assert!(bytes == &bodies[*n], "{path:?}: the bytes differ"),
-            other => panic!("{path:?}: the consumer was handed {other:?}"),
-        }
-    }
+    recorder.assert_handed(&sent, &bodies);
 }
 
 /// Reads `count` messages from a queue with boto3 and decodes each body with the standard
