@@ -117,6 +117,20 @@ impl Moto {
         output.queue_url().expect("a queue URL").to_owned()
     }
 
+    /// A new standard queue whose deliveries not deleted come back after a second (its
+    /// visibility timeout), for tests of what is left to the queue. Returns its URL.
+    pub async fn queue_redelivering_after_a_second(&self, prefix: &str) -> String {
+        let queue = self.queue(prefix, false).await;
+        self.sqs
+            .set_queue_attributes()
+            .queue_url(&queue)
+            .attributes(QueueAttributeName::VisibilityTimeout, "1")
+            .send()
+            .await
+            .expect("SetQueueAttributes");
+        queue
+    }
+
     /// A new SNS topic; FIFO when `fifo`. Returns its ARN.
     pub async fn topic(&self, prefix: &str, fifo: bool) -> String {
         let mut request = self.sns.create_topic();

@@ -33,18 +33,7 @@ fn outbox(db: &DynamoDb, config: OutboxConfig, moto: &Moto, bucket: &str) -> Out
 
 /// A queue whose deliveries come back after a second.
 async fn queue(moto: &Moto, prefix: &str) -> String {
-    let queue = moto.queue(prefix, false).await;
-    moto.sqs
-        .set_queue_attributes()
-        .queue_url(&queue)
-        .attributes(
-            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
-            "1",
-        )
-        .send()
-        .await
-        .unwrap();
-    queue
+    moto.queue_redelivering_after_a_second(prefix).await
 }
 
 #[tokio::test]

@@ -206,17 +206,7 @@ async fn send_raw_gzip(moto: &Moto, queue: &str, id: &str, gzip: Vec<u8>) {
 async fn a_corrupt_or_oversized_compressed_delivery_is_refused_and_left_to_the_queue() {
     let db = dynamodb().await;
     let moto = moto().await;
-    let queue = moto.queue("large-bad", false).await;
-    moto.sqs
-        .set_queue_attributes()
-        .queue_url(&queue)
-        .attributes(
-            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
-            "1",
-        )
-        .send()
-        .await
-        .unwrap();
+    let queue = moto.queue_redelivering_after_a_second("large-bad").await;
     // 100 MiB of zeros is about 100 KB of gzip: past the cap of 64 MiB.
     let bomb = CompressedBody::compress(&vec![0; 100 << 20]).into_gzip();
     assert!(bomb.len() < 200 * 1024);
