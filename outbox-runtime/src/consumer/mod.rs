@@ -60,6 +60,7 @@
 //! Each handling runs in the `info` span `outbox.consume` with the incoming `message_id`,
 //! `topic` and `source`.
 
+#[cfg(any(feature = "sqs", feature = "lambda"))]
 pub(crate) mod body_fetch;
 mod handling;
 pub mod incoming;
