@@ -82,7 +82,13 @@ impl TableHandle {
                             .item()
                             .and_then(|existing| layout::from_item(self.table(), existing).ok())
                             .is_some_and(|existing| {
-                                same_message(&existing.message, &stored)
+                                // The message as given (its trace context is the first store's
+                                // business), with its body as it is stored.
+                                let given = Message {
+                                    header: message.header.clone(),
+                                    body: stored.body.clone(),
+                                };
+                                same_message(&existing.message, &given)
                                     && existing.due_at.map(to_millis) == due.map(to_millis)
                             }),
                     ),

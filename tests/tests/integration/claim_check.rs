@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use outbox_runtime::claim_check::{ClaimCheck, local_client};
 use outbox_runtime::consumer::SqsConsumer;
-use outbox_runtime::table::{KeyAttribute, KeyKind, TableSchema};
+use outbox_runtime::table::{KeyAttribute, KeyKind, StoreOutcome, TableSchema};
 use outbox_runtime::transport::SqsProducer;
 use outbox_runtime::{
     Body, ClearMode, DynamoDb, Error, Expr, Message, MessageId, Outbox, OutboxConfig, Postbox,
@@ -416,4 +416,28 @@ async fn the_lifecycle_rule_joins_the_buckets_other_rules_and_bounds_how_far_ahe
         std::time::SystemTime::now() + 365 * day,
     )
     .unwrap();
+}
+
+#[tokio::test]
+async fn storing_the_same_large_message_again_is_a_no_op_that_keeps_its_object() {
+    let db = dynamodb().await;
+    let moto = moto().await;
+    let bucket = moto.bucket("claims-again").await;
+    let outbox = outbox(&db, fresh_outbox(&db).await, &moto, &bucket);
+    let compressed = Message::new(TOPIC, json_document(20 * 1024, 40));
+    let claimed = Message::new(TOPIC, incompressible(100 * 1024, 41));
+    for message in [&compressed, &claimed] {
+        assert_eq!(outbox.store(message).await.unwrap(), StoreOutcome::Added);
+        assert_eq!(
+            outbox.store(message).await.unwrap(),
+            StoreOutcome::AlreadyPresent,
+            "the same message, its body compressed or in S3, stored again"
+        );
+    }
+    assert_eq!(moto.objects(&bucket).await.len(), 1);
+    // Another body under the same id is refused, and leaves no object of its own.
+    let other = Message::new(TOPIC, incompressible(100 * 1024, 42)).with_id(claimed.id().clone());
+    let err = outbox.store(&other).await.unwrap_err();
+    assert!(matches!(err, Error::DuplicateMessage { .. }), "{err:?}");
+    assert_eq!(moto.objects(&bucket).await.len(), 1);
 }
