@@ -441,3 +441,54 @@ async fn storing_the_same_large_message_again_is_a_no_op_that_keeps_its_object()
     assert!(matches!(err, Error::DuplicateMessage { .. }), "{err:?}");
     assert_eq!(moto.objects(&bucket).await.len(), 1);
 }
+
+#[tokio::test]
+async fn with_a_kms_key_the_objects_are_encrypted_with_it() {
+    let db = dynamodb().await;
+    let moto = moto().await;
+    let bucket = moto.bucket("claims-kms").await;
+    let key_arn = run_python(
+        &moto,
+        "import boto3; print(boto3.client('kms').create_key()['KeyMetadata']['Arn'])",
+        &[],
+    );
+    let key_arn = key_arn.trim();
+    let outbox = Outbox::new(db.clone(), fresh_outbox(&db).await)
+        .unwrap()
+        .with_claim_check(claim_check(&moto, &bucket).with_kms_key(key_arn));
+    let body = incompressible(100 * 1024, 50);
+    let message = Message::new(TOPIC, body.clone());
+    outbox.store(&message).await.unwrap();
+    let key = moto
+        .objects(&bucket)
+        .await
+        .pop()
+        .expect("the body's object");
+    let head = moto
+        .s3
+        .head_object()
+        .bucket(&bucket)
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.server_side_encryption(),
+        Some(&outbox_runtime::aws_sdk_s3::types::ServerSideEncryption::AwsKms)
+    );
+    assert_eq!(head.ssekms_key_id(), Some(key_arn));
+    let Body::S3(reference) = outbox
+        .get(message.id())
+        .await
+        .unwrap()
+        .unwrap()
+        .message
+        .body
+    else {
+        panic!("the body is in S3");
+    };
+    let fetched = outbox_runtime::claim_check::fetch(&moto.s3, &reference, 1 << 20)
+        .await
+        .unwrap();
+    assert!(fetched == body);
+}
