@@ -492,3 +492,47 @@ async fn with_a_kms_key_the_objects_are_encrypted_with_it() {
         .unwrap();
     assert!(fetched == body);
 }
+
+#[tokio::test]
+async fn a_claim_checked_body_published_to_sns_reaches_raw_and_enveloped_subscriptions() {
+    let db = dynamodb().await;
+    let moto = moto().await;
+    let bucket = moto.bucket("claims-sns").await;
+    let topic = moto.topic("claims", false).await;
+    let raw = moto.queue("claims-raw", false).await;
+    moto.subscribe_raw(&topic, &raw).await;
+    let enveloped = moto.queue("claims-envelope", false).await;
+    moto.sns
+        .subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(moto.queue_arn(&enveloped).await)
+        .send()
+        .await
+        .unwrap();
+    // Over SNS's 256 KB: only a reference can be published.
+    let body = incompressible(600 * 1024, 60);
+    let postbox = Postbox::new(
+        outbox(&db, fresh_outbox(&db).await, &moto, &bucket),
+        outbox_runtime::transport::SnsProducer::new(moto.sns.clone()).with_route(TOPIC, &topic),
+    );
+    let mut tx = postbox.begin();
+    let id = tx
+        .deposit_message(Message::new(TOPIC, body.clone()))
+        .unwrap();
+    postbox
+        .commit_and_send(tx, ClearMode::Immediate)
+        .await
+        .unwrap();
+    for queue in [&raw, &enveloped] {
+        let recorder = Recorder::new(&db).await;
+        let consumer = SqsConsumer::new(moto.sqs.clone(), queue)
+            .with_wait_time(Duration::from_secs(1))
+            .with_claim_check(moto.s3.clone());
+        recorder.consume(&consumer, 1).await;
+        assert!(
+            recorder.bodies.lock().unwrap()[&id] == Body::Bytes(body.clone()),
+            "{queue}"
+        );
+    }
+}
